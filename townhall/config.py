@@ -1,0 +1,67 @@
+"""Settings, read once from the environment (prefix TOWNHALL_) or a .env file."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Where WebRTC peers may be: loopback and private networks. A public server adds its
+# own ranges; a server reachable from anywhere sets "0.0.0.0/0,::/0".
+DEFAULT_ALLOWED_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOWNHALL_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    # Public base URL used in links printed to users; derived from host/port if empty.
+    public_url: str = ""
+    data_dir: Path = Path("townhall-data")
+    database_url: str = ""  # default: SQLite file in data_dir
+    # ICE host addresses the server advertises: "auto" = every non-loopback interface
+    # (aioice's choice), or a comma list such as "127.0.0.1".
+    ice_host_addresses: str = "auto"
+    # Remote ICE candidates outside these networks are dropped before use.
+    ice_allowed_networks: str = DEFAULT_ALLOWED_NETWORKS
+    # Directory holding hls.js's dist/ (installed from npm by the setup step).
+    hlsjs_dir: Path = REPO_ROOT / "node_modules" / "hls.js" / "dist"
+    session_cookie_secure: bool = False
+    log_level: str = "info"
+
+    @cached_property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @cached_property
+    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(n.strip(), strict=False)
+            for n in self.ice_allowed_networks.split(",")
+            if n.strip()
+        ]
+
+    @cached_property
+    def advertised_addresses(self) -> list[str] | None:
+        """None means aioice's automatic choice."""
+        value = self.ice_host_addresses.strip()
+        if value in ("", "auto"):
+            return None
+        return [a.strip() for a in value.split(",") if a.strip()]
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'townhall.db'}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"

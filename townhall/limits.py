@@ -1,0 +1,47 @@
+"""Limits that are part of the product. Each is named, with the reason for its value."""
+
+# Audio format of the whole media path: WebRTC Opus decodes to 48 kHz, and AAC-LC at
+# 48 kHz is what every HLS player decodes.
+SAMPLE_RATE = 48_000
+# One mixer tick is 20 ms: the Opus frame size browsers send, so one frame per tick.
+TICK_SAMPLES = 960
+# AAC-LC frames hold 1024 samples; LL-HLS parts are whole numbers of them.
+AAC_FRAME_SAMPLES = 1024
+# 12 AAC frames = 0.256 s per part: in the 0.25-0.5 s range LL-HLS suggests, at the low
+# end because part duration is what sets listener latency (hold-back is 3 parts).
+AAC_FRAMES_PER_PART = 12
+# 8 parts = 2.048 s per segment, so EXT-X-TARGETDURATION rounds to 2.
+PARTS_PER_SEGMENT = 8
+# Segments listed in the live playlist: ~12 s, enough for a player that joins late or
+# stalls briefly, short enough to keep every playlist reload small.
+LIVE_PLAYLIST_SEGMENTS = 6
+# AAC bitrate of the program mix: speech and light music in mono.
+AAC_BITRATE = 64_000
+
+# Speakers at once including the host and co-hosts (same cap as X Spaces).
+MAX_SPEAKERS = 13
+# A WHIP offer from Chromium with one audio section is ~4 KiB; OBS ~6 KiB. 64 KiB leaves
+# room for many candidates while refusing bodies meant to exhaust memory.
+MAX_SDP_BYTES = 64 * 1024
+# A speaker publishes one audio track; a few extra sections (e.g. a data channel or a
+# disabled video) are tolerated and rejected by the answer.
+MAX_SDP_MEDIA_SECTIONS = 4
+# Titles longer than a tweet's worth do not fit a card on a phone.
+MAX_TITLE_LENGTH = 140
+MIN_USERNAME_LENGTH = 3
+MAX_USERNAME_LENGTH = 32
+MIN_PASSWORD_LENGTH = 8
+# argon2 cost grows with length; cap to stop hashing megabyte "passwords".
+MAX_PASSWORD_LENGTH = 256
+
+# Per-speaker jitter buffer: at most 100 ms (5 ticks) of audio waits to be mixed; more
+# means the sender runs fast or bursts, and old audio is dropped to keep latency low.
+JITTER_BUFFER_MAX_TICKS = 5
+# Frames waiting for a speaker's outgoing (mix-minus) track; older ones are dropped.
+MIX_MINUS_QUEUE_TICKS = 10
+
+# Blocking playlist reload waits at most this many target durations (the spec suggests
+# answering within three), then answers 503 so the client retries.
+BLOCKING_RELOAD_TARGET_DURATIONS = 3
+# A blocking request may ask at most this many segments ahead of the newest.
+BLOCKING_RELOAD_MAX_SEGMENTS_AHEAD = 2

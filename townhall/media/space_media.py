@@ -1,0 +1,146 @@
+"""One live Space's media: sources -> mixer thread -> parts -> store + recording."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from townhall.media.encoder import EncodedPart
+from townhall.media.llhls import INIT_NAME, LivePlaylist, Segment, wall_time
+from townhall.media.recorder import Recorder
+from townhall.media.segment_store import PlaylistSnapshot, SegmentStore
+from townhall.media.sources import SpeakerInput
+from townhall.media.tracks import MixMinusTrack
+from townhall.media.worker import MixerWorker, Source
+
+log = logging.getLogger(__name__)
+
+# Objects for segments older than the playlist window (plus this margin, for players a
+# little behind) are removed from the live store; the recording still has them.
+EVICTION_MARGIN_SEGMENTS = 2
+
+
+class SpaceMedia:
+    def __init__(self, space_id: str, store: SegmentStore, recording_dir: Path) -> None:
+        self.space_id = space_id
+        self.store = store
+        self.recorder = Recorder(recording_dir)
+        self.playlist = LivePlaylist()
+        self.outputs: dict[str, MixMinusTrack] = {}
+        self.parts_published = 0
+        self._queue: asyncio.Queue[list[EncodedPart] | None] = asyncio.Queue()
+        self._segment_bytes: list[bytes] = []
+        self._names_by_msn: dict[int, list[str]] = {}
+        self._origin = datetime.now(UTC)
+        self._init_written = False
+        self._worker: MixerWorker | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self.stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._worker = MixerWorker(
+            loop, self._deliver_mix_minus, self._queue.put_nowait, name=f"mixer-{self.space_id}"
+        )
+        self._origin = datetime.now(UTC)
+        self._publisher = asyncio.create_task(self._publish_loop())
+        self._worker.start()
+
+    @property
+    def worker(self) -> MixerWorker:
+        assert self._worker is not None, "start() first"
+        return self._worker
+
+    def add_source(self, key: str, source: Source) -> None:
+        """A speaker without a return path (the demo voice, a file)."""
+        self.worker.add_source(key, source, wants_mix_minus=False)
+
+    def add_speaker(self, key: str) -> tuple[SpeakerInput, MixMinusTrack]:
+        speaker_input = SpeakerInput()
+        output = MixMinusTrack()
+        self.outputs[key] = output
+        self.worker.add_source(key, speaker_input, wants_mix_minus=True)
+        return speaker_input, output
+
+    def remove_speaker(self, key: str) -> None:
+        self.worker.remove_source(key)
+        output = self.outputs.pop(key, None)
+        if output is not None:
+            output.stop()
+
+    async def stop(self) -> None:
+        """Stop mixing, publish the last parts, end the playlist with EXT-X-ENDLIST."""
+        if self._worker is None or self.stopped.is_set():
+            return
+        for key in list(self.outputs):
+            self.remove_speaker(key)
+        await asyncio.to_thread(self._worker.stop)
+        # The worker's final parts were queued before stop() returned; None ends the loop.
+        self._queue.put_nowait(None)
+        if self._publisher is not None:
+            await self._publisher
+        last = self.playlist.end()
+        if last is not None:
+            await self._complete_segment(last)
+        await self._publish_playlist()
+        self.stopped.set()
+
+    def _deliver_mix_minus(self, frames: dict[str, np.ndarray]) -> None:
+        for key, pcm in frames.items():
+            output = self.outputs.get(key)
+            if output is not None:
+                output.feed(pcm)
+
+    async def _publish_loop(self) -> None:
+        while (parts := await self._queue.get()) is not None:
+            for part in parts:
+                try:
+                    await self._publish_part(part)
+                except Exception:
+                    log.exception("publishing a part of %s failed", self.space_id)
+
+    async def _publish_part(self, encoded: EncodedPart) -> None:
+        if not self._init_written:
+            init = self.worker.encoder.init_segment
+            assert init is not None, "the muxer writes moov before any fragment"
+            await self.store.put(self.space_id, INIT_NAME, init)
+            await asyncio.to_thread(self.recorder.write_init, init)
+            self._init_written = True
+        part, completed = self.playlist.add_part(
+            encoded.duration, wall_time(self._origin, encoded.start)
+        )
+        await self.store.put(self.space_id, part.name, encoded.data)
+        self._names_by_msn.setdefault(part.msn, []).append(part.name)
+        self._segment_bytes.append(encoded.data)
+        self.parts_published += 1
+        if completed is not None:
+            await self._complete_segment(completed)
+        await self._publish_playlist()
+
+    async def _complete_segment(self, segment: Segment) -> None:
+        data = b"".join(self._segment_bytes)
+        self._segment_bytes = []
+        await self.store.put(self.space_id, segment.name, data)
+        self._names_by_msn.setdefault(segment.msn, []).append(segment.name)
+        await asyncio.to_thread(
+            self.recorder.write_segment,
+            segment.msn,
+            data,
+            segment.duration,
+            segment.program_date_time,
+        )
+        old = segment.msn - self.playlist.window_segments - EVICTION_MARGIN_SEGMENTS
+        if old in self._names_by_msn:
+            await self.store.delete(self.space_id, self._names_by_msn.pop(old))
+
+    async def _publish_playlist(self) -> None:
+        snapshot = PlaylistSnapshot(
+            text=self.playlist.render(),
+            position=self.playlist.position,
+            ended=self.playlist.ended,
+        )
+        await self.store.set_playlist(self.space_id, snapshot)

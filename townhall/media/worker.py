@@ -1,0 +1,114 @@
+"""The per-Space media thread: a 20 ms clock that mixes, then encodes the program.
+
+CPU work stays off the event loop (like aiortc's decoder_worker): sources are pulled
+here, results go back to the loop with call_soon_threadsafe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from townhall import limits
+from townhall.media.encoder import AacPartEncoder, EncodedPart
+from townhall.media.mixer import mix
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = limits.TICK_SAMPLES / limits.SAMPLE_RATE
+# If the thread falls this far behind (machine suspended, debugger), restart the clock
+# instead of mixing a burst of catch-up ticks all at once.
+MAX_CATCH_UP_SECONDS = 1.0
+
+
+class Source(Protocol):
+    def pull(self) -> np.ndarray | None: ...
+
+
+class MixerWorker:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_mix_minus: Callable[[dict[str, np.ndarray]], None],
+        on_parts: Callable[[list[EncodedPart]], None],
+        name: str = "mixer",
+    ) -> None:
+        self._loop = loop
+        self._on_mix_minus = on_mix_minus
+        self._on_parts = on_parts
+        # Replaced whole (never mutated) so the thread reads a consistent snapshot.
+        self.sources: dict[str, Source] = {}
+        self.listeners: frozenset[str] = frozenset()  # sources that get a mix-minus
+        self.encoder = AacPartEncoder()
+        self.levels: dict[str, float] = {}
+        self.ticks = 0
+        self.late_ticks = 0
+        self.clock_resets = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def add_source(self, key: str, source: Source, wants_mix_minus: bool) -> None:
+        self.sources = {**self.sources, key: source}
+        if wants_mix_minus:
+            self.listeners = self.listeners | {key}
+
+    def remove_source(self, key: str) -> None:
+        self.sources = {k: v for k, v in self.sources.items() if k != key}
+        self.listeners = self.listeners - {key}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the clock, flush the encoder (blocking: call from a thread)."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        n = 0
+        try:
+            while not self._stop.is_set():
+                delay = start + n * TICK_SECONDS - time.monotonic()
+                if delay > 0:
+                    if self._stop.wait(delay):
+                        break
+                elif -delay > MAX_CATCH_UP_SECONDS:
+                    self.clock_resets += 1
+                    start, n = time.monotonic(), 0
+                elif -delay > TICK_SECONDS:
+                    self.late_ticks += 1
+                self._tick()
+                n += 1
+        except Exception:  # a bug here must not kill the Space silently
+            log.exception("mixer thread crashed")
+        finally:
+            self._emit_parts(self.encoder.close())
+
+    def _tick(self) -> None:
+        inputs = {}
+        for key, source in self.sources.items():
+            pcm = source.pull()
+            if pcm is not None:
+                inputs[key] = pcm
+        program, minus = mix(inputs, limits.TICK_SAMPLES)
+        self.levels = {k: _rms(v) for k, v in inputs.items()}
+        self.ticks += 1
+        if self.listeners:
+            out = {key: minus.get(key, program) for key in self.listeners}
+            self._loop.call_soon_threadsafe(self._on_mix_minus, out)
+        self._emit_parts(self.encoder.encode(program))
+
+    def _emit_parts(self, parts: list[EncodedPart]) -> None:
+        if parts and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_parts, parts)
+
+
+def _rms(pcm: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(pcm.astype(np.float32) / 32768.0))))
