@@ -87,7 +87,9 @@ class LivePlaylist:
         / limits.SAMPLE_RATE,
         parts_per_segment: int = limits.PARTS_PER_SEGMENT,
         window_segments: int = limits.LIVE_PLAYLIST_SEGMENTS,
+        first_msn: int = 0,
     ) -> None:
+        self.first_msn = first_msn
         self.part_target = part_target
         self.parts_per_segment = parts_per_segment
         self.window_segments = window_segments
@@ -112,7 +114,7 @@ class LivePlaylist:
         if duration > self.part_target + 1e-6:
             raise ValueError(f"part of {duration:.3f}s exceeds PART-TARGET {self.part_target}")
         if not self.segments or self.segments[-1].complete:
-            msn = self.segments[-1].msn + 1 if self.segments else 0
+            msn = self.segments[-1].msn + 1 if self.segments else self.first_msn
             self.segments.append(Segment(msn=msn, program_date_time=start_time))
         current = self.segments[-1]
         part = Part(msn=current.msn, index=len(current.parts), duration=duration)
@@ -142,7 +144,7 @@ class LivePlaylist:
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,"
             f"PART-HOLD-BACK={_fmt(3 * self.part_target)}",
             f"#EXT-X-PART-INF:PART-TARGET={_fmt(self.part_target)}",
-            f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].msn if self.segments else 0}",
+            f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].msn if self.segments else self.first_msn}",
             f'#EXT-X-MAP:URI="{INIT_NAME}"',
         ]
         # Parts are listed for the newest segments only (spec: at least those within
@@ -166,9 +168,10 @@ class LivePlaylist:
         return "\n".join(lines) + "\n"
 
 
-def render_vod(segments: list[tuple[int, float, datetime]], target_duration: int) -> str:
-    """A VOD playlist of recorded segments: (msn, duration, program date time)."""
-    longest = max((d for _, d, _ in segments), default=0.0)
+def render_vod(segments: list[tuple[int, float, datetime, bool]], target_duration: int) -> str:
+    """A VOD playlist of recorded segments: (msn, duration, program date time, whether
+    a new encoder run starts there, e.g. after a restart)."""
+    longest = max((s[1] for s in segments), default=0.0)
     lines = [
         "#EXTM3U",
         "#EXT-X-VERSION:6",
@@ -178,8 +181,8 @@ def render_vod(segments: list[tuple[int, float, datetime]], target_duration: int
         f'#EXT-X-MAP:URI="{INIT_NAME}"',
     ]
     previous = None
-    for msn, duration, pdt in segments:
-        if previous is not None and msn != previous + 1:
+    for msn, duration, pdt, restarted in segments:
+        if previous is not None and (restarted or msn != previous + 1):
             lines.append("#EXT-X-DISCONTINUITY")
         lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso(pdt)}")
         lines += [f"#EXTINF:{_fmt(duration)},", segment_name(msn)]

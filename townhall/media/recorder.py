@@ -27,9 +27,12 @@ class Recorder:
     def write_init(self, data: bytes) -> None:
         self._write_file(INIT_NAME, data)
 
-    def write_segment(self, msn: int, data: bytes, duration: float, pdt: datetime) -> None:
+    def write_segment(
+        self, msn: int, data: bytes, duration: float, pdt: datetime, restarted: bool = False
+    ) -> None:
         self._write_file(segment_name(msn), data)
-        line = json.dumps({"msn": msn, "duration": duration, "pdt": pdt.isoformat()})
+        entry = {"msn": msn, "duration": duration, "pdt": pdt.isoformat(), "restarted": restarted}
+        line = json.dumps(entry)
         try:
             with open(self.directory / INDEX_NAME, "a", encoding="utf-8") as index:
                 index.write(line + "\n")
@@ -54,7 +57,7 @@ class Recorder:
             log.exception("recording write failed: %s/%s", self.directory, name)
 
 
-def recorded_segments(directory: Path) -> list[tuple[int, float, datetime]]:
+def recorded_segments(directory: Path) -> list[tuple[int, float, datetime, bool]]:
     try:
         lines = (directory / INDEX_NAME).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -64,7 +67,12 @@ def recorded_segments(directory: Path) -> list[tuple[int, float, datetime]]:
         try:
             entry = json.loads(line)
             segments.append(
-                (int(entry["msn"]), float(entry["duration"]), datetime.fromisoformat(entry["pdt"]))
+                (
+                    int(entry["msn"]),
+                    float(entry["duration"]),
+                    datetime.fromisoformat(entry["pdt"]),
+                    bool(entry.get("restarted", False)),
+                )
             )
         except (ValueError, KeyError, TypeError):
             continue  # a torn last line after a crash

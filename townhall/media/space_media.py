@@ -11,7 +11,7 @@ import numpy as np
 
 from townhall.media.encoder import EncodedPart
 from townhall.media.llhls import INIT_NAME, LivePlaylist, Segment, wall_time
-from townhall.media.recorder import Recorder
+from townhall.media.recorder import Recorder, recorded_segments
 from townhall.media.segment_store import PlaylistSnapshot, SegmentStore
 from townhall.media.sources import SpeakerInput
 from townhall.media.tracks import MixMinusTrack
@@ -29,7 +29,10 @@ class SpaceMedia:
         self.space_id = space_id
         self.store = store
         self.recorder = Recorder(recording_dir)
-        self.playlist = LivePlaylist()
+        # A Space resumed after a restart continues its recording's numbering.
+        recorded = recorded_segments(recording_dir)
+        self._resumed = bool(recorded)
+        self.playlist = LivePlaylist(first_msn=recorded[-1][0] + 1 if recorded else 0)
         self.outputs: dict[str, MixMinusTrack] = {}
         self.parts_published = 0
         self._queue: asyncio.Queue[list[EncodedPart] | None] = asyncio.Queue()
@@ -132,6 +135,7 @@ class SpaceMedia:
             data,
             segment.duration,
             segment.program_date_time,
+            self._resumed and segment.msn == self.playlist.first_msn,
         )
         old = segment.msn - self.playlist.window_segments - EVICTION_MARGIN_SEGMENTS
         if old in self._names_by_msn:

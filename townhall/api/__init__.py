@@ -1,0 +1,1 @@
+"""The JSON API (FastAPI routers); OpenAPI at /openapi.json."""

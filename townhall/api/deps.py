@@ -1,0 +1,32 @@
+"""Request-scoped helpers: the app's services and the signed-in user."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from townhall.errors import Unauthorized
+from townhall.services import Services
+from townhall.store.db import hash_token
+from townhall.store.models import Session, User
+
+SESSION_COOKIE = "townhall_session"
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def current_user(request: Request) -> User | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or len(token) > 128:
+        return None
+    with services(request).db.session() as db:
+        session = db.get(Session, hash_token(token))
+        return None if session is None else db.get(User, session.user_id)
+
+
+def require_user(request: Request) -> User:
+    user = current_user(request)
+    if user is None:
+        raise Unauthorized("sign in first")
+    return user

@@ -1,0 +1,87 @@
+"""The FastAPI application: one lifespan owns every resource (like Starlette's)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
+
+from townhall import __version__
+from townhall.api import auth, spaces, whip
+from townhall.config import Settings
+from townhall.delivery import hls
+from townhall.errors import ClientError, NotFound
+from townhall.services import Services
+from townhall.store.models import Space
+from townhall.web import pages
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+
+OnStart = Callable[[Services], Awaitable[None]]
+
+
+def create_app(settings: Settings | None = None, on_start: OnStart | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services.create(settings)
+        app.state.services = services
+        await _resume_live_spaces(services)
+        if on_start is not None:
+            await on_start(services)
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(title="Townhall", version=__version__, lifespan=lifespan)
+
+    @app.exception_handler(ClientError)
+    async def client_error(_: Request, exc: ClientError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        messages = [
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        ]
+        return JSONResponse({"detail": "; ".join(messages) or "invalid request"}, status_code=422)
+
+    @app.get("/healthz", tags=["operations"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/vendor/{name}", include_in_schema=False)
+    def vendor(name: str) -> Response:
+        # hls.js from npm (node_modules), never committed: only its dist builds are served.
+        if name not in ("hls.mjs", "hls.min.js", "hls.light.mjs"):
+            raise NotFound("no such vendor file")
+        path = settings.hlsjs_dir / name
+        if not path.is_file():
+            raise NotFound("hls.js is not installed: run the setup step (make setup)")
+        return FileResponse(path, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=3600"})
+
+    for router in (auth.router, spaces.router, whip.router, hls.router, pages.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+async def _resume_live_spaces(services: Services) -> None:
+    """Spaces that were live when the process stopped go on: their media restarts and
+    speakers reconnect with their WHIP tokens."""
+    with services.db.session() as db:
+        live = list(db.scalars(select(Space.id).where(Space.state == "live")))
+    for space_id in live:
+        log.info("resuming live Space %s", space_id)
+        await services.start_media(space_id)

@@ -1,0 +1,74 @@
+"""`townhall serve` and `townhall demo`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy import select
+
+from townhall.app import create_app
+from townhall.config import Settings
+from townhall.media.sources import SyntheticVoice
+from townhall.rooms import SpaceState
+from townhall.services import Services
+from townhall.store.db import new_token
+from townhall.store.models import Space, User, utcnow
+
+log = logging.getLogger("townhall")
+DEMO_USERNAME = "townhall_demo"
+DEMO_SPACE_ID = "demo"
+DEMO_TITLE = "Townhall demo: a synthetic speaker playing a tune"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="townhall", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("serve", "run Townhall (API, web pages, WHIP, HLS) in one process"),
+        ("demo", "run Townhall with a live demo Space and a synthetic speaker"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--host", help="address to bind (default 127.0.0.1)")
+        command.add_argument("--port", type=int, help="port to bind (default 8080)")
+        command.add_argument("--data-dir", type=Path, help="where the database and recordings live")
+    args = parser.parse_args(argv)
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
+                                   ("data_dir", args.data_dir)) if v is not None}
+    settings = Settings(**overrides)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    on_start = start_demo if args.command == "demo" else None
+    app = create_app(settings, on_start=on_start)
+    print(f"Townhall on {settings.base_url}/", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=False)
+
+
+async def start_demo(services: Services) -> None:
+    """A live Space whose speaker is a synthetic voice fed straight into the mixer."""
+    with services.db.session() as db:
+        host = db.scalar(select(User).where(User.username == DEMO_USERNAME))
+        if host is None:
+            # Nobody signs in as the demo host: its password is random and thrown away.
+            host = User(username=DEMO_USERNAME, password_hash="!" + new_token()[1])
+            db.add(host)
+            db.flush()
+        space = db.get(Space, DEMO_SPACE_ID)
+        if space is None:
+            space = Space(id=DEMO_SPACE_ID, title=DEMO_TITLE, host_id=host.id)
+            db.add(space)
+        space.state, space.started_at, space.ended_at = SpaceState.LIVE, utcnow(), None
+    media = await services.start_media(DEMO_SPACE_ID)
+    media.add_source("demo-voice", SyntheticVoice())
+    base = services.settings.base_url
+    print(f"Demo Space page: {base}/s/{DEMO_SPACE_ID}", flush=True)
+    print(f"Demo HLS URL:    {base}/hls/{DEMO_SPACE_ID}/live.m3u8", flush=True)
+    print("Listen with a browser, or: ffplay " f"{base}/hls/{DEMO_SPACE_ID}/live.m3u8", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""HLS origin: playlists (with blocking reload), parts, segments and replays."""

@@ -1,0 +1,128 @@
+"""HLS origin endpoints. Stateless apart from the segment store and the recordings.
+
+Cache-Control is written for a CDN in front: media objects never change (immutable),
+a live playlist changes every part (cache ~1 s), a blocking-reload answer is unique to
+its query so it may be cached a little longer, and "not yet" answers are never cached.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+
+from townhall import limits
+from townhall.api.deps import services
+from townhall.errors import BadRequest, NotFound
+from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
+from townhall.media.recorder import read_recorded, replay_playlist
+from townhall.media.segment_store import PlaylistSnapshot
+
+router = APIRouter(prefix="/hls", tags=["hls"])
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+MEDIA_CACHE = "public, max-age=31536000, immutable"
+LIVE_PLAYLIST_CACHE = "public, max-age=1"
+BLOCKING_PLAYLIST_CACHE = "public, max-age=6"
+NO_STORE = "no-store"
+# Largest msn/part a client may name: far beyond any real Space (a year of segments).
+MAX_MSN = 10**8
+MAX_PART = 1000
+
+_DEFAULT = LivePlaylist()
+TARGET_DURATION = _DEFAULT.target_duration
+BLOCK_TIMEOUT = limits.BLOCKING_RELOAD_TARGET_DURATIONS * TARGET_DURATION
+
+
+def _playlist_response(snapshot: PlaylistSnapshot, cache: str) -> Response:
+    return Response(snapshot.text, media_type=PLAYLIST_TYPE, headers={"Cache-Control": cache})
+
+
+def _check_space_id(space_id: str) -> None:
+    if len(space_id) > 16:
+        raise NotFound("no such Space")
+
+
+@router.get("/{space_id}/live.m3u8")
+async def live_playlist(
+    space_id: str,
+    request: Request,
+    hls_msn: int | None = Query(None, alias="_HLS_msn", ge=0, le=MAX_MSN),
+    hls_part: int | None = Query(None, alias="_HLS_part", ge=0, le=MAX_PART),
+) -> Response:
+    _check_space_id(space_id)
+    store = services(request).store
+    snapshot = await store.playlist(space_id)
+    if hls_part is not None and hls_msn is None:
+        raise BadRequest("_HLS_part needs _HLS_msn")
+    if hls_msn is None:
+        if snapshot is None:
+            return _not_live_yet(request, space_id)
+        return _playlist_response(snapshot, LIVE_PLAYLIST_CACHE)
+    if snapshot is None:
+        return _not_live_yet(request, space_id)
+    newest = snapshot.position.msn if snapshot.position else -1
+    if hls_msn > newest + limits.BLOCKING_RELOAD_MAX_SEGMENTS_AHEAD:
+        # RFC 8216bis 6.2.5.2: a request too far in the future is a client error.
+        raise BadRequest(f"_HLS_msn {hls_msn} is too far ahead of the live edge ({newest})")
+    ready = await store.wait_for(space_id, hls_msn, hls_part, BLOCK_TIMEOUT)
+    if ready is None:
+        return Response("playlist did not reach that position in time", status_code=503,
+                        headers={"Cache-Control": NO_STORE, "Retry-After": "1"})
+    return _playlist_response(ready, BLOCKING_PLAYLIST_CACHE)
+
+
+def _not_live_yet(request: Request, space_id: str) -> Response:
+    space = services(request).media.get(space_id)
+    message = "this Space is starting" if space is not None else "this Space is not live"
+    return Response(message, status_code=404, headers={"Cache-Control": NO_STORE})
+
+
+@router.get("/{space_id}/replay.m3u8")
+async def replay(space_id: str, request: Request) -> Response:
+    _check_space_id(space_id)
+    directory = services(request).settings.recordings_dir / space_id
+    text = replay_playlist(directory, TARGET_DURATION)
+    if text is None:
+        raise NotFound("no recording for this Space")
+    live = space_id in services(request).media
+    # While the Space is live the recording grows; once ended the replay is final.
+    cache = LIVE_PLAYLIST_CACHE if live else "public, max-age=60"
+    return Response(text, media_type=PLAYLIST_TYPE, headers={"Cache-Control": cache})
+
+
+@router.get("/{space_id}/{name}")
+async def media_object(space_id: str, name: str, request: Request) -> Response:
+    _check_space_id(space_id)
+    parsed = parse_media_name(name)
+    if name != INIT_NAME and parsed is None:
+        raise NotFound("no such HLS object")
+    svc = services(request)
+    data = await svc.store.get(space_id, name)
+    if data is None and parsed is not None:
+        data = await _wait_for_hinted_part(request, space_id, name, parsed)
+    if data is None:
+        data = read_recorded(svc.settings.recordings_dir / space_id, name)
+    if data is None:
+        return Response("not available", status_code=404, headers={"Cache-Control": NO_STORE})
+    media_type = "video/mp4" if name == INIT_NAME else "video/iso.segment"
+    return Response(data, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
+
+
+async def _wait_for_hinted_part(
+    request: Request, space_id: str, name: str, parsed: tuple[int, int | None]
+) -> bytes | None:
+    """A preload-hinted part is requested before it exists: hold the request until it
+    does (LL-HLS 'blocking preload'), but only for the next part or two."""
+    msn, part = parsed
+    store = services(request).store
+    snapshot = await store.playlist(space_id)
+    if snapshot is None or snapshot.position is None or snapshot.ended:
+        return None
+    position = snapshot.position
+    nearby = (msn == position.msn and part is not None and part <= position.part + 2) or (
+        msn == position.msn + 1 and part is not None and part <= 1
+    )
+    if not nearby:
+        return None
+    if await store.wait_for(space_id, msn, part, BLOCK_TIMEOUT) is None:
+        return None
+    return await store.get(space_id, name)

@@ -1,0 +1,115 @@
+"""WHIP (RFC 9725) resources: one aiortc peer connection per publishing speaker.
+
+The speaker's audio goes into the Space's mixer; the same connection carries their
+mix-minus back. Authorization and Space rules are decided by the API layer first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from townhall.errors import BadRequest
+from townhall.media.sdp import Network, filter_candidates
+from townhall.media.space_media import SpaceMedia
+from townhall.media.tracks import pump_track
+
+log = logging.getLogger(__name__)
+
+_aioice_host_addresses = aioice.ice.get_host_addresses
+
+
+def advertise_only(addresses: Sequence[str] | None) -> None:
+    """Make aioice gather host candidates on exactly these addresses (None: its own
+    choice of every non-loopback interface). Process-wide: aioice has no per-connection
+    setting for it."""
+    if addresses is None:
+        aioice.ice.get_host_addresses = _aioice_host_addresses
+    else:
+        chosen = list(addresses)
+        aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [
+            a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)
+        ]
+
+
+@dataclass
+class WhipResource:
+    id: str
+    space_id: str
+    user_id: int
+    pc: RTCPeerConnection
+    media: SpaceMedia
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class WhipEndpoint:
+    def __init__(self, allowed_networks: Sequence[Network]) -> None:
+        self.allowed_networks = list(allowed_networks)
+        self.resources: dict[str, WhipResource] = {}
+        self.errors = 0
+
+    def find(self, space_id: str, user_id: int) -> list[WhipResource]:
+        return [
+            r for r in self.resources.values() if r.space_id == space_id and r.user_id == user_id
+        ]
+
+    async def publish(
+        self, media: SpaceMedia, user_id: int, offer_sdp: str
+    ) -> tuple[WhipResource, str]:
+        """Answer an offer; the speaker is in the mix once media flows."""
+        # One connection per speaker: a reconnecting client replaces its old one.
+        for old in self.find(media.space_id, user_id):
+            await self.close(old.id)
+        sdp, dropped = filter_candidates(offer_sdp, self.allowed_networks)
+        if dropped:
+            log.info("dropped %d ICE candidates outside the allowed networks", dropped)
+        resource_id = secrets.token_urlsafe(12)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        resource = WhipResource(resource_id, media.space_id, user_id, pc, media)
+        speaker_input, mix_minus = media.add_speaker(resource_id)
+
+        @pc.on("track")
+        def on_track(track) -> None:  # type: ignore[no-untyped-def]
+            if track.kind == "audio":
+                resource.tasks.append(asyncio.create_task(pump_track(track, speaker_input)))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self.close(resource_id)
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            pc.addTrack(mix_minus)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # aiortc raises ValueError and others on bad SDP
+            media.remove_speaker(resource_id)
+            await pc.close()
+            self.errors += 1
+            raise BadRequest(f"SDP offer rejected: {exc}") from exc
+        self.resources[resource_id] = resource
+        answer, _ = filter_candidates(pc.localDescription.sdp, self.allowed_networks)
+        return resource, answer
+
+    async def close(self, resource_id: str) -> None:
+        resource = self.resources.pop(resource_id, None)
+        if resource is None:
+            return
+        resource.media.remove_speaker(resource_id)
+        for task in resource.tasks:
+            task.cancel()
+        await resource.pc.close()
+
+    async def close_space(self, space_id: str) -> None:
+        for resource in [r for r in self.resources.values() if r.space_id == space_id]:
+            await self.close(resource.id)
+
+    async def close_all(self) -> None:
+        for resource_id in list(self.resources):
+            await self.close(resource_id)

@@ -1,0 +1,4 @@
+"""Placeholder until the pages land."""
+from fastapi import APIRouter
+
+router = APIRouter()
