@@ -1,0 +1,127 @@
+"""Fixtures: a real Townhall server process on loopback, and signed-in API clients."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+STARTUP_TIMEOUT = 30.0
+# ICE stays on loopback in tests: advertise and accept 127.0.0.1 only.
+LOOPBACK_ICE = {
+    "TOWNHALL_ICE_HOST_ADDRESSES": "127.0.0.1",
+    "TOWNHALL_ICE_ALLOWED_NETWORKS": "127.0.0.0/8",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base_url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(tmp: Path, command: str = "demo", extra_env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    data_dir = tmp / "data"
+    log_path = tmp / "server.log"
+    env = {**os.environ, **LOOPBACK_ICE, "TOWNHALL_LOG_LEVEL": "info", **(extra_env or {})}
+    log_file = open(log_path, "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "townhall.cli", command, "--port", str(port), "--data-dir", str(data_dir)],
+        cwd=tmp,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(f"http://127.0.0.1:{port}", data_dir, process, log_path)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start:\n{server.log()}")
+        time.sleep(0.1)
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One `townhall demo` process for the session: a live demo Space plus the API."""
+    srv = start_server(tmp_path_factory.mktemp("townhall"))
+    yield srv
+    stop_server(srv)
+    # A server error anywhere in the session is a failure, even if no test saw it.
+    assert "Traceback" not in srv.log(), srv.log()[-5000:]
+
+
+_user_counter = iter(range(1, 10**6))
+
+
+def signed_in_client(base_url: str, prefix: str = "user") -> httpx.Client:
+    client = httpx.Client(base_url=base_url, timeout=20)
+    name = f"{prefix}{next(_user_counter)}_{os.getpid()}"
+    response = client.post("/api/auth/signup", json={"username": name, "password": "correct horse"})
+    assert response.status_code == 201, response.text
+    return client
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[httpx.Client]:
+    """An anonymous API client."""
+    with httpx.Client(base_url=server.base_url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+def host(server: Server) -> Iterator[httpx.Client]:
+    with signed_in_client(server.base_url, "host") as client:
+        yield client
+
+
+def live_space(host: httpx.Client, title: str = "Test Space") -> dict:
+    space = host.post("/api/spaces", json={"title": title})
+    assert space.status_code == 201, space.text
+    live = host.post(f"/api/spaces/{space.json()['id']}/live")
+    assert live.status_code == 200, live.text
+    return live.json()
+
+
+def stage(client: httpx.Client, space_id: str) -> dict:
+    response = client.post(f"/api/spaces/{space_id}/stage")
+    assert response.status_code == 200, response.text
+    return response.json()

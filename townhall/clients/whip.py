@@ -1,0 +1,152 @@
+"""A WHIP publisher (aiortc): sends a synthetic track, records the mix-minus it gets."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from collections.abc import Callable, Sequence
+from urllib.parse import urljoin
+
+import av
+import httpx
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from townhall import limits
+from townhall.media.whip import advertise_only
+
+TIME_BASE = fractions.Fraction(1, limits.SAMPLE_RATE)
+# Seconds to wait for the WHIP answer (ICE gathering on the server included).
+WHIP_TIMEOUT = 15.0
+
+SampleSource = Callable[[int, int], np.ndarray]  # (first sample, count) -> mono int16
+
+
+def sine(frequency: float, amplitude: float = 0.3) -> SampleSource:
+    def samples(start: int, count: int) -> np.ndarray:
+        t = (start + np.arange(count)) / limits.SAMPLE_RATE
+        return (np.sin(2 * np.pi * frequency * t) * amplitude * 32767).astype(np.int16)
+
+    return samples
+
+
+class SyntheticTrack(MediaStreamTrack):
+    """A real-time audio track from a sample function. `sent` holds (first sample,
+    wall clock time) of every frame as it was handed to the encoder."""
+
+    kind = "audio"
+
+    def __init__(self, source: SampleSource) -> None:
+        super().__init__()
+        self.source = source
+        self._start: float | None = None
+        self._next = 0
+        self.on_frame: Callable[[int, float], None] | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            wait = self._start + self._next / limits.SAMPLE_RATE - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        pcm = self.source(self._next, limits.TICK_SAMPLES)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = limits.SAMPLE_RATE
+        frame.pts = self._next
+        frame.time_base = TIME_BASE
+        if self.on_frame is not None:
+            self.on_frame(self._next, time.time())
+        self._next += limits.TICK_SAMPLES
+        return frame
+
+
+class WhipPublisher:
+    """Publish one track to a WHIP endpoint and keep the audio received back."""
+
+    def __init__(
+        self,
+        whip_url: str,
+        token: str,
+        track: MediaStreamTrack,
+        host_addresses: Sequence[str] | None = ("127.0.0.1",),
+    ) -> None:
+        self.whip_url = whip_url
+        self.token = token
+        self.track = track
+        self.host_addresses = host_addresses
+        self.pc: RTCPeerConnection | None = None
+        self.location: str | None = None
+        self.received: list[np.ndarray] = []
+        self.received_times: list[float] = []  # wall clock time each frame arrived
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=limits.SAMPLE_RATE)
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def received_samples(self) -> int:
+        return sum(chunk.shape[0] for chunk in self.received)
+
+    def received_pcm(self, last_seconds: float | None = None) -> np.ndarray:
+        pcm = np.concatenate(self.received) if self.received else np.zeros(0, np.int16)
+        if last_seconds is not None:
+            pcm = pcm[-int(last_seconds * limits.SAMPLE_RATE) :]
+        return pcm
+
+    async def start(self) -> None:
+        advertise_only(self.host_addresses)
+        self.pc = pc = RTCPeerConnection()
+        pc.addTransceiver(self.track, direction="sendrecv")
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self._reader = asyncio.create_task(self._read(track))
+
+        await pc.setLocalDescription(await pc.createOffer())
+        async with httpx.AsyncClient(timeout=WHIP_TIMEOUT) as client:
+            response = await client.post(
+                self.whip_url,
+                content=pc.localDescription.sdp,
+                headers={
+                    "Content-Type": "application/sdp",
+                    "Authorization": f"Bearer {self.token}",
+                },
+            )
+        if response.status_code != 201:
+            await pc.close()
+            raise RuntimeError(f"WHIP publish failed: {response.status_code} {response.text}")
+        self.location = urljoin(self.whip_url, response.headers["location"])
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                now = time.time()
+                for out in self._resampler.resample(frame):
+                    self.received.append(out.to_ndarray().reshape(-1))
+                    self.received_times.append(now)
+        except MediaStreamError:
+            pass
+
+    async def wait_received(self, seconds: float, timeout: float) -> None:
+        """Wait until `seconds` more audio than now has arrived."""
+        target = self.received_samples + int(seconds * limits.SAMPLE_RATE)
+        deadline = time.monotonic() + timeout
+        while self.received_samples < target:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"received {self.received_samples} of {target} samples")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self.location:
+            async with httpx.AsyncClient(timeout=WHIP_TIMEOUT) as client:
+                await client.delete(self.location, headers={"Authorization": f"Bearer {self.token}"})
+            self.location = None
+        if self._reader is not None:
+            self._reader.cancel()
+        if self.pc is not None:
+            await self.pc.close()
