@@ -49,10 +49,13 @@ async def live_playlist(
     hls_part: int | None = Query(None, alias="_HLS_part", ge=0, le=MAX_PART),
 ) -> Response:
     _check_space_id(space_id)
-    store = services(request).store
-    snapshot = await store.playlist(space_id)
     if hls_part is not None and hls_msn is None:
         raise BadRequest("_HLS_part needs _HLS_msn")
+    store = services(request).store
+    snapshot = await store.playlist(space_id)
+    if snapshot is None and space_id in services(request).media:
+        # Just gone live: hold the request until the first part exists.
+        snapshot = await store.wait_for(space_id, -1, None, BLOCK_TIMEOUT)
     if hls_msn is None:
         if snapshot is None:
             return _not_live_yet(request, space_id)
