@@ -1,0 +1,45 @@
+import numpy as np
+
+from townhall.media.mixer import mix
+from townhall.media.sources import SpeakerInput, SyntheticVoice
+from townhall import limits
+
+
+def test_program_is_the_sum_and_mix_minus_leaves_each_speaker_out() -> None:
+    a = np.full(4, 1000, np.int16)
+    b = np.full(4, 200, np.int16)
+    program, minus = mix({"a": a, "b": b}, 4)
+    assert program.tolist() == [1200] * 4
+    assert minus["a"].tolist() == [200] * 4
+    assert minus["b"].tolist() == [1000] * 4
+
+
+def test_loud_speakers_saturate_instead_of_wrapping() -> None:
+    loud = np.full(3, 30000, np.int16)
+    program, minus = mix({"a": loud, "b": loud}, 3)
+    assert program.tolist() == [32767] * 3
+    assert minus["a"].tolist() == [30000] * 3
+
+
+def test_no_speakers_is_silence() -> None:
+    program, minus = mix({}, limits.TICK_SAMPLES)
+    assert program.shape == (limits.TICK_SAMPLES,) and not program.any() and minus == {}
+
+
+def test_jitter_buffer_hands_out_whole_ticks_and_drops_the_oldest() -> None:
+    speaker = SpeakerInput(max_ticks=2)
+    speaker.push(np.arange(500, dtype=np.int16))
+    assert speaker.pull() is None  # less than one tick: a gap, not a partial tick
+    speaker.push(np.arange(500, 3 * limits.TICK_SAMPLES, dtype=np.int16))
+    assert speaker.dropped_ticks == 1
+    first = speaker.pull()
+    assert first is not None and first[0] == limits.TICK_SAMPLES  # tick 0 was dropped
+    speaker.muted = True
+    assert speaker.pull() is None
+
+
+def test_synthetic_voice_is_continuous_and_not_silent() -> None:
+    voice = SyntheticVoice()
+    ticks = [voice.pull() for _ in range(100)]
+    assert all(t is not None and t.shape == (limits.TICK_SAMPLES,) for t in ticks)
+    assert np.abs(np.concatenate(ticks)).max() > 5000
