@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from townhall.config import Settings
 from townhall.media.segment_store import MemorySegmentStore, SegmentStore
 from townhall.media.space_media import SpaceMedia
-from townhall.media.whip import WhipEndpoint, advertise_only
+from townhall.media.whip import WhipEndpoint, accept_only, advertise_only
 from townhall.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class Services:
     def create(cls, settings: Settings) -> Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         advertise_only(settings.advertised_addresses)
+        accept_only(settings.allowed_networks)
         return cls(
             settings=settings,
             db=Database(settings.db_url),

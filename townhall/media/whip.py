@@ -7,6 +7,7 @@ mix-minus back. Authorization and Space rules are decided by the API layer first
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 from collections.abc import Sequence
@@ -36,6 +37,32 @@ def advertise_only(addresses: Sequence[str] | None) -> None:
         aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [
             a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)
         ]
+
+
+_aioice_request_received = aioice.ice.Connection.request_received
+
+
+def accept_only(networks: Sequence[Network] | None) -> None:
+    """Ignore ICE connectivity checks from outside `networks` (None: accept all).
+
+    Candidates in the offer are filtered by filter_candidates; this also stops aioice
+    from learning peer-reflexive candidates from checks sent by anyone else, so the
+    server never answers or sends media to an address outside the allowed networks.
+    """
+    if networks is None:
+        aioice.ice.Connection.request_received = _aioice_request_received
+        return
+    allowed = list(networks)
+
+    def request_received(self, message, addr, protocol):  # type: ignore[no-untyped-def]
+        try:
+            address = ipaddress.ip_address(addr[0])
+        except ValueError:
+            return
+        if any(address in network for network in allowed):
+            _aioice_request_received(self, message, addr, protocol)
+
+    aioice.ice.Connection.request_received = request_received
 
 
 @dataclass
