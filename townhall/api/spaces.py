@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -58,6 +58,12 @@ class SpaceOut(BaseModel):
     hls_url: str
     replay_url: str | None
     your_role: Role
+
+    @field_validator("created_at", "started_at", "ended_at")
+    @classmethod
+    def utc(cls, value: datetime | None) -> datetime | None:
+        # SQLite hands back naive datetimes; every time we store is UTC.
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class SpaceList(BaseModel):
