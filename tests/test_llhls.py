@@ -51,7 +51,7 @@ def test_live_playlist_parses_and_declares_low_latency(server: Server) -> None:
 
 def test_media_objects_are_immutable_for_caches(server: Server) -> None:
     playlist = m3u8.loads(playlist_with_a_segment(server).text)
-    segment = next(s for s in playlist.segments if s.uri)
+    segment = next(s for s in reversed(playlist.segments) if s.uri and s.parts)
     for uri in (playlist.segment_map[0].uri, segment.uri, segment.parts[0].uri):
         response = httpx.get(f"{server.base_url}/hls/demo/{uri}")
         assert response.status_code == 200

@@ -37,9 +37,12 @@ class Settings(BaseSettings):
 
     @cached_property
     def base_url(self) -> str:
+        """Where people reach this server: public_url, else the bound address (a
+        wildcard bind is reached on loopback from this machine)."""
         if self.public_url:
             return self.public_url.rstrip("/")
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
     @cached_property

@@ -16,6 +16,13 @@ def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
+def public_base(request: Request) -> str:
+    """Base URL for links in API answers: the configured public URL, else the address
+    this request came in on (right behind a proxy that keeps the Host header)."""
+    configured = services(request).settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
 def current_user(request: Request) -> User | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 128:

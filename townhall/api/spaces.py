@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 from townhall import limits
-from townhall.api.deps import current_user, require_user, services
+from townhall.api.deps import current_user, public_base, require_user, services
 from townhall.errors import NotFound
 from townhall.rooms import Role, Room, SpaceState
 from townhall.store.db import new_token
@@ -91,7 +91,7 @@ def load_space(db: OrmSession, space_id: str) -> tuple[Space, Room]:
 
 
 def space_out(request: Request, db: OrmSession, space: Space, room: Room, viewer: User | None) -> SpaceOut:
-    base = services(request).settings.base_url
+    base = public_base(request)
     on_stage = {r.user_id for r in services(request).whip.resources.values() if r.space_id == space.id}
     ids = [room.host_id, *sorted(room.speakers)]
     users = {u.id: u for u in db.scalars(select(User).where(User.id.in_(ids)))}
@@ -184,7 +184,7 @@ def create_invite(space_id: str, request: Request, user: SignedIn) -> InviteOut:
         room.invite(user.id)
         code = secrets.token_urlsafe(16)
         db.add(Invite(code=code, space_id=space_id))
-    base = services(request).settings.base_url
+    base = public_base(request)
     return InviteOut(code=code, invite_url=f"{base}/s/{space_id}/invite/{code}")
 
 
@@ -210,5 +210,5 @@ def get_stage_credentials(space_id: str, request: Request, user: SignedIn) -> St
         room.check_can_publish(user.id)
         token, token_hash = new_token()
         db.add(WhipToken(token_hash=token_hash, space_id=space_id, user_id=user.id))
-    base = services(request).settings.base_url
+    base = public_base(request)
     return StageOut(whip_url=f"{base}/whip/{space_id}", token=token)

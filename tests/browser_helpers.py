@@ -1,0 +1,160 @@
+"""Helpers for the browser tests: a test-tone WAV for Chromium's fake microphone, and an
+independent LL-HLS listener that fetches and decodes what the origin serves."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin
+
+import av
+import httpx
+import numpy as np
+
+SAMPLE_RATE = 48_000
+
+
+def write_tone_wav(path: Path, freq: float = 440.0, seconds: float = 30.0,
+                   amplitude: float = 0.3) -> Path:
+    """48 kHz mono 16-bit sine, used as Chromium's fake microphone."""
+    t = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
+    samples = (amplitude * 32767 * np.sin(2 * np.pi * freq * t)).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+# --- an independent LL-HLS listener -------------------------------------------------
+
+_ATTR = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
+
+
+def _attrs(text: str) -> dict[str, str]:
+    return {k: v.strip('"') for k, v in _ATTR.findall(text)}
+
+
+@dataclass
+class MediaPlaylist:
+    text: str
+    media_sequence: int = 0
+    map_uri: str | None = None
+    # Complete segments: (msn, uri, duration). Parts of every listed segment, by msn.
+    segments: list[tuple[int, str, float]] = field(default_factory=list)
+    parts: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
+    has_program_date_time: bool = False
+    ended: bool = False
+
+    @property
+    def newest_msn(self) -> int:
+        """The msn of the segment being made (the one after the last complete one)."""
+        return self.media_sequence + len(self.segments)
+
+
+def parse_media_playlist(text: str) -> MediaPlaylist:
+    """Enough of RFC 8216bis for our playlists: MAP, PART, EXTINF + URI, PDT, ENDLIST."""
+    if not text.startswith("#EXTM3U"):
+        raise ValueError(f"not a playlist: {text[:80]!r}")
+    playlist = MediaPlaylist(text)
+    msn: int | None = None
+    pending_duration: float | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            playlist.media_sequence = int(line.split(":", 1)[1])
+        elif line.startswith("#EXT-X-MAP:"):
+            playlist.map_uri = _attrs(line.split(":", 1)[1])["URI"]
+        elif line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            playlist.has_program_date_time = True
+        elif line.startswith("#EXT-X-ENDLIST"):
+            playlist.ended = True
+        elif line.startswith("#EXT-X-PART:"):
+            attrs = _attrs(line.split(":", 1)[1])
+            current = playlist.media_sequence + len(playlist.segments) if msn is None else msn
+            playlist.parts.setdefault(current, []).append((attrs["URI"], float(attrs["DURATION"])))
+        elif line.startswith("#EXTINF:"):
+            pending_duration = float(line.split(":", 1)[1].split(",")[0])
+        elif not line.startswith("#"):
+            if pending_duration is None:
+                raise ValueError(f"segment URI without EXTINF: {line}")
+            number = playlist.media_sequence + len(playlist.segments)
+            playlist.segments.append((number, line, pending_duration))
+            pending_duration = None
+    return playlist
+
+
+def fetch_playlist(client: httpx.Client, url: str, **params: int) -> MediaPlaylist:
+    response = client.get(url, params={f"_HLS_{k}": v for k, v in params.items()} or None)
+    response.raise_for_status()
+    return parse_media_playlist(response.text)
+
+
+def collect_segments_after(client: httpx.Client, url: str, after_msn: int, seconds: float,
+                           timeout: float) -> tuple[bytes, list[str]]:
+    """Wait (blocking playlist reloads) until complete segments after `after_msn` add up
+    to `seconds`, then fetch init + those segments in order. Returns (bytes, uris)."""
+    deadline = time.monotonic() + timeout
+    playlist = fetch_playlist(client, url)
+    while True:
+        chosen = [(n, uri, d) for n, uri, d in playlist.segments if n > after_msn]
+        if sum(d for _, _, d in chosen) >= seconds:
+            break
+        if playlist.ended:
+            raise AssertionError(f"playlist ended before {seconds} s after msn {after_msn}")
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"live playlist did not grow by {seconds} s after msn {after_msn} in {timeout} s:\n"
+                f"{playlist.text}"
+            )
+        # Blocking reload: the server answers when the next segment is complete.
+        try:
+            playlist = fetch_playlist(client, url, msn=playlist.newest_msn + 1)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 503:
+                raise
+    if playlist.map_uri is None:
+        raise AssertionError(f"no EXT-X-MAP in the live playlist:\n{playlist.text}")
+    data = bytearray(_get(client, urljoin(url, playlist.map_uri)))
+    uris = [uri for _, uri, _ in chosen]
+    for uri in uris:
+        data += _get(client, urljoin(url, uri))
+    return bytes(data), uris
+
+
+def _get(client: httpx.Client, url: str) -> bytes:
+    response = client.get(url)
+    response.raise_for_status()
+    return response.content
+
+
+def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
+    """Decode fMP4 AAC to mono float samples."""
+    chunks = []
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        rate = stream.codec_context.sample_rate
+        for frame in container.decode(stream):
+            samples = frame.to_ndarray().astype(np.float64)
+            if frame.format.is_planar:
+                samples = samples.mean(axis=0)
+            else:
+                samples = samples.reshape(-1, len(frame.layout.channels)).mean(axis=1)
+            chunks.append(samples)
+    if not chunks:
+        raise AssertionError("no audio frames decoded")
+    return np.concatenate(chunks), rate
+
+
+def dominant_frequency(samples: np.ndarray, rate: int) -> float:
+    windowed = samples * np.hanning(len(samples))
+    spectrum = np.abs(np.fft.rfft(windowed))
+    spectrum[0] = 0
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])

@@ -1,0 +1,31 @@
+// Header: who is signed in, with sign in / sign up / sign out links.
+import { el, me, post, showError } from "./api.js";
+
+const nav = document.getElementById("account");
+
+export const currentUser = me().catch((err) => {
+  showError(err);
+  return null;
+});
+
+currentUser.then((user) => {
+  nav.replaceChildren();
+  const here = encodeURIComponent(location.pathname + location.search);
+  if (user) {
+    const out = el("button", { type: "button", class: "link-button", id: "signout-button" }, "Sign out");
+    out.addEventListener("click", async () => {
+      try {
+        await post("/api/auth/signout");
+        location.href = "/";
+      } catch (err) {
+        showError(err);
+      }
+    });
+    nav.append(el("span", { class: "who", id: "signed-in-as" }, `@${user.username}`), out);
+  } else if (!["/signin", "/signup"].includes(location.pathname)) {
+    nav.append(
+      el("a", { href: `/signin?next=${here}`, id: "signin-link" }, "Sign in"),
+      el("a", { href: `/signup?next=${here}`, class: "button small", id: "signup-link" }, "Sign up"),
+    );
+  }
+});
