@@ -1,0 +1,257 @@
+"""Shared pieces of the benchmarks: a server subprocess, users and Spaces through the
+API, a train of identifiable audio markers, onset detection, and result tables.
+
+Everything talks to 127.0.0.1 only: the server is started by tests/conftest.py's
+start_server(), which restricts ICE to loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from tests.conftest import (
+    LOOPBACK_ICE,
+    Server,
+    free_port,
+    live_space,
+    signed_in_client,
+    stage,
+    start_server,
+    stop_server,
+)
+from townhall import limits
+
+__all__ = ["Server", "live_space", "signed_in_client", "stage"]
+
+RATE = limits.SAMPLE_RATE
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_T0 = time.monotonic()
+
+
+def log(message: str) -> None:
+    """Progress line, prefixed with seconds since the benchmark started."""
+    print(f"[{time.monotonic() - _T0:6.1f}s] {message}", flush=True)
+
+
+class Deadline:
+    """A wall-clock budget shared by every loop of a benchmark."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def check(self, what: str) -> None:
+        if self.left() <= 0:
+            raise TimeoutError(f"deadline passed while {what}")
+
+
+@contextlib.contextmanager
+def running_server(command: str = "serve", audio_prefetch: int | None = None) -> Iterator[Server]:
+    """`townhall serve` in a temporary directory; warns if its log has a traceback.
+
+    With `audio_prefetch`, the server runs with aiortc's audio jitter-buffer prefetch
+    patched (benchmarks/_prefetch.py), an experiment that leaves Townhall unchanged.
+    """
+    with tempfile.TemporaryDirectory(prefix="townhall-bench-") as tmp:
+        if audio_prefetch is None:
+            server = start_server(Path(tmp), command)
+        else:
+            server = _start_patched_server(Path(tmp), command, audio_prefetch)
+        log(f"server pid {server.process.pid} on {server.base_url}")
+        try:
+            yield server
+        finally:
+            stop_server(server)
+            text = server.log()
+            if "Traceback" in text:
+                print("WARNING: the server log has a traceback; its tail:", file=sys.stderr)
+                print(text[-4000:], file=sys.stderr)
+
+
+def _start_patched_server(tmp: Path, command: str, audio_prefetch: int) -> Server:
+    """Like tests/conftest.py's start_server, via `python -m benchmarks._prefetch`."""
+    port = free_port()
+    env = {**os.environ, **LOOPBACK_ICE, "TOWNHALL_LOG_LEVEL": "info",
+           "TOWNHALL_BENCH_AUDIO_PREFETCH": str(audio_prefetch),
+           # The server runs in `tmp`; it must still find the benchmarks package.
+           "PYTHONPATH": str(REPO_ROOT)}
+    log_path = tmp / "server.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._prefetch", command, "--port", str(port),
+         "--data-dir", str(tmp / "data")],
+        cwd=tmp, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+    )
+    server = Server(f"http://127.0.0.1:{port}", tmp / "data", process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"patched server did not start:\n{server.log()}")
+
+
+def invite_speaker(host: httpx.Client, guest: httpx.Client, space_id: str) -> None:
+    """The host invites, the guest accepts: the guest may then get stage credentials."""
+    invite = host.post(f"/api/spaces/{space_id}/invites")
+    invite.raise_for_status()
+    accepted = guest.post(f"/api/spaces/{space_id}/invites/{invite.json()['code']}/accept")
+    accepted.raise_for_status()
+    assert accepted.json()["your_role"] == "speaker", accepted.text
+
+
+# --- markers -------------------------------------------------------------------------
+
+# Marker i is a burst at TAG_FREQUENCIES[i % len]: the frequency names the marker, so a
+# marker heard later than the spacing between markers (HLS) is still matched to the one
+# that was sent, and a lost marker cannot shift every later match.
+TAG_FREQUENCIES = [500.0 + 150.0 * k for k in range(10)]  # 500 .. 1850 Hz
+MARKER_AMPLITUDE = 0.3
+# Onset threshold: a third of the burst's amplitude. Low enough to catch the first
+# cycle, high enough that codec pre-echo (AAC spreads energy up to a block early) and
+# Opus noise do not trigger it.
+ONSET_THRESHOLD = MARKER_AMPLITUDE / 3
+QUIET_BEFORE_ONSET = 0.3  # seconds of quiet required before an onset counts
+
+
+@dataclass
+class MarkerTrain:
+    """Silence with `count` short tone bursts, `period` seconds apart, from `delay`.
+
+    Use `source` as a SyntheticTrack's sample function and `on_frame` as its hook: the
+    wall time each marker's first sample was handed to the encoder lands in `sent`.
+    """
+
+    count: int
+    period: float = 1.0
+    delay: float = 2.0
+    burst: float = 0.030
+    sent: dict[int, float] = field(default_factory=dict)
+
+    def first_sample(self, i: int) -> int:
+        # Whole ticks, so a marker starts exactly at a frame's first sample.
+        tick = limits.TICK_SAMPLES
+        return round((self.delay + i * self.period) * RATE / tick) * tick
+
+    def source(self, start: int, count: int) -> np.ndarray:
+        out = np.zeros(count, np.int16)
+        burst = int(self.burst * RATE)
+        for i in range(self.count):
+            m = self.first_sample(i)
+            lo, hi = max(start, m), min(start + count, m + burst)
+            if lo < hi:
+                t = (np.arange(lo, hi) - m) / RATE
+                wave = np.sin(2 * np.pi * TAG_FREQUENCIES[i % len(TAG_FREQUENCIES)] * t)
+                out[lo - start : hi - start] = (wave * MARKER_AMPLITUDE * 32767).astype(np.int16)
+        return out
+
+    def on_frame(self, first: int, wall: float) -> None:
+        for i in range(self.count):
+            m = self.first_sample(i)
+            if first <= m < first + limits.TICK_SAMPLES:
+                self.sent[i] = wall + (m - first) / RATE
+
+    def match(self, onset_wall: float, tag: int) -> tuple[int, float] | None:
+        """(marker index, latency) of the newest marker with this tag sent before the
+        onset, or None."""
+        candidates = [
+            (i, onset_wall - t)
+            for i, t in self.sent.items()
+            if i % len(TAG_FREQUENCIES) == tag and t < onset_wall
+        ]
+        return min(candidates, key=lambda c: c[1]) if candidates else None
+
+    @property
+    def last_sent(self) -> float | None:
+        return self.sent.get(self.count - 1)
+
+
+def tag_of_frequency(frequency: float) -> int | None:
+    """The marker tag whose frequency is nearest, if within half a tag step."""
+    k = int(np.argmin([abs(frequency - f) for f in TAG_FREQUENCIES]))
+    return k if abs(frequency - TAG_FREQUENCIES[k]) < 75.0 else None
+
+
+def burst_frequency(pcm: np.ndarray, onset: int) -> float:
+    """Dominant frequency of the 30 ms after an onset (zero-padded FFT)."""
+    window = pcm[onset : onset + int(0.025 * RATE)].astype(np.float64)
+    if window.size < 64:
+        return 0.0
+    spectrum = np.abs(np.fft.rfft(window * np.hanning(window.size), n=8192))
+    freqs = np.fft.rfftfreq(8192, 1 / RATE)
+    spectrum[freqs < 200] = 0
+    return float(freqs[int(np.argmax(spectrum))])
+
+
+def find_onsets(pcm: np.ndarray) -> list[int]:
+    """Sample indices where |pcm| first exceeds the threshold after enough quiet."""
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > ONSET_THRESHOLD * 32767)
+    quiet = int(QUIET_BEFORE_ONSET * RATE)
+    onsets, previous = [], None
+    for index in loud:
+        if previous is None or index - previous >= quiet:
+            # The first loud sample also needs quiet before it (not the stream start
+            # mid-burst).
+            if index >= quiet or previous is not None:
+                onsets.append(int(index))
+        previous = index
+    return onsets
+
+
+# --- results -------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    # Nearest-rank: with ~20-30 samples an interpolated p95 would invent precision.
+    rank = max(1, int(np.ceil(q / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "min": min(values) if values else float("nan"),
+        "p50": statistics.median(values) if values else float("nan"),
+        "p95": percentile(values, 95),
+        "max": max(values) if values else float("nan"),
+    }
+
+
+def print_table(headers: list[str], rows: list[list[object]]) -> None:
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    line = "  ".join("-" * w for w in widths)
+    print(line)
+    for n, row in enumerate(cells):
+        # First column (labels) and the header row left-aligned, numbers right-aligned.
+        print("  ".join(c.rjust(w) if n and i else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        if n == 0:
+            print(line)
+    print(line, flush=True)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "nan" if value != value else f"{value:.1f}"
+    return str(value)

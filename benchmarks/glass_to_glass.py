@@ -1,0 +1,333 @@
+"""Speaker -> listener latency as a listener hears it ("glass to glass"), on loopback.
+
+Speaker: an aiortc WHIP publisher sending silence with a short tone burst every second
+(send time of each burst recorded). Listeners, all started before the speaker:
+
+  * Chromium (Debian's /usr/bin/chromium, headless, via Playwright) playing the Space's
+    LL-HLS with hls.js in low-latency mode; the <audio> element goes through Web Audio
+    into an AnalyserNode polled every 5 ms. A burst's onset is the first poll whose
+    buffer holds a sample over the threshold after >= 300 ms of quiet; the burst's
+    frequency (read 35 ms later) says which marker it is.
+  * An HlsReader in this process (blocking playlist reloads, then each part): onset =
+    fetch time of the part holding it + the onset's offset within the part.
+
+Both use the same machine clock as the speaker. Also shown: the latency a player would
+derive from EXT-X-PROGRAM-DATE-TIME (now - PDT of what it plays), which leaves out the
+speaker -> mixer part, and how far the server's PDT stamps are from the send time.
+
+    .venv/bin/python -m benchmarks.glass_to_glass [--markers 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+
+import av
+import httpx
+import numpy as np
+from playwright.async_api import Browser, Page, async_playwright
+
+from benchmarks._common import (
+    ONSET_THRESHOLD,
+    QUIET_BEFORE_ONSET,
+    RATE,
+    TAG_FREQUENCIES,
+    Deadline,
+    MarkerTrain,
+    burst_frequency,
+    find_onsets,
+    live_space,
+    log,
+    print_table,
+    running_server,
+    signed_in_client,
+    stage,
+    summary,
+    tag_of_frequency,
+)
+from townhall.clients.hls import FetchedPart, HlsReader, decode_fmp4
+from townhall.clients.whip import SyntheticTrack, WhipPublisher
+from townhall.media.fmp4 import FragmentSplitter
+
+TARGET_P50_S = 2.0
+MAX_MARKERS = 40
+TIME_LIMIT = 60.0  # seconds from the server being up to the last marker heard
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--disable-quic",
+]
+# How long after the last marker was sent the listeners may still hear it.
+HEAR_MARGIN = 5.0
+
+# The measuring page: hls.js (served by Townhall at /vendor/hls.mjs) -> <audio> ->
+# Web Audio analyser. Onsets go to window.onsets; window.g2g has state and errors.
+PAGE_SCRIPT = """
+import Hls from "/vendor/hls.mjs";
+const cfg = JSON.parse(document.getElementById("g2g-config").textContent);
+const g2g = window.g2g = { state: "loading", errors: [], sampleRate: 0, outputLatency: 0 };
+window.onsets = [];
+const now = () => performance.timeOrigin + performance.now();  // ms since epoch, sub-ms
+
+const audio = document.createElement("audio");
+document.body.appendChild(audio);
+const hls = window.hls = new Hls({ lowLatencyMode: true });
+hls.on(Hls.Events.ERROR, (_, d) => g2g.errors.push(d.details + (d.fatal ? " (fatal)" : "")));
+hls.on(Hls.Events.MANIFEST_PARSED, () => {
+  audio.play().then(() => { g2g.state = "playing"; })
+              .catch((e) => { g2g.errors.push("play: " + e); });
+});
+hls.loadSource(cfg.url);
+hls.attachMedia(audio);
+
+const ctx = new AudioContext();
+const analyser = ctx.createAnalyser();
+analyser.fftSize = 2048;            // ~43 ms at 48 kHz: holds a whole 30 ms burst
+analyser.smoothingTimeConstant = 0; // frequency data of this window only
+ctx.createMediaElementSource(audio).connect(analyser);
+analyser.connect(ctx.destination);  // the graph must reach the output to be pulled
+g2g.sampleRate = ctx.sampleRate;
+
+const wave = new Float32Array(analyser.fftSize);
+const spectrum = new Float32Array(analyser.frequencyBinCount);
+let lastLoud = -Infinity;
+let pending = null;  // an onset waiting for its burst to fill the analyser window
+
+setInterval(() => {
+  const t = now();
+  g2g.outputLatency = ctx.outputLatency || 0;
+  g2g.currentTime = audio.currentTime;
+  analyser.getFloatTimeDomainData(wave);
+  let first = -1;
+  for (let i = 0; i < wave.length; i++) {
+    if (Math.abs(wave[i]) > cfg.threshold) { first = i; break; }
+  }
+  if (first >= 0) {
+    if (t - lastLoud >= cfg.quietMs && pending === null) {
+      const playing = hls.playingDate ? hls.playingDate.getTime() : null;
+      pending = {
+        detected: t,
+        // The loud sample went through the graph (wave.length - first) samples ago.
+        refined: t - (wave.length - first) / ctx.sampleRate * 1000,
+        pdtLatency: playing === null ? null : t - playing,
+        hlsLatency: hls.latency,
+      };
+    }
+    lastLoud = t;
+  }
+  if (pending !== null && t - pending.detected >= 35) {
+    analyser.getFloatFrequencyData(spectrum);
+    let best = 0;
+    const minBin = Math.ceil(200 * analyser.fftSize / ctx.sampleRate);
+    for (let i = minBin; i < spectrum.length; i++) if (spectrum[i] > spectrum[best]) best = i;
+    pending.frequency = best * ctx.sampleRate / analyser.fftSize;
+    window.onsets.push(pending);
+    pending = null;
+  }
+}, 5);
+"""
+
+
+# --- the Chromium listener -------------------------------------------------------------
+
+
+async def open_listener(browser: Browser, base_url: str, hls_url: str) -> Page:
+    page = await browser.new_page()
+    page.on("console", lambda m: m.type == "error"
+            and log(f"chromium console: {m.text} {m.location.get('url', '')}"))
+    # Same origin as the app, so the module import and the HLS requests are plain.
+    await page.goto(f"{base_url}/healthz")
+    config = {"url": hls_url, "threshold": ONSET_THRESHOLD, "quietMs": QUIET_BEFORE_ONSET * 1000}
+    await page.evaluate(
+        """(cfg) => {
+            document.body.innerHTML = "";
+            const c = document.createElement("script");
+            c.type = "application/json"; c.id = "g2g-config"; c.textContent = cfg;
+            document.body.appendChild(c);
+        }""",
+        json.dumps(config),
+    )
+    await page.add_script_tag(content=PAGE_SCRIPT, type="module")
+    return page
+
+
+async def wait_playing(page: Page, deadline: Deadline) -> None:
+    """Until hls.js plays and the media clock moves (the Space is emitting silence)."""
+    first = None
+    for _ in range(200):
+        deadline.check("waiting for Chromium to play")
+        g2g = await page.evaluate("window.g2g || {}")
+        if g2g.get("state") == "playing":
+            if first is None:
+                first = g2g.get("currentTime", 0)
+            elif g2g.get("currentTime", 0) > first + 0.5:
+                log(f"Chromium playing (AudioContext {g2g['sampleRate']} Hz, "
+                    f"outputLatency {g2g['outputLatency'] * 1000:.0f} ms); errors: {g2g['errors']}")
+                return
+        await asyncio.sleep(0.25)
+    raise TimeoutError("Chromium did not start playing")
+
+
+def browser_latencies(onsets: list[dict], markers: MarkerTrain) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"detected": [], "refined": [], "pdt": [], "hls.latency": []}
+    for onset in onsets:
+        tag = tag_of_frequency(onset.get("frequency", 0.0))
+        matched = markers.match(onset["detected"] / 1000, tag) if tag is not None else None
+        if matched is None:
+            continue
+        _, latency = matched
+        out["detected"].append(latency)
+        out["refined"].append(latency - (onset["detected"] - onset["refined"]) / 1000)
+        if onset.get("pdtLatency") is not None:
+            out["pdt"].append(onset["pdtLatency"] / 1000)
+        if onset.get("hlsLatency") is not None:
+            out["hls.latency"].append(onset["hlsLatency"])
+    return out
+
+
+# --- the HlsReader listener --------------------------------------------------------------
+
+
+async def read_hls(reader: HlsReader, stop: asyncio.Event, deadline: Deadline) -> None:
+    for _ in range(2000):  # parts are 0.256 s: 2000 is far beyond the time limit
+        if stop.is_set() or deadline.left() <= 0:
+            return
+        await reader.read_next()
+
+
+def part_start_pts(init: bytes, part: FetchedPart) -> int:
+    splitter = FragmentSplitter()
+    splitter.feed(init)
+    fragments = splitter.feed(part.data)
+    return fragments[0].base_decode_time
+
+
+def reader_latencies(reader: HlsReader, markers: MarkerTrain) -> dict[str, list[float]]:
+    """Onset time = fetch time of its part + offset within the part (from pts)."""
+    pcm, frames = decode_fmp4(reader.init + b"".join(p.data for p in reader.parts))
+    starts = [part_start_pts(reader.init, p) for p in reader.parts]
+    # pts of each decoded sample: frames are contiguous chunks of the pcm.
+    frame_offsets = np.cumsum([0] + [n for _, n in frames[:-1]])
+    origin = pdt_origin(reader.parts, starts)
+    out: dict[str, list[float]] = {"fetch": [], "pdt": [], "pdt-send": []}
+    for onset in find_onsets(pcm):
+        f = int(np.searchsorted(frame_offsets, onset, side="right") - 1)
+        pts = frames[f][0] + (onset - frame_offsets[f])
+        k = int(np.searchsorted(starts, pts, side="right") - 1)
+        if k < 0:
+            continue
+        part, within = reader.parts[k], (pts - starts[k]) / RATE
+        tag = tag_of_frequency(burst_frequency(pcm, onset))
+        matched = markers.match(part.fetched_at + within, tag) if tag is not None else None
+        if matched is None:
+            continue
+        index, latency = matched
+        out["fetch"].append(latency)
+        if origin is not None:
+            onset_pdt = origin + pts / RATE
+            out["pdt"].append(part.fetched_at + within - onset_pdt)
+            out["pdt-send"].append(onset_pdt - markers.sent[index])
+    return out
+
+
+def pdt_origin(parts: list[FetchedPart], starts: list[int]) -> float | None:
+    """The unix time the server's PDT gives pts 0 (PDT = origin + pts / rate).
+
+    HlsReader leaves program_date_time None for parts of the segment still being
+    written (the m3u8 package drops the PDT of a trailing parts-only segment), which
+    is every part read at the live edge; the few with a PDT fix the origin for all.
+    """
+    known = [p.program_date_time - s / RATE for p, s in zip(parts, starts)
+             if p.program_date_time is not None]
+    return float(np.median(known)) if known else None
+
+
+# --- the run -----------------------------------------------------------------------------
+
+
+async def measure(base_url: str, count: int, deadline: Deadline) -> tuple[dict, dict, int, list[str]]:
+    host = signed_in_client(base_url, "g2ghost")
+    space = live_space(host, "glass to glass")
+    creds = stage(host, space["id"])
+    markers = MarkerTrain(count=count, period=1.0, delay=2.0)
+    track = SyntheticTrack(markers.source)
+    track.on_frame = markers.on_frame
+    speaker = WhipPublisher(creds["whip_url"], creds["token"], track)
+
+    async with async_playwright() as playwright, httpx.AsyncClient() as client:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        stop = asyncio.Event()
+        reader_task = None
+        try:
+            page = await open_listener(browser, base_url, space["hls_url"])
+            await wait_playing(page, deadline)
+            reader = HlsReader(space["hls_url"], client)
+            await reader.start(parts_back=1)
+            reader_task = asyncio.create_task(read_hls(reader, stop, deadline))
+            await speaker.start()
+            log(f"speaker connected; {count} markers, one per second, from t=2 s")
+            heard = 0
+            while deadline.left() > 0:
+                await asyncio.sleep(1.0)
+                onsets = await page.evaluate("window.onsets")
+                for onset in onsets[heard:]:
+                    lat = browser_latencies([onset], markers)["detected"]
+                    log(f"Chromium heard a burst at {onset.get('frequency', 0):.0f} Hz: "
+                        + (f"{lat[0]:.3f} s after it was sent" if lat else "unmatched"))
+                heard = len(onsets)
+                last = markers.last_sent
+                if last is not None and time.time() > last + HEAR_MARGIN:
+                    break
+            else:
+                log("time limit reached before every marker was heard")
+            g2g = await page.evaluate("window.g2g")
+            onsets = await page.evaluate("window.onsets")
+        finally:
+            stop.set()
+            if reader_task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(reader_task, timeout=10)
+            await speaker.stop()
+            await browser.close()
+    return browser_latencies(onsets, markers), reader_latencies(reader, markers), len(markers.sent), g2g["errors"]
+
+
+def row(label: str, values: list[float], target: str = "") -> list[object]:
+    s = summary(values)
+    return [label, s["n"], s["min"], s["p50"], s["p95"], s["max"], target]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--markers", type=int, default=20, help=f"markers to send (max {MAX_MARKERS})")
+    args = parser.parse_args()
+    count = max(1, min(args.markers, MAX_MARKERS))
+    with running_server("serve") as server:
+        deadline = Deadline(TIME_LIMIT)
+        chromium, reader, sent, errors = asyncio.run(measure(server.base_url, count, deadline))
+    ms = lambda xs: [x * 1000 for x in xs]  # noqa: E731
+    p50 = summary(chromium["detected"])["p50"]
+    verdict = f"<= {TARGET_P50_S * 1000:.0f} ms ({'met' if p50 <= TARGET_P50_S else 'NOT met'})"
+    print(f"\nSpeaker -> listener latency over LL-HLS (loopback), {sent} markers sent; "
+          f"hls.js errors: {errors or 'none'}")
+    print_table(
+        ["listener / measure", "n", "min ms", "p50 ms", "p95 ms", "max ms", "target p50"],
+        [
+            row("Chromium + hls.js LL, analyser poll", ms(chromium["detected"]), verdict),
+            row("  same, onset back-dated in analyser", ms(chromium["refined"])),
+            row("HlsReader, part fetch time + offset", ms(reader["fetch"])),
+            row("PDT view: Chromium now - playingDate", ms(chromium["pdt"])),
+            row("PDT view: HlsReader fetch - PDT", ms(reader["pdt"])),
+            row("PDT stamp - send time (server)", ms(reader["pdt-send"])),
+            row("hls.js hls.latency at onset", ms(chromium["hls.latency"])),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

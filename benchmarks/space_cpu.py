@@ -1,0 +1,155 @@
+"""CPU of one live Space: the server process with 0, 1 and 13 speakers.
+
+The server (`townhall serve`, a subprocess) is measured from /proc/<pid>/stat
+(utime + stime, all its threads) over a fixed window after a warm-up, as % of one
+core. The speakers are aiortc WHIP publishers, each a different tone, run in this
+process (the load generator), so their own CPU is not counted; it is shown apart, with
+the rest of the machine's CPU, to judge noise. 13 speakers = the host + 12 guests, each
+invited through the API.
+
+    .venv/bin/python -m benchmarks.space_cpu [--window 20] [--speakers 13]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from benchmarks._common import (
+    Deadline,
+    invite_speaker,
+    live_space,
+    log,
+    print_table,
+    running_server,
+    signed_in_client,
+    stage,
+)
+from townhall import limits
+from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WARM_UP = 5.0  # seconds after the speakers connect before the window opens
+TIME_LIMIT = 240.0
+# Quiet enough that 13 tones sum without clipping (13 x 0.05 = 0.65 of full scale).
+TONE_AMPLITUDE = 0.05
+
+
+def process_cpu_seconds(pid: int | str) -> float:
+    """utime + stime of a process (all threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # Fields 14 and 15 of proc(5); the split starts at field 3 (state).
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds spent not idle by the whole machine (all cores)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
+@dataclass
+class Sample:
+    speakers: int
+    server_pct: float
+    loadgen_pct: float
+    other_pct: float  # everything else on the machine (tests others run, Chromium, ...)
+    mix_minus_rate: float  # slowest speaker: seconds of mix-minus received per second
+
+
+async def measure_window(server_pid: int, publishers: list[WhipPublisher], seconds: float) -> Sample:
+    received = [p.received_samples for p in publishers]
+    t0 = time.monotonic()
+    server0, self0, busy0 = process_cpu_seconds(server_pid), process_cpu_seconds("self"), machine_busy_seconds()
+    # Sleep in steps so progress shows and a stuck loop is visible.
+    steps = max(1, int(seconds // 5))
+    for step in range(steps):
+        await asyncio.sleep(seconds / steps)
+        elapsed = time.monotonic() - t0
+        pct = 100 * (process_cpu_seconds(server_pid) - server0) / elapsed
+        log(f"  {len(publishers):2d} speakers: {elapsed:4.1f}/{seconds:.0f} s, server {pct:5.1f}% so far")
+    elapsed = time.monotonic() - t0
+    server = process_cpu_seconds(server_pid) - server0
+    loadgen = process_cpu_seconds("self") - self0
+    busy = machine_busy_seconds() - busy0
+    rates = [(p.received_samples - r) / limits.SAMPLE_RATE / elapsed for p, r in zip(publishers, received)]
+    return Sample(
+        speakers=len(publishers),
+        server_pct=100 * server / elapsed,
+        loadgen_pct=100 * loadgen / elapsed,
+        other_pct=100 * max(0.0, busy - server - loadgen) / elapsed,
+        mix_minus_rate=min(rates) if rates else float("nan"),
+    )
+
+
+async def connect(creds: dict, frequency: float, deadline: Deadline) -> WhipPublisher:
+    publisher = WhipPublisher(creds["whip_url"], creds["token"],
+                              SyntheticTrack(sine(frequency, TONE_AMPLITUDE)))
+    await publisher.start()
+    await publisher.wait_received(0.2, timeout=max(1.0, min(20.0, deadline.left())))
+    return publisher
+
+
+async def run(server_pid: int, base_url: str, counts: list[int], window: float,
+              deadline: Deadline) -> list[Sample]:
+    users = [signed_in_client(base_url, "cpuhost")]
+    space = live_space(users[0], "space cpu")
+    for _ in range(max(counts) - 1):
+        guest = signed_in_client(base_url, "cpuguest")
+        invite_speaker(users[0], guest, space["id"])
+        users.append(guest)
+    log(f"Space live; host + {len(users) - 1} invited guests")
+    publishers: list[WhipPublisher] = []
+    samples = []
+    try:
+        for count in counts:
+            while len(publishers) < count:
+                deadline.check("connecting speakers")
+                n = len(publishers)
+                creds = stage(users[n], space["id"])
+                publishers.append(await connect(creds, 200.0 + 60.0 * n, deadline))
+            log(f"{count} speakers connected; warming up {WARM_UP:.0f} s")
+            await asyncio.sleep(WARM_UP)
+            deadline.check(f"measuring {count} speakers")
+            samples.append(await measure_window(server_pid, publishers, window))
+    finally:
+        await asyncio.gather(*(p.stop() for p in publishers), return_exceptions=True)
+        for user in users:
+            user.close()
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--window", type=float, default=20.0, help="seconds per measurement (max 60)")
+    parser.add_argument("--speakers", type=int, default=limits.MAX_SPEAKERS,
+                        help=f"largest speaker count (max {limits.MAX_SPEAKERS})")
+    args = parser.parse_args()
+    window = max(2.0, min(args.window, 60.0))
+    top = max(1, min(args.speakers, limits.MAX_SPEAKERS))
+    counts = sorted({0, 1, top})
+    deadline = Deadline(TIME_LIMIT)
+    with running_server("serve") as server:
+        samples = asyncio.run(run(server.process.pid, server.base_url, counts, window, deadline))
+    idle = samples[0].server_pct
+    print(f"\nServer CPU of one live Space ({window:.0f} s windows after {WARM_UP:.0f} s warm-up; "
+          f"{os.cpu_count()} cores; 100% = one core)")
+    rows = []
+    for s in samples:
+        increment = f"{(s.server_pct - idle) / s.speakers:.1f}" if s.speakers else "-"
+        rows.append([s.speakers, s.server_pct, increment, s.loadgen_pct, s.other_pct,
+                     f"{s.mix_minus_rate:.2f}" if s.speakers else "-"])
+    print_table(["speakers", "server %", "per speaker % (over idle)", "load generator %",
+                 "rest of machine %", "mix-minus s/s (slowest)"], rows)
+
+
+if __name__ == "__main__":
+    main()
