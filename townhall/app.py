@@ -14,10 +14,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from townhall import __version__
-from townhall.api import auth, spaces, whip
+from townhall.api import auth, live, moderation, spaces, users, whip
 from townhall.config import Settings
 from townhall.delivery import hls
 from townhall.errors import ClientError, NotFound
+from townhall.ratelimit import TooManyRequests
 from townhall.services import Services
 from townhall.store.models import Space
 from townhall.web import pages
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
         services = Services.create(settings)
         app.state.services = services
         await _resume_live_spaces(services)
+        services.start_ticker()
         if on_start is not None:
             await on_start(services)
         try:
@@ -47,7 +49,10 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
 
     @app.exception_handler(ClientError)
     async def client_error(_: Request, exc: ClientError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        headers = {}
+        if isinstance(exc, TooManyRequests):
+            headers["Retry-After"] = str(exc.retry_after)
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -71,7 +76,9 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
         return FileResponse(path, media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=3600"})
 
-    for router in (auth.router, spaces.router, whip.router, hls.router, pages.router):
+    routers = (auth.router, spaces.router, moderation.router, live.router, users.router,
+               whip.router, hls.router, pages.router)
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -45,3 +45,22 @@ MIX_MINUS_QUEUE_TICKS = 10
 BLOCKING_RELOAD_TARGET_DURATIONS = 3
 # A blocking request may ask at most this many segments ahead of the newest.
 BLOCKING_RELOAD_MAX_SEGMENTS_AHEAD = 2
+# Co-hosts help the host moderate; X Spaces allows two.
+MAX_COHOSTS = 2
+MAX_TOPICS = 3
+MAX_TOPIC_LENGTH = 40
+MAX_DESCRIPTION_LENGTH = 1000
+# A Space may be scheduled up to two weeks ahead (as on X Spaces).
+MAX_SCHEDULE_AHEAD_DAYS = 14
+# Pinned links: long enough for any real URL with tracking parameters.
+MAX_URL_LENGTH = 2000
+# Reactions: a burst of 5, then 2 per second per client: enough to cheer, not to flood.
+REACTION_BURST = 5
+REACTIONS_PER_SECOND = 2.0
+# Hand raises: a listener may raise/lower 4 times in a row, then once per 5 s.
+HAND_RAISE_BURST = 4
+HAND_RAISES_PER_SECOND = 0.2
+# Scheduled Spaces whose waiting room (silent stream before start) may run at once.
+MAX_WAITING_ROOMS = 100
+# Events waiting for one slow live-events client before it is disconnected.
+EVENT_QUEUE_SIZE = 256

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
+from townhall import limits
+from townhall.bus import EventBus
 from townhall.config import Settings
+from townhall.errors import ClientError
 from townhall.media.segment_store import MemorySegmentStore, SegmentStore
 from townhall.media.space_media import SpaceMedia
 from townhall.media.whip import WhipEndpoint, accept_only, advertise_only
+from townhall.ratelimit import RateLimiter
+from townhall.rooms import Event
+from townhall.rooms.events import MuteChanged, Removed, RoleChanged, StateChanged
 from townhall.store.db import Database
 
 log = logging.getLogger(__name__)
+
+# Speaking levels go to live clients this often; audience counts every AUDIENCE_EVERY.
+LEVELS_INTERVAL = 0.25
+AUDIENCE_EVERY = 8
+
+
+class WaitingRoomsFull(ClientError):
+    status = 503
 
 
 @dataclass
@@ -21,8 +36,16 @@ class Services:
     db: Database
     store: SegmentStore
     whip: WhipEndpoint
+    bus: EventBus = field(default_factory=EventBus)
+    reactions: RateLimiter = field(
+        default_factory=lambda: RateLimiter(limits.REACTION_BURST, limits.REACTIONS_PER_SECOND)
+    )
+    hand_raises: RateLimiter = field(
+        default_factory=lambda: RateLimiter(limits.HAND_RAISE_BURST, limits.HAND_RAISES_PER_SECOND)
+    )
     media: dict[str, SpaceMedia] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _ticker: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -36,15 +59,26 @@ class Services:
             whip=WhipEndpoint(settings.allowed_networks),
         )
 
-    async def start_media(self, space_id: str) -> SpaceMedia:
+    def start_ticker(self) -> None:
+        self._ticker = asyncio.create_task(self._tick_live_clients())
+
+    async def start_media(self, space_id: str, recording: bool = True) -> SpaceMedia:
         async with self._lock:
             media = self.media.get(space_id)
             if media is None:
+                waiting = sum(1 for m in self.media.values() if not m.recording)
+                if not recording and waiting >= limits.MAX_WAITING_ROOMS:
+                    raise WaitingRoomsFull("too many waiting rooms open; try again at start time")
                 media = SpaceMedia(
-                    space_id, self.store, self.settings.recordings_dir / space_id
+                    space_id,
+                    self.store,
+                    self.settings.recordings_dir / space_id,
+                    recording=recording,
                 )
                 await media.start()
                 self.media[space_id] = media
+            elif recording:
+                media.recording = True  # the waiting room goes live: same stream, recorded
             return media
 
     async def stop_media(self, space_id: str) -> None:
@@ -54,7 +88,49 @@ class Services:
         if media is not None:
             await media.stop()
 
+    async def apply(self, space_id: str, events: tuple[Event, ...]) -> None:
+        """Carry out what a Room decision means for media and live clients."""
+        for event in events:
+            if isinstance(event, MuteChanged):
+                self.whip.set_muted(space_id, event.user_id, event.muted)
+            elif isinstance(event, Removed) or (
+                isinstance(event, RoleChanged) and event.role == "listener"
+            ):
+                await self.whip.close_user(space_id, event.user_id)
+            elif isinstance(event, StateChanged) and event.state in ("ended", "cancelled"):
+                await self.stop_media(space_id)
+
+    def speaking_levels(self, space_id: str) -> dict[int, float]:
+        media = self.media.get(space_id)
+        if media is None:
+            return {}
+        levels: dict[int, float] = {}
+        for resource_id, level in media.speaking_levels().items():
+            resource = self.whip.resources.get(resource_id)
+            if resource is not None:
+                levels[resource.user_id] = max(level, levels.get(resource.user_id, 0.0))
+        return levels
+
+    async def _tick_live_clients(self) -> None:
+        n = 0
+        while True:
+            await asyncio.sleep(LEVELS_INTERVAL)
+            n += 1
+            for space_id in list(self.media):
+                if not self.bus.count(space_id):
+                    continue
+                levels = self.speaking_levels(space_id)
+                self.bus.publish(space_id, {"type": "levels", "levels": levels})
+                if n % AUDIENCE_EVERY == 0:
+                    self.bus.publish(
+                        space_id, {"type": "audience", "listeners": self.bus.count(space_id)}
+                    )
+
     async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
         await self.whip.close_all()
         for space_id in list(self.media):
             await self.stop_media(space_id)

@@ -37,3 +37,10 @@ def require_user(request: Request) -> User:
     if user is None:
         raise Unauthorized("sign in first")
     return user
+
+
+def client_key(request: Request, user: User | None) -> str:
+    """Who a rate limit counts: the account when signed in, else the client address."""
+    if user is not None:
+        return f"user:{user.id}"
+    return f"addr:{request.client.host if request.client else 'unknown'}"

@@ -1,9 +1,10 @@
-"""Spaces: create, list, show, go live, end, invite speakers, get WHIP credentials."""
+"""Spaces: create/schedule, list, show, edit, go live, end, cancel, WHIP credentials."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -12,20 +13,48 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 from townhall import limits
+from townhall.api import room_store
 from townhall.api.deps import current_user, public_base, require_user, services
-from townhall.errors import NotFound
-from townhall.rooms import Role, Room, SpaceState
+from townhall.api.room_store import event_json
+from townhall.errors import BadRequest
+from townhall.rooms import Decision, Event, Role, Room, SpaceState
+from townhall.rooms.permissions import Actor
 from townhall.store.db import new_token
-from townhall.store.models import Invite, Space, SpaceSpeaker, User, WhipToken, utcnow
+from townhall.store.models import Reminder, Space, User, WhipToken, utcnow
 
 router = APIRouter(prefix="/api/spaces", tags=["spaces"])
-# Recent replays shown on the home page.
-RECENT_SPACES = 20
+# Spaces shown in each list on the home page.
+LIST_LIMIT = 20
 SPACE_ID_BYTES = 8  # 11 URL-safe characters: unguessable enough for a share link
+# A start time this little in the past still counts as "now" (clock skew, slow forms).
+SCHEDULE_GRACE = timedelta(minutes=2)
 
 
-class SpaceCreate(BaseModel):
+def _as_utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every time we store is UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class SpaceDetails(BaseModel):
+    description: str = Field("", max_length=limits.MAX_DESCRIPTION_LENGTH)
+    topics: list[Annotated[str, Field(min_length=1, max_length=limits.MAX_TOPIC_LENGTH)]] = Field(
+        default_factory=list, max_length=limits.MAX_TOPICS
+    )
+
+    @field_validator("topics")
+    @classmethod
+    def distinct_topics(cls, value: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in value]
+        if any(not t for t in cleaned):
+            raise ValueError("topics must not be blank")
+        if len({t.lower() for t in cleaned}) != len(cleaned):
+            raise ValueError("topics must be different")
+        return cleaned
+
+
+class SpaceCreate(SpaceDetails):
     title: str = Field(min_length=1, max_length=limits.MAX_TITLE_LENGTH)
+    scheduled_start: datetime | None = None
 
     @field_validator("title")
     @classmethod
@@ -34,6 +63,28 @@ class SpaceCreate(BaseModel):
             raise ValueError("title must not be blank")
         return value.strip()
 
+    @field_validator("scheduled_start")
+    @classmethod
+    def within_schedule_window(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-12-01T18:00:00Z")
+        now = datetime.now(UTC)
+        if value < now - SCHEDULE_GRACE:
+            raise ValueError("the start time is in the past")
+        if value > now + timedelta(days=limits.MAX_SCHEDULE_AHEAD_DAYS):
+            raise ValueError(f"a Space can be scheduled at most {limits.MAX_SCHEDULE_AHEAD_DAYS} days ahead")
+        return value.astimezone(UTC)
+
+
+class SpaceEdit(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=limits.MAX_TITLE_LENGTH)
+    description: str | None = Field(None, max_length=limits.MAX_DESCRIPTION_LENGTH)
+    topics: list[Annotated[str, Field(min_length=1, max_length=limits.MAX_TOPIC_LENGTH)]] | None = (
+        Field(None, max_length=limits.MAX_TOPICS)
+    )
+
 
 class UserRef(BaseModel):
     id: int
@@ -41,39 +92,44 @@ class UserRef(BaseModel):
 
 
 class SpeakerOut(UserRef):
-    role: Literal["host", "speaker"]
+    role: Literal["host", "cohost", "speaker"]
     on_stage: bool
+    muted: bool
 
 
 class SpaceOut(BaseModel):
     id: str
     title: str
+    description: str
+    topics: list[str]
     state: SpaceState
     host: UserRef
     speakers: list[SpeakerOut]
+    hands: list[UserRef]
+    invited: list[UserRef]
+    pinned_url: str | None
+    listeners: int
     created_at: datetime
+    scheduled_start: datetime | None
     started_at: datetime | None
     ended_at: datetime | None
     page_url: str
     hls_url: str
     replay_url: str | None
     your_role: Role
+    your_id: int | None
+    reminded: bool
 
-    @field_validator("created_at", "started_at", "ended_at")
+    @field_validator("created_at", "scheduled_start", "started_at", "ended_at")
     @classmethod
     def utc(cls, value: datetime | None) -> datetime | None:
-        # SQLite hands back naive datetimes; every time we store is UTC.
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+        return _as_utc(value)
 
 
 class SpaceList(BaseModel):
     live: list[SpaceOut]
+    upcoming: list[SpaceOut]
     recent: list[SpaceOut]
-
-
-class InviteOut(BaseModel):
-    code: str
-    invite_url: str
 
 
 class StageOut(BaseModel):
@@ -81,44 +137,48 @@ class StageOut(BaseModel):
     token: str
 
 
-def load_space(db: OrmSession, space_id: str) -> tuple[Space, Room]:
-    space = db.get(Space, space_id) if len(space_id) <= 16 else None
-    if space is None:
-        raise NotFound("no such Space")
-    speakers = db.scalars(select(SpaceSpeaker.user_id).where(SpaceSpeaker.space_id == space_id))
-    room = Room(host_id=space.host_id, state=SpaceState(space.state), speakers=frozenset(speakers))
-    return space, room
-
-
 def space_out(request: Request, db: OrmSession, space: Space, room: Room, viewer: User | None) -> SpaceOut:
+    svc = services(request)
     base = public_base(request)
-    on_stage = {r.user_id for r in services(request).whip.resources.values() if r.space_id == space.id}
-    ids = [room.host_id, *sorted(room.speakers)]
+    on_stage = {r.user_id for r in svc.whip.resources.values() if r.space_id == space.id}
+    speaker_ids = [room.host_id, *sorted(room.cohosts), *sorted(room.speakers)]
+    ids = {*speaker_ids, *room.hands, *room.invited}
     users = {u.id: u for u in db.scalars(select(User).where(User.id.in_(ids)))}
     speakers = [
         SpeakerOut(
             id=uid,
             username=users[uid].username,
-            role="host" if uid == room.host_id else "speaker",
+            role=room.role_of(uid).value,  # type: ignore[arg-type]
             on_stage=uid in on_stage,
+            muted=uid in room.muted,
         )
-        for uid in ids
+        for uid in speaker_ids
         if uid in users
     ]
-    host = users[room.host_id]
+    refs = lambda group: [UserRef(id=u, username=users[u].username) for u in group if u in users]  # noqa: E731
+    reminded = viewer is not None and db.get(Reminder, (space.id, viewer.id)) is not None
     return SpaceOut(
         id=space.id,
         title=space.title,
+        description=space.description or "",
+        topics=list(space.topics or []),
         state=room.state,
-        host=UserRef(id=host.id, username=host.username),
+        host=UserRef(id=room.host_id, username=users[room.host_id].username),
         speakers=speakers,
+        hands=refs(room.hands),
+        invited=refs(sorted(room.invited)),
+        pinned_url=space.pinned_url,
+        listeners=svc.bus.count(space.id),
         created_at=space.created_at,
+        scheduled_start=space.scheduled_start,
         started_at=space.started_at,
         ended_at=space.ended_at,
         page_url=f"{base}/s/{space.id}",
         hls_url=f"{base}/hls/{space.id}/live.m3u8",
         replay_url=f"{base}/hls/{space.id}/replay.m3u8" if room.state == SpaceState.ENDED else None,
         your_role=room.role_of(viewer.id if viewer else None),
+        your_id=viewer.id if viewer else None,
+        reminded=reminded,
     )
 
 
@@ -126,10 +186,43 @@ Viewer = Annotated[User | None, Depends(current_user)]
 SignedIn = Annotated[User, Depends(require_user)]
 
 
+async def act(request: Request, space_id: str, viewer: User | None, command: Callable[[Room], Decision],
+              before: Callable[[OrmSession, Space], None] | None = None) -> SpaceOut:
+    """Apply a Room command, persist it, carry out its effects and tell live clients."""
+    svc = services(request)
+    with svc.db.session() as db:
+        space, room, events = room_store.decide(db, space_id, command)
+        if before is not None:
+            before(db, space)
+    await svc.apply(space_id, events)
+    with svc.db.session() as db:
+        space, room = room_store.load(db, space_id)
+        neutral = space_out(request, db, space, room, None)
+        out = space_out(request, db, space, room, viewer)
+    publish_change(request, space_id, events, neutral)
+    return out
+
+
+def publish_change(request: Request, space_id: str, events: tuple[Event, ...], neutral: SpaceOut) -> None:
+    if events:
+        services(request).bus.publish(
+            space_id,
+            {"type": "change", "events": [event_json(e) for e in events],
+             "space": neutral.model_dump(mode="json")},
+        )
+
+
 @router.post("", status_code=201, response_model=SpaceOut)
 def create_space(body: SpaceCreate, request: Request, user: SignedIn) -> SpaceOut:
     with services(request).db.session() as db:
-        space = Space(id=secrets.token_urlsafe(SPACE_ID_BYTES), title=body.title, host_id=user.id)
+        space = Space(
+            id=secrets.token_urlsafe(SPACE_ID_BYTES),
+            title=body.title,
+            description=body.description,
+            topics=body.topics,
+            host_id=user.id,
+            scheduled_start=body.scheduled_start,
+        )
         db.add(space)
         db.flush()
         return space_out(request, db, space, Room(host_id=user.id), user)
@@ -138,77 +231,84 @@ def create_space(body: SpaceCreate, request: Request, user: SignedIn) -> SpaceOu
 @router.get("", response_model=SpaceList)
 def list_spaces(request: Request, viewer: Viewer) -> SpaceList:
     with services(request).db.session() as db:
-        def outs(rows: list[Space]) -> list[SpaceOut]:
-            return [space_out(request, db, s, load_space(db, s.id)[1], viewer) for s in rows]
+        def outs(query) -> list[SpaceOut]:  # type: ignore[no-untyped-def]
+            rows = list(db.scalars(query.limit(LIST_LIMIT)))
+            return [space_out(request, db, s, room_store.load(db, s.id)[1], viewer) for s in rows]
 
-        live = db.scalars(select(Space).where(Space.state == "live").order_by(Space.started_at.desc()))
-        recent = db.scalars(
-            select(Space).where(Space.state == "ended").order_by(Space.ended_at.desc()).limit(RECENT_SPACES)
+        by_state = lambda state: select(Space).where(Space.state == state)  # noqa: E731
+        return SpaceList(
+            live=outs(by_state("live").order_by(Space.started_at.desc())),
+            upcoming=outs(by_state("scheduled").order_by(Space.scheduled_start.asc().nulls_last())),
+            recent=outs(by_state("ended").order_by(Space.ended_at.desc())),
         )
-        return SpaceList(live=outs(list(live)), recent=outs(list(recent)))
 
 
 @router.get("/{space_id}", response_model=SpaceOut)
 def get_space(space_id: str, request: Request, viewer: Viewer) -> SpaceOut:
     with services(request).db.session() as db:
-        space, room = load_space(db, space_id)
+        space, room = room_store.load(db, space_id)
+        room.authorize("view", viewer.id if viewer else None)
         return space_out(request, db, space, room, viewer)
+
+
+@router.patch("/{space_id}", response_model=SpaceOut)
+async def edit_space(space_id: str, body: SpaceEdit, request: Request, user: SignedIn) -> SpaceOut:
+    def command(room: Room) -> Decision:
+        room.authorize("edit", user.id)
+        if room.state not in (SpaceState.SCHEDULED, SpaceState.LIVE):
+            raise BadRequest(f"a {room.state} Space cannot be edited")
+        return room, ()
+
+    def update(_: OrmSession, space: Space) -> None:
+        if body.title is not None:
+            if not body.title.strip():
+                raise BadRequest("title must not be blank")
+            space.title = body.title.strip()
+        if body.description is not None:
+            space.description = body.description
+        if body.topics is not None:
+            space.topics = SpaceDetails(topics=body.topics).topics
+
+    return await act(request, space_id, user, command, before=update)
 
 
 @router.post("/{space_id}/live", response_model=SpaceOut)
 async def go_live(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
-    with services(request).db.session() as db:
-        space, room = load_space(db, space_id)
-        room = room.go_live(user.id)
-        space.state, space.started_at = room.state, utcnow()
-    await services(request).start_media(space_id)
-    return get_space(space_id, request, user)
+    def started(_: OrmSession, space: Space) -> None:
+        space.started_at = utcnow()
+
+    out = await act(request, space_id, user, lambda room: room.go_live(user.id), before=started)
+    await services(request).start_media(space_id, recording=True)
+    return out
 
 
 @router.post("/{space_id}/end", response_model=SpaceOut)
 async def end_space(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
-    with services(request).db.session() as db:
-        space, room = load_space(db, space_id)
-        room = room.end(user.id)
-        space.state, space.ended_at = room.state, utcnow()
-        for token in db.scalars(select(WhipToken).where(WhipToken.space_id == space_id)):
-            token.revoked = True
-    await services(request).stop_media(space_id)
-    return get_space(space_id, request, user)
+    def ended(db: OrmSession, space: Space) -> None:
+        space.ended_at = utcnow()
+        room_store.revoke_tokens(db, space_id)
+
+    return await act(request, space_id, user, lambda room: room.end(user.id), before=ended)
 
 
-@router.post("/{space_id}/invites", status_code=201, response_model=InviteOut)
-def create_invite(space_id: str, request: Request, user: SignedIn) -> InviteOut:
-    with services(request).db.session() as db:
-        space, room = load_space(db, space_id)
-        room.invite(user.id)
-        code = secrets.token_urlsafe(16)
-        db.add(Invite(code=code, space_id=space_id))
-    base = public_base(request)
-    return InviteOut(code=code, invite_url=f"{base}/s/{space_id}/invite/{code}")
+@router.post("/{space_id}/cancel", response_model=SpaceOut)
+async def cancel_space(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
+    def cancelled(db: OrmSession, space: Space) -> None:
+        space.ended_at = utcnow()
+        room_store.revoke_tokens(db, space_id)
 
-
-@router.post("/{space_id}/invites/{code}/accept", response_model=SpaceOut)
-def accept_invite(space_id: str, code: str, request: Request, user: SignedIn) -> SpaceOut:
-    with services(request).db.session() as db:
-        space, room = load_space(db, space_id)
-        invite = db.get(Invite, code) if len(code) <= 64 else None
-        if invite is None or invite.space_id != space_id:
-            raise NotFound("no such invite for this Space")
-        new_room = room.add_speaker(user.id)
-        if new_room is not room and user.id not in room.speakers and user.id != room.host_id:
-            db.add(SpaceSpeaker(space_id=space_id, user_id=user.id))
-        db.flush()
-        return space_out(request, db, space, new_room, user)
+    return await act(request, space_id, user, lambda room: room.cancel(user.id), before=cancelled)
 
 
 @router.post("/{space_id}/stage", response_model=StageOut)
 def get_stage_credentials(space_id: str, request: Request, user: SignedIn) -> StageOut:
     """WHIP credentials for this speaker in this Space (a new token each call)."""
     with services(request).db.session() as db:
-        _, room = load_space(db, space_id)
+        _, room = room_store.load(db, space_id)
         room.check_can_publish(user.id)
         token, token_hash = new_token()
         db.add(WhipToken(token_hash=token_hash, space_id=space_id, user_id=user.id))
-    base = public_base(request)
-    return StageOut(whip_url=f"{base}/whip/{space_id}", token=token)
+    return StageOut(whip_url=f"{public_base(request)}/whip/{space_id}", token=token)
+
+
+__all__ = ["Actor", "SpaceOut", "act", "router", "space_out"]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from townhall import limits
 from townhall.api.deps import services
-from townhall.api.spaces import load_space
+from townhall.api import room_store
 from townhall.errors import (
     Forbidden,
     NotFound,
@@ -44,7 +44,7 @@ def _bearer_user(request: Request, space_id: str) -> int:
 async def publish(space_id: str, request: Request) -> Response:
     svc = services(request)
     with svc.db.session() as db:
-        load_space(db, space_id)  # 404 before anything else
+        room_store.load(db, space_id)  # 404 before anything else
     user_id = _bearer_user(request, space_id)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/sdp":
@@ -52,10 +52,10 @@ async def publish(space_id: str, request: Request) -> Response:
     body = await _read_limited(request)
     offer = check_offer(body)
     with svc.db.session() as db:
-        _, room = load_space(db, space_id)
+        _, room = room_store.load(db, space_id)
         room.check_can_publish(user_id)
     media = svc.media.get(space_id) or await svc.start_media(space_id)
-    resource, answer = await svc.whip.publish(media, user_id, offer)
+    resource, answer = await svc.whip.publish(media, user_id, offer, muted=user_id in room.muted)
     return Response(
         content=answer,
         status_code=201,

@@ -15,6 +15,7 @@ from townhall.errors import BadRequest, NotFound
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
 from townhall.media.recorder import read_recorded, replay_playlist
 from townhall.media.segment_store import PlaylistSnapshot
+from townhall.store.models import Space
 
 router = APIRouter(prefix="/hls", tags=["hls"])
 
@@ -53,6 +54,8 @@ async def live_playlist(
         raise BadRequest("_HLS_part needs _HLS_msn")
     store = services(request).store
     snapshot = await store.playlist(space_id)
+    if snapshot is None and space_id not in services(request).media:
+        await _open_waiting_room(request, space_id)
     if snapshot is None and space_id in services(request).media:
         # Just gone live: hold the request until the first part exists.
         snapshot = await store.wait_for(space_id, -1, None, BLOCK_TIMEOUT)
@@ -71,6 +74,17 @@ async def live_playlist(
         return Response("playlist did not reach that position in time", status_code=503,
                         headers={"Cache-Control": NO_STORE, "Retry-After": "1"})
     return _playlist_response(ready, BLOCKING_PLAYLIST_CACHE)
+
+
+async def _open_waiting_room(request: Request, space_id: str) -> None:
+    """Before a scheduled Space starts, its stream already plays (silence, not
+    "unavailable"); going live continues the same stream, so players never re-join."""
+    svc = services(request)
+    with svc.db.session() as db:
+        space = db.get(Space, space_id)
+        state = space.state if space is not None else None
+    if state == "scheduled":
+        await svc.start_media(space_id, recording=False)
 
 
 def _not_live_yet(request: Request, space_id: str) -> Response:

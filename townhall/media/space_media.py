@@ -25,8 +25,12 @@ EVICTION_MARGIN_SEGMENTS = 2
 
 
 class SpaceMedia:
-    def __init__(self, space_id: str, store: SegmentStore, recording_dir: Path) -> None:
+    def __init__(
+        self, space_id: str, store: SegmentStore, recording_dir: Path, recording: bool = True
+    ) -> None:
         self.space_id = space_id
+        # A waiting room (before the host goes live) streams but does not record.
+        self.recording = recording
         self.store = store
         self.recorder = Recorder(recording_dir)
         # A Space resumed after a restart continues its recording's numbering.
@@ -40,6 +44,8 @@ class SpaceMedia:
         self._names_by_msn: dict[int, list[str]] = {}
         self._origin = datetime.now(UTC)
         self._init_written = False
+        self._init_recorded = False
+        self._recorded_a_segment = False
         self._worker: MixerWorker | None = None
         self._publisher: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
@@ -61,6 +67,9 @@ class SpaceMedia:
     def add_source(self, key: str, source: Source) -> None:
         """A speaker without a return path (the demo voice, a file)."""
         self.worker.add_source(key, source, wants_mix_minus=False)
+
+    def speaking_levels(self) -> dict[str, float]:
+        return dict(self.worker.levels) if self._worker is not None else {}
 
     def add_speaker(self, key: str) -> tuple[SpeakerInput, MixMinusTrack]:
         speaker_input = SpeakerInput()
@@ -111,7 +120,6 @@ class SpaceMedia:
             init = self.worker.encoder.init_segment
             assert init is not None, "the muxer writes moov before any fragment"
             await self.store.put(self.space_id, INIT_NAME, init)
-            await asyncio.to_thread(self.recorder.write_init, init)
             self._init_written = True
         part, completed = self.playlist.add_part(
             encoded.duration, wall_time(self._origin, encoded.start)
@@ -129,17 +137,28 @@ class SpaceMedia:
         self._segment_bytes = []
         await self.store.put(self.space_id, segment.name, data)
         self._names_by_msn.setdefault(segment.msn, []).append(segment.name)
-        await asyncio.to_thread(
-            self.recorder.write_segment,
+        if self.recording:
+            await asyncio.to_thread(self._record, segment, data)
+        old = segment.msn - self.playlist.window_segments - EVICTION_MARGIN_SEGMENTS
+        if old in self._names_by_msn:
+            await self.store.delete(self.space_id, self._names_by_msn.pop(old))
+
+    def _record(self, segment: Segment, data: bytes) -> None:
+        if not self._init_recorded:
+            init = self.worker.encoder.init_segment
+            assert init is not None
+            self.recorder.write_init(init)
+            self._init_recorded = True
+        self.recorder.write_segment(
             segment.msn,
             data,
             segment.duration,
             segment.program_date_time,
-            self._resumed and segment.msn == self.playlist.first_msn,
+            # The first segment this run records after an earlier run's: a new
+            # encoder timeline starts here.
+            self._resumed and not self._recorded_a_segment,
         )
-        old = segment.msn - self.playlist.window_segments - EVICTION_MARGIN_SEGMENTS
-        if old in self._names_by_msn:
-            await self.store.delete(self.space_id, self._names_by_msn.pop(old))
+        self._recorded_a_segment = True
 
     async def _publish_playlist(self) -> None:
         snapshot = PlaylistSnapshot(

@@ -18,6 +18,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from townhall.errors import BadRequest
 from townhall.media.sdp import Network, filter_candidates
+from townhall.media.sources import SpeakerInput
 from townhall.media.space_media import SpaceMedia
 from townhall.media.tracks import pump_track
 
@@ -72,6 +73,7 @@ class WhipResource:
     user_id: int
     pc: RTCPeerConnection
     media: SpaceMedia
+    speaker_input: SpeakerInput
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -87,7 +89,7 @@ class WhipEndpoint:
         ]
 
     async def publish(
-        self, media: SpaceMedia, user_id: int, offer_sdp: str
+        self, media: SpaceMedia, user_id: int, offer_sdp: str, muted: bool = False
     ) -> tuple[WhipResource, str]:
         """Answer an offer; the speaker is in the mix once media flows."""
         # One connection per speaker: a reconnecting client replaces its old one.
@@ -98,8 +100,9 @@ class WhipEndpoint:
             log.info("dropped %d ICE candidates outside the allowed networks", dropped)
         resource_id = secrets.token_urlsafe(12)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        resource = WhipResource(resource_id, media.space_id, user_id, pc, media)
         speaker_input, mix_minus = media.add_speaker(resource_id)
+        speaker_input.muted = muted
+        resource = WhipResource(resource_id, media.space_id, user_id, pc, media, speaker_input)
 
         @pc.on("track")
         def on_track(track) -> None:  # type: ignore[no-untyped-def]
@@ -132,6 +135,14 @@ class WhipEndpoint:
         for task in resource.tasks:
             task.cancel()
         await resource.pc.close()
+
+    def set_muted(self, space_id: str, user_id: int, muted: bool) -> None:
+        for resource in self.find(space_id, user_id):
+            resource.speaker_input.muted = muted
+
+    async def close_user(self, space_id: str, user_id: int) -> None:
+        for resource in self.find(space_id, user_id):
+            await self.close(resource.id)
 
     async def close_space(self, space_id: str) -> None:
         for resource in [r for r in self.resources.values() if r.space_id == space_id]:

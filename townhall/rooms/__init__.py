@@ -1,6 +1,9 @@
 """The Space state machine: decisions only, no I/O (like h11's connection state)."""
 
+from townhall.rooms.events import Event
 from townhall.rooms.space import (
+    FINAL,
+    Decision,
     IllegalTransition,
     NotAllowed,
     Role,
@@ -8,4 +11,4 @@ from townhall.rooms.space import (
     SpaceState,
 )
 
-__all__ = ["IllegalTransition", "NotAllowed", "Role", "Room", "SpaceState"]
+__all__ = ["FINAL", "Decision", "Event", "IllegalTransition", "NotAllowed", "Role", "Room", "SpaceState"]

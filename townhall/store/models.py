@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from townhall import limits
@@ -35,19 +35,32 @@ class Space(Base):
     __tablename__ = "spaces"
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     title: Mapped[str] = mapped_column(String(limits.MAX_TITLE_LENGTH))
+    description: Mapped[str] = mapped_column(String(limits.MAX_DESCRIPTION_LENGTH), default="")
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     state: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    # Roles, hands, mutes and removals: the rooms.Room value, as JSON (see api/rooms.py).
+    room: Mapped[dict[str, list[int]]] = mapped_column(JSON, default=dict)
+    pinned_url: Mapped[str | None] = mapped_column(String(limits.MAX_URL_LENGTH), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    scheduled_start: Mapped[datetime | None] = mapped_column(default=None, index=True)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class SpaceSpeaker(Base):
-    __tablename__ = "space_speakers"
-    __table_args__ = (UniqueConstraint("space_id", "user_id"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+class HostBlock(Base):
+    """A host's blocklist: these users cannot join any of the host's Spaces."""
+
+    __tablename__ = "host_blocks"
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reminder(Base):
+    __tablename__ = "reminders"
+    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
 
 
 class Invite(Base):

@@ -1,0 +1,75 @@
+"""Profiles, your reminders and your blocklist."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from townhall import limits
+from townhall.api import room_store
+from townhall.api.deps import current_user, require_user, services
+from townhall.api.spaces import SpaceOut, UserRef, space_out
+from townhall.errors import NotFound
+from townhall.store.models import HostBlock, Reminder, Space, User
+
+router = APIRouter(prefix="/api", tags=["users"])
+Viewer = Annotated[User | None, Depends(current_user)]
+SignedIn = Annotated[User, Depends(require_user)]
+PROFILE_SPACES = 50
+
+
+class Profile(BaseModel):
+    id: int
+    username: str
+    spaces: list[SpaceOut]
+
+
+@router.get("/users/{username}", response_model=Profile)
+def profile(username: str, request: Request, viewer: Viewer) -> Profile:
+    with services(request).db.session() as db:
+        user = None
+        if len(username) <= limits.MAX_USERNAME_LENGTH:
+            user = db.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound("no such user")
+        rows = db.scalars(
+            select(Space).where(Space.host_id == user.id, Space.state != "cancelled")
+            .order_by(Space.created_at.desc()).limit(PROFILE_SPACES)
+        )
+        spaces = [space_out(request, db, s, room_store.load(db, s.id)[1], viewer) for s in rows]
+        return Profile(id=user.id, username=user.username, spaces=spaces)
+
+
+@router.get("/me/reminders", response_model=list[SpaceOut])
+def my_reminders(request: Request, user: SignedIn) -> list[SpaceOut]:
+    """Spaces you asked to be reminded of that are upcoming or live now."""
+    with services(request).db.session() as db:
+        rows = db.scalars(
+            select(Space).join(Reminder, Reminder.space_id == Space.id)
+            .where(Reminder.user_id == user.id, Space.state.in_(("scheduled", "live")))
+            .order_by(Space.scheduled_start.asc().nulls_last())
+        )
+        return [space_out(request, db, s, room_store.load(db, s.id)[1], user) for s in rows]
+
+
+@router.get("/me/blocks", response_model=list[UserRef])
+def my_blocks(request: Request, user: SignedIn) -> list[UserRef]:
+    with services(request).db.session() as db:
+        rows = db.execute(
+            select(User.id, User.username).join(HostBlock, HostBlock.user_id == User.id)
+            .where(HostBlock.host_id == user.id)
+        )
+        return [UserRef(id=i, username=n) for i, n in rows]
+
+
+@router.delete("/me/blocks/{user_id}", status_code=204, response_class=Response)
+def unblock(user_id: int, request: Request, user: SignedIn) -> Response:
+    with services(request).db.session() as db:
+        block = db.get(HostBlock, (user.id, user_id))
+        if block is None:
+            raise NotFound("that user is not blocked")
+        db.delete(block)
+    return Response(status_code=204)
