@@ -2,9 +2,9 @@
 
 aiortc 1.16 builds every audio receiver with JitterBuffer(capacity=16, prefetch=4): a
 frame is released only once 4 later frames have arrived, i.e. 80 ms of buffering per
-aiortc receiver whatever the network jitter. On loopback that is pure delay. This
-module swaps the class aiortc's receiver uses, to measure what a smaller prefetch
-would save. It changes nothing in Townhall; used by the benchmarks only.
+aiortc receiver whatever the network jitter. Townhall's server uses
+limits.AIORTC_AUDIO_PREFETCH (1) instead; this module overrides that for experiments
+(e.g. 4 measures aiortc's default). Used by the benchmarks only.
 
 Run as a module, it starts `townhall` with the patch applied:
 
@@ -15,26 +15,19 @@ from __future__ import annotations
 
 import os
 
-import aiortc.rtcrtpreceiver
-from aiortc.jitterbuffer import JitterBuffer
+from townhall.media.aiortc_tuning import set_audio_prefetch
 
 ENV = "TOWNHALL_BENCH_AUDIO_PREFETCH"
 AIORTC_DEFAULT = 4
-
-
-def set_audio_prefetch(audio_prefetch: int) -> None:
-    """Audio receivers created from now on in this process use `audio_prefetch`."""
-
-    class AudioPrefetch(JitterBuffer):
-        def __init__(self, capacity: int, prefetch: int = 0, is_video: bool = False) -> None:
-            super().__init__(capacity, prefetch if is_video else audio_prefetch, is_video)
-
-    aiortc.rtcrtpreceiver.JitterBuffer = AudioPrefetch  # type: ignore[misc]
 
 
 if __name__ == "__main__":
     from townhall.cli import main
 
     if os.environ.get(ENV):
-        set_audio_prefetch(int(os.environ[ENV]))
+        # Services.create sets limits.AIORTC_AUDIO_PREFETCH; override the constant it reads.
+        from townhall import limits
+
+        limits.AIORTC_AUDIO_PREFETCH = int(os.environ[ENV])
+        set_audio_prefetch(limits.AIORTC_AUDIO_PREFETCH)
     main()

@@ -43,3 +43,26 @@ def test_synthetic_voice_is_continuous_and_not_silent() -> None:
     ticks = [voice.pull() for _ in range(100)]
     assert all(t is not None and t.shape == (limits.TICK_SAMPLES,) for t in ticks)
     assert np.abs(np.concatenate(ticks)).max() > 5000
+
+
+def test_after_a_gap_the_buffer_refills_to_its_target_before_playing() -> None:
+    speaker = SpeakerInput(max_ticks=5, target_ticks=2)
+    tick = np.ones(limits.TICK_SAMPLES, np.int16)
+    speaker.push(tick)
+    assert speaker.pull() is None  # one tick is below the target: still priming
+    speaker.push(tick)
+    assert speaker.pull() is not None and speaker.pull() is not None
+    assert speaker.pull() is None and speaker.gaps == 1
+    speaker.push(tick)
+    assert speaker.pull() is None  # primes again after the gap
+
+
+def test_a_buffer_left_above_target_is_trimmed() -> None:
+    speaker = SpeakerInput(max_ticks=5, target_ticks=2)
+    tick = np.ones(limits.TICK_SAMPLES, np.int16)
+    for _ in range(4):
+        speaker.push(tick)
+    for _ in range(limits.JITTER_SETTLE_TICKS):
+        speaker.push(tick)  # steady flow, one in one out, 4 waiting
+        speaker.pull()
+    assert speaker.dropped_ticks == 1 and speaker.level == 3  # 4 waiting, one trimmed

@@ -37,6 +37,14 @@ MAX_PASSWORD_LENGTH = 256
 # Per-speaker jitter buffer: at most 100 ms (5 ticks) of audio waits to be mixed; more
 # means the sender runs fast or bursts, and old audio is dropped to keep latency low.
 JITTER_BUFFER_MAX_TICKS = 5
+# After a gap, a speaker is mixed again once 2 ticks (40 ms) wait, so one late packet
+# does not cause a second gap; a buffer that stays above this for JITTER_SETTLE_TICKS
+# (1 s) loses one tick, so a burst does not add latency for the rest of the Space.
+JITTER_BUFFER_TARGET_TICKS = 2
+JITTER_SETTLE_TICKS = 50
+# aiortc's own audio jitter buffer waits for this many frames before releasing one
+# (its default is 4 = 80 ms); ours above does the smoothing.
+AIORTC_AUDIO_PREFETCH = 1
 # Frames waiting for a speaker's outgoing (mix-minus) track; older ones are dropped.
 MIX_MINUS_QUEUE_TICKS = 10
 

@@ -11,6 +11,7 @@ from townhall import limits
 from townhall.bus import EventBus
 from townhall.config import Settings
 from townhall.errors import ClientError
+from townhall.media.aiortc_tuning import set_audio_prefetch
 from townhall.media.segment_store import MemorySegmentStore, SegmentStore
 from townhall.media.space_media import SpaceMedia
 from townhall.media.whip import WhipEndpoint, accept_only, advertise_only
@@ -52,6 +53,7 @@ class Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         advertise_only(settings.advertised_addresses)
         accept_only(settings.allowed_networks)
+        set_audio_prefetch(limits.AIORTC_AUDIO_PREFETCH)
         return cls(
             settings=settings,
             db=Database(settings.db_url),

@@ -18,12 +18,20 @@ from townhall import limits
 class SpeakerInput:
     """A speaker's jitter buffer: whole ticks of audio, bounded, oldest dropped."""
 
-    def __init__(self, max_ticks: int = limits.JITTER_BUFFER_MAX_TICKS) -> None:
+    def __init__(
+        self,
+        max_ticks: int = limits.JITTER_BUFFER_MAX_TICKS,
+        target_ticks: int = limits.JITTER_BUFFER_TARGET_TICKS,
+    ) -> None:
         self._lock = threading.Lock()
         self._pending = np.zeros(0, dtype=np.int16)
         self._ticks: deque[np.ndarray] = deque(maxlen=max_ticks)
+        self._target = target_ticks
+        self._priming = True  # after a gap: wait for `target` ticks before playing
+        self._above_target = 0
         self.muted = False
         self.dropped_ticks = 0
+        self.gaps = 0
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=limits.SAMPLE_RATE)
 
     def push_frame(self, frame: av.AudioFrame) -> None:
@@ -40,13 +48,34 @@ class SpeakerInput:
                 self._ticks.append(self._pending[: limits.TICK_SAMPLES])
                 self._pending = self._pending[limits.TICK_SAMPLES :]
 
+    @property
+    def level(self) -> int:
+        return len(self._ticks)
+
     def pull(self) -> np.ndarray | None:
-        """One tick, or None when the speaker sent nothing in time (a gap, not silence)."""
+        """One tick, or None when the speaker has nothing ready (a gap, not silence).
+        Muted speakers are drained too, so unmuting does not replay old audio."""
         with self._lock:
-            tick = self._ticks.popleft() if self._ticks else None
+            tick = self._next_tick()
         if tick is None or self.muted:
             return None
         return tick
+
+    def _next_tick(self) -> np.ndarray | None:
+        if self._priming:
+            if len(self._ticks) < self._target:
+                return None
+            self._priming = False
+        if not self._ticks:
+            self._priming = True
+            self.gaps += 1
+            return None
+        self._above_target = self._above_target + 1 if len(self._ticks) > self._target else 0
+        if self._above_target >= limits.JITTER_SETTLE_TICKS:
+            self._ticks.popleft()  # trim latency a burst left behind
+            self.dropped_ticks += 1
+            self._above_target = 0
+        return self._ticks.popleft()
 
 
 # A recognisable tune for the demo: a rising arpeggio, then a lower answer, with rests,
