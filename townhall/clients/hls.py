@@ -46,9 +46,12 @@ class HlsReader:
 
     def _listed_parts(self, playlist: m3u8.M3U8) -> list[tuple[int, int, str, float, float | None]]:
         listed = []
+        next_pdt: float | None = None
         for offset, segment in enumerate(playlist.segments):
             msn = playlist.media_sequence + offset
-            pdt = segment.program_date_time.timestamp() if segment.program_date_time else None
+            # m3u8 leaves the date off the trailing parts-only segment: carry it forward.
+            pdt = segment.program_date_time.timestamp() if segment.program_date_time else next_pdt
+            next_pdt = None if pdt is None else pdt + sum(p.duration for p in segment.parts)
             elapsed = 0.0
             for index, part in enumerate(segment.parts):
                 at = pdt + elapsed if pdt is not None else None
