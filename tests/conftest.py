@@ -109,8 +109,9 @@ def api(server: Server) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def host(server: Server) -> Iterator[httpx.Client]:
-    with signed_in_client(server.base_url, "host") as client:
-        yield client
+    client = signed_in_client(server.base_url, "host")
+    yield client
+    client.close()
 
 
 def live_space(host: httpx.Client, title: str = "Test Space") -> dict:

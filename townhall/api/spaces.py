@@ -17,7 +17,7 @@ from townhall.api import room_store
 from townhall.api.deps import current_user, public_base, require_user, services
 from townhall.api.room_store import event_json
 from townhall.errors import BadRequest
-from townhall.rooms import Decision, Event, Role, Room, SpaceState
+from townhall.rooms import FINAL, Decision, Event, Role, Room, SpaceState
 from townhall.rooms.permissions import Actor
 from townhall.store.db import new_token
 from townhall.store.models import Reminder, Space, User, WhipToken, utcnow
@@ -200,6 +200,8 @@ async def act(request: Request, space_id: str, viewer: User | None, command: Cal
         neutral = space_out(request, db, space, room, None)
         out = space_out(request, db, space, room, viewer)
     publish_change(request, space_id, events, neutral)
+    if room.state in FINAL:
+        svc.bus.close_space(space_id)  # live clients' streams end with the Space
     return out
 
 
