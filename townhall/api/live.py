@@ -138,7 +138,8 @@ def remind_me(space_id: str, request: Request, user: SignedIn) -> Response:
 @router.delete("/reminder", status_code=204, response_class=Response)
 def forget_reminder(space_id: str, request: Request, user: SignedIn) -> Response:
     with services(request).db.session() as db:
-        room_store.load(db, space_id)
+        _, room = room_store.load(db, space_id)
+        room.authorize("remind", user.id)
         reminder = db.get(Reminder, (space_id, user.id))
         if reminder is not None:
             db.delete(reminder)
@@ -146,9 +147,10 @@ def forget_reminder(space_id: str, request: Request, user: SignedIn) -> Response
 
 
 @router.get("/calendar.ics")
-def calendar(space_id: str, request: Request) -> Response:
+def calendar(space_id: str, request: Request, viewer: Viewer) -> Response:
     with services(request).db.session() as db:
-        space, _ = room_store.load(db, space_id)
+        space, room = room_store.load(db, space_id)
+        room.authorize("view", viewer.id if viewer else None)
         start = space.scheduled_start or space.started_at or space.created_at
         start = start.replace(tzinfo=UTC) if start.tzinfo is None else start
         title, description = space.title, space.description or ""

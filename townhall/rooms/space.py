@@ -177,14 +177,14 @@ class Room:
         self._require_open()
         self.authorize("accept_invite", actor)
         assert actor is not None
+        if actor in self.on_speaker_list:
+            return self, ()  # already speaking: nothing to accept
         if actor not in self.invited:
             raise IllegalTransition("you have no invitation to speak")
         return self._make_speaker(actor)
 
     def raise_hand(self, actor: int | None) -> Decision:
         self.check_can_join(actor)
-        if actor in self.on_speaker_list:
-            raise IllegalTransition("you are already a speaker")
         self.authorize("raise_hand", actor)
         assert actor is not None
         if self.state != SpaceState.LIVE:
@@ -220,7 +220,7 @@ class Room:
     def step_down(self, actor: int | None) -> Decision:
         """A speaker or co-host goes back to listening."""
         if actor == self.host_id:
-            raise IllegalTransition("the host cannot step down; end the Space instead")
+            raise NotAllowed("the host cannot step down; end the Space instead")
         self.authorize("step_down", actor)
         assert actor is not None
         room = replace(
@@ -273,9 +273,9 @@ class Room:
 
     def unmute(self, actor: int | None, user_id: int) -> Decision:
         """Only speakers unmute themselves: nobody turns on someone else's microphone."""
+        self.authorize("unmute_self", actor)
         if actor != user_id:
             raise NotAllowed("only the speaker can unmute themselves")
-        self.authorize("unmute_self", actor)
         if user_id not in self.muted:
             return self, ()
         return replace(self, muted=self.muted - {user_id}), (MuteChanged(user_id, False, actor),)
