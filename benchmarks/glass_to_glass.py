@@ -26,7 +26,6 @@ import contextlib
 import json
 import time
 
-import av
 import httpx
 import numpy as np
 from playwright.async_api import Browser, Page, async_playwright
@@ -35,7 +34,6 @@ from benchmarks._common import (
     ONSET_THRESHOLD,
     QUIET_BEFORE_ONSET,
     RATE,
-    TAG_FREQUENCIES,
     Deadline,
     MarkerTrain,
     burst_frequency,

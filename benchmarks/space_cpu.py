@@ -18,7 +18,6 @@ import os
 import time
 from dataclasses import dataclass
 
-import httpx
 
 from benchmarks._common import (
     Deadline,

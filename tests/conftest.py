@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 STARTUP_TIMEOUT = 30.0
@@ -126,3 +128,20 @@ def stage(client: httpx.Client, space_id: str) -> dict:
     response = client.post(f"/api/spaces/{space_id}/stage")
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def invite_speaker(host: httpx.Client, guest: httpx.Client, space_id: str) -> None:
+    """The host's invite link, accepted by the guest: the guest is a speaker."""
+    code = host.post(f"/api/spaces/{space_id}/invites").json()["code"]
+    response = guest.post(f"/api/spaces/{space_id}/invites/{code}/accept")
+    assert response.status_code == 200, response.text
+    assert response.json()["your_role"] == "speaker"
+
+
+def two_tone_speakers(host: httpx.Client, guest: httpx.Client, space_id: str,
+                      host_hz: float = 440, guest_hz: float = 880) -> tuple[WhipPublisher, WhipPublisher]:
+    """WHIP publishers (not started) for the host and an invited guest, each a sine."""
+    invite_speaker(host, guest, space_id)
+    a, b = stage(host, space_id), stage(guest, space_id)
+    return (WhipPublisher(a["whip_url"], a["token"], SyntheticTrack(sine(host_hz))),
+            WhipPublisher(b["whip_url"], b["token"], SyntheticTrack(sine(guest_hz))))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 
 from tests.audio import band_level_db, dominant_frequency
-from tests.conftest import Server, live_space, signed_in_client, stage
+from tests.conftest import Server, live_space, signed_in_client, two_tone_speakers
 from townhall.clients.hls import HlsReader
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 # A tone "present" carries most of the energy; "absent" is at least 30 dB below it.
 PRESENT_DB = -3.0
@@ -18,13 +17,7 @@ async def test_each_speaker_hears_the_other_and_not_themselves(server: Server) -
     host = signed_in_client(server.base_url, "mmhost")
     guest = signed_in_client(server.base_url, "mmguest")
     space = live_space(host, "Mix-minus")
-    invite = host.post(f"/api/spaces/{space['id']}/invites").json()
-    accepted = guest.post(f"/api/spaces/{space['id']}/invites/{invite['code']}/accept")
-    assert accepted.json()["your_role"] == "speaker"
-
-    a_creds, b_creds = stage(host, space["id"]), stage(guest, space["id"])
-    a = WhipPublisher(a_creds["whip_url"], a_creds["token"], SyntheticTrack(sine(440)))
-    b = WhipPublisher(b_creds["whip_url"], b_creds["token"], SyntheticTrack(sine(880)))
+    a, b = two_tone_speakers(host, guest, space["id"])
     await a.start()
     await b.start()
     try:

@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from tests.audio import band_level_db, dominant_frequency, rms
-from tests.conftest import Server, live_space, signed_in_client, stage
+from tests.conftest import (
+    Server,
+    invite_speaker,
+    live_space,
+    signed_in_client,
+    stage,
+    two_tone_speakers,
+)
 from townhall import limits
 from townhall.clients.hls import HlsReader, decode_fmp4
 from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
@@ -27,12 +34,6 @@ def scheduled_space(host: httpx.Client, **extra: object) -> dict:
     response = host.post("/api/spaces", json={"title": "Later", "scheduled_start": soon(), **extra})
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def invite_speaker(host: httpx.Client, guest: httpx.Client, space_id: str) -> None:
-    code = host.post(f"/api/spaces/{space_id}/invites").json()["code"]
-    response = guest.post(f"/api/spaces/{space_id}/invites/{code}/accept")
-    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize(
@@ -117,11 +118,8 @@ async def test_moderator_mute_keeps_a_speaker_out_of_the_program(server: Server)
     host = signed_in_client(server.base_url, "mutehost")
     guest = signed_in_client(server.base_url, "muteguest")
     space = live_space(host, "Mute")
-    invite_speaker(host, guest, space["id"])
+    a, b = two_tone_speakers(host, guest, space["id"])
     guest_id = guest.get("/api/me").json()["id"]
-    a_creds, b_creds = stage(host, space["id"]), stage(guest, space["id"])
-    a = WhipPublisher(a_creds["whip_url"], a_creds["token"], SyntheticTrack(sine(440)))
-    b = WhipPublisher(b_creds["whip_url"], b_creds["token"], SyntheticTrack(sine(880)))
     await a.start()
     await b.start()
     try:

@@ -284,22 +284,24 @@ async def go_live(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
     return out
 
 
-@router.post("/{space_id}/end", response_model=SpaceOut)
-async def end_space(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
-    def ended(db: OrmSession, space: Space) -> None:
+def _closed(space_id: str) -> Callable[[OrmSession, Space], None]:
+    """What ending or cancelling stores besides the state: when, and no more WHIP."""
+
+    def close(db: OrmSession, space: Space) -> None:
         space.ended_at = utcnow()
         room_store.revoke_tokens(db, space_id)
 
-    return await act(request, space_id, user, lambda room: room.end(user.id), before=ended)
+    return close
+
+
+@router.post("/{space_id}/end", response_model=SpaceOut)
+async def end_space(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
+    return await act(request, space_id, user, lambda room: room.end(user.id), before=_closed(space_id))
 
 
 @router.post("/{space_id}/cancel", response_model=SpaceOut)
 async def cancel_space(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
-    def cancelled(db: OrmSession, space: Space) -> None:
-        space.ended_at = utcnow()
-        room_store.revoke_tokens(db, space_id)
-
-    return await act(request, space_id, user, lambda room: room.cancel(user.id), before=cancelled)
+    return await act(request, space_id, user, lambda room: room.cancel(user.id), before=_closed(space_id))
 
 
 @router.post("/{space_id}/stage", response_model=StageOut)
