@@ -3,7 +3,7 @@
 #
 #   1. Debian packages (only if a needed command is missing; needs root):
 #        chromium (driven by Playwright via /usr/bin/chromium; we never run
-#        `playwright install`), ffmpeg (ffplay/ffprobe), fonts-liberation,
+#        `playwright install`), ffmpeg (ffplay/ffprobe), fonts-liberation, fonts-noto-color-emoji,
 #        nodejs+npm (only when npm is missing), python3+python3-venv (only when no
 #        usable Python >= 3.11 is found).
 #   2. Python: .venv at the repo root, `pip install -c constraints.txt -e '.[test]'`.
@@ -40,8 +40,11 @@ command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 python_ok || missing+=(python3 python3-venv)
 if command -v dpkg-query >/dev/null 2>&1; then
-    dpkg-query -W -f='${Status}' fonts-liberation 2>/dev/null | grep -q 'ok installed' ||
-        missing+=(fonts-liberation)
+    # Fonts so pages (and their screenshots) render text and reaction emoji everywhere.
+    for font in fonts-liberation fonts-noto-color-emoji; do
+        dpkg-query -W -f='${Status}' "$font" 2>/dev/null | grep -q 'ok installed' ||
+            missing+=("$font")
+    done
 fi
 # npm and pip fetch over HTTPS; Debian's nodejs uses the system CA store.
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
@@ -66,7 +69,7 @@ EOF
     apt-get install -y --no-install-recommends "${pkgs[@]}"
     hash -r
 else
-    say "system packages: chromium, ffmpeg, npm, fonts-liberation, $PYTHON present"
+    say "system packages: chromium, ffmpeg, npm, fonts, $PYTHON present"
 fi
 
 python_ok || die "$PYTHON is not a Python >= 3.11 with venv/ensurepip (set PYTHON=/path/to/python3.11+)"

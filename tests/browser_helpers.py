@@ -158,3 +158,21 @@ def dominant_frequency(samples: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(windowed))
     spectrum[0] = 0
     return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def band_power_db(samples: np.ndarray, rate: int, frequency: float, width: float = 15.0) -> float:
+    """Mean power within `width` Hz of `frequency`, in dB (absolute: comparable between
+    recordings of the same length, unlike a level relative to the whole signal)."""
+    windowed = samples * np.hanning(len(samples))
+    power = np.abs(np.fft.rfft(windowed)) ** 2 / len(samples) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    return float(10 * np.log10(power[np.abs(freqs - frequency) <= width].sum() + 1e-20))
+
+
+def band_share_db(samples: np.ndarray, rate: int, frequency: float, width: float = 15.0) -> float:
+    """Energy within `width` Hz of `frequency` relative to the whole signal, in dB."""
+    windowed = samples * np.hanning(len(samples))
+    power = np.abs(np.fft.rfft(windowed)) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    band = power[np.abs(freqs - frequency) <= width].sum()
+    return float(10 * np.log10(band / max(power.sum(), 1e-20) + 1e-20))

@@ -54,11 +54,17 @@ class Services:
         advertise_only(settings.advertised_addresses)
         accept_only(settings.allowed_networks)
         set_audio_prefetch(limits.AIORTC_AUDIO_PREFETCH)
+        bus = EventBus()
+
+        def stage_changed(space_id: str, user_id: int, on_stage: bool) -> None:
+            bus.publish(space_id, {"type": "stage", "user_id": user_id, "on_stage": on_stage})
+
         return cls(
             settings=settings,
             db=Database(settings.db_url),
             store=MemorySegmentStore(),
-            whip=WhipEndpoint(settings.allowed_networks),
+            whip=WhipEndpoint(settings.allowed_networks, on_stage_change=stage_changed),
+            bus=bus,
         )
 
     def start_ticker(self) -> None:

@@ -15,7 +15,7 @@ from pydantic import AnyHttpUrl, BaseModel, Field
 from townhall import limits
 from townhall.api import room_store
 from townhall.api.deps import client_key, current_user, public_base, require_user, services
-from townhall.api.spaces import SpaceOut, act, publish_change, space_out
+from townhall.api.spaces import SpaceOut, act, space_out
 from townhall.errors import BadRequest
 from townhall.rooms import Room, SpaceState
 from townhall.store.models import Reminder, Space, User
@@ -116,9 +116,6 @@ async def _set_pin(request: Request, space_id: str, user: User, url: str | None)
         space.pinned_url = url
 
     out = await act(request, space_id, user, check, before=store)
-    with services(request).db.session() as db:
-        space, room = room_store.load(db, space_id)
-        publish_change(request, space_id, (), space_out(request, db, space, room, None))
     services(request).bus.publish(space_id, {"type": "pinned", "url": url})
     return out
 

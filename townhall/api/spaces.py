@@ -206,12 +206,12 @@ async def act(request: Request, space_id: str, viewer: User | None, command: Cal
 
 
 def publish_change(request: Request, space_id: str, events: tuple[Event, ...], neutral: SpaceOut) -> None:
-    if events:
-        services(request).bus.publish(
-            space_id,
-            {"type": "change", "events": [event_json(e) for e in events],
-             "space": neutral.model_dump(mode="json")},
-        )
+    """Tell live clients; sent even without room events (an edit, a pinned link)."""
+    services(request).bus.publish(
+        space_id,
+        {"type": "change", "events": [event_json(e) for e in events],
+         "space": neutral.model_dump(mode="json")},
+    )
 
 
 @router.post("", status_code=201, response_model=SpaceOut)

@@ -10,7 +10,7 @@ import asyncio
 import ipaddress
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import aioice.ice
@@ -78,10 +78,16 @@ class WhipResource:
 
 
 class WhipEndpoint:
-    def __init__(self, allowed_networks: Sequence[Network]) -> None:
+    def __init__(
+        self,
+        allowed_networks: Sequence[Network],
+        on_stage_change: Callable[[str, int, bool], None] | None = None,
+    ) -> None:
         self.allowed_networks = list(allowed_networks)
         self.resources: dict[str, WhipResource] = {}
         self.errors = 0
+        # (space_id, user_id, on stage?) after a speaker connects or leaves, for clients.
+        self.on_stage_change = on_stage_change
 
     def find(self, space_id: str, user_id: int) -> list[WhipResource]:
         return [
@@ -124,6 +130,8 @@ class WhipEndpoint:
             self.errors += 1
             raise BadRequest(f"SDP offer rejected: {exc}") from exc
         self.resources[resource_id] = resource
+        if self.on_stage_change is not None:
+            self.on_stage_change(media.space_id, user_id, True)
         answer, _ = filter_candidates(pc.localDescription.sdp, self.allowed_networks)
         return resource, answer
 
@@ -135,6 +143,8 @@ class WhipEndpoint:
         for task in resource.tasks:
             task.cancel()
         await resource.pc.close()
+        if self.on_stage_change is not None and not self.find(resource.space_id, resource.user_id):
+            self.on_stage_change(resource.space_id, resource.user_id, False)
 
     def set_muted(self, space_id: str, user_id: int, muted: bool) -> None:
         for resource in self.find(space_id, user_id):

@@ -116,6 +116,8 @@ class Room:
     def authorize(self, action: str, user_id: int | None) -> None:
         """Raise unless the permission table lets this user do `action` here."""
         reason = denial_reason(action, self.actor(user_id))
+        if reason is not None and user_id in self.blocked:
+            reason = "the host has blocked you"
         if reason is not None:
             raise (Unauthorized if user_id is None else NotAllowed)(reason)
 

@@ -1,10 +1,11 @@
 // Fetch helpers for the JSON API. Errors throw ApiError carrying the server's `detail`.
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, retryAfter = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
+    this.retryAfter = retryAfter; // seconds, from a 429's Retry-After
   }
 }
 
@@ -31,13 +32,18 @@ export async function api(method, path, body) {
   } catch (err) {
     throw new ApiError(0, "Cannot reach the server. Check your connection and try again.");
   }
-  if (!response.ok) throw new ApiError(response.status, await detailOf(response));
+  if (!response.ok) {
+    const retry = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+    throw new ApiError(response.status, await detailOf(response), Number.isFinite(retry) ? retry : null);
+  }
   if (response.status === 204) return null;
   return response.json();
 }
 
 export const get = (path) => api("GET", path);
 export const post = (path, body) => api("POST", path, body);
+export const put = (path, body) => api("PUT", path, body);
+export const del = (path) => api("DELETE", path);
 
 /** The signed-in user, or null when anonymous. */
 export async function me() {

@@ -1,64 +1,94 @@
-// Home: live Spaces, recent replays, and the "Create a Space" form when signed in.
-import { el, get, post, showError } from "./api.js";
-import { STATE_LABELS, duration, when } from "./format.js";
+// Home: your reminders, live Spaces (with listener counts), upcoming Spaces (with
+// "Remind me"), recent replays, and the "Create a Space" form when signed in.
+import { get, post, showError } from "./api.js";
+import { fillList, remindButton, spaceItem, spaceUrl } from "./cards.js";
+import { dateToLocalInput, localInputToIso } from "./format.js";
 import { currentUser } from "./nav.js";
 
-const liveList = document.getElementById("live-list");
-const recentList = document.getElementById("recent-list");
+const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 10000;
-
-function spaceItem(space) {
-  const meta =
-    space.state === "ended"
-      ? `@${space.host.username} · ${when(space.ended_at)} · ${duration(space.started_at, space.ended_at)}`
-      : `@${space.host.username} · ${space.speakers.length} speaker${space.speakers.length === 1 ? "" : "s"}`;
-  return el(
-    "li",
-    {},
-    el(
-      "a",
-      { href: `/s/${encodeURIComponent(space.id)}`, class: "space-link" },
-      el("span", { class: "badge", "data-state": space.state }, STATE_LABELS[space.state] || space.state),
-      el("span", { class: "space-title" }, space.title),
-      el("span", { class: "muted space-meta" }, meta),
-    ),
-  );
-}
-
-function fill(list, spaces, emptyText) {
-  list.replaceChildren(
-    ...(spaces.length ? spaces.map(spaceItem) : [el("li", { class: "muted" }, emptyText)]),
-  );
-}
+const MAX_TOPICS = 3;
+const MAX_AHEAD_DAYS = 14;
+let user = null;
 
 async function refresh() {
   try {
-    const { live, recent } = await get("/api/spaces");
-    fill(liveList, live, "Nobody is live right now.");
-    fill(recentList, recent, "No replays yet.");
+    const [{ live, upcoming, recent }, reminders] = await Promise.all([
+      get("/api/spaces"),
+      user ? get("/api/me/reminders") : Promise.resolve([]),
+    ]);
+    fillList($("live-list"), live.map((s) => spaceItem(s)), "Nobody is live right now.");
+    fillList(
+      $("upcoming-list"),
+      upcoming.map((s) => spaceItem(s, { extra: [remindButton(s, user, refresh)] })),
+      "Nothing scheduled.",
+    );
+    fillList($("recent-list"), recent.map((s) => spaceItem(s)), "No replays yet.");
+    $("reminders-card").hidden = !reminders.length;
+    // A reminded Space that went live comes first, marked so it stands out.
+    const ordered = [...reminders].sort((a, b) => (b.state === "live") - (a.state === "live"));
+    fillList(
+      $("reminders-list"),
+      ordered.map((s) =>
+        s.state === "live"
+          ? spaceItem(s, { highlight: "Live now — join" })
+          : spaceItem(s, { extra: [remindButton(s, user, refresh)] }),
+      ),
+      "",
+    );
   } catch (err) {
     showError(err);
   }
 }
 
-refresh();
-setInterval(refresh, REFRESH_MS);
-
-currentUser.then((user) => {
-  document.getElementById("create").hidden = !user;
-  document.getElementById("signed-out-links").hidden = Boolean(user);
+const startInput = $("create-start");
+function boundStart() {
+  const now = new Date();
+  startInput.min = dateToLocalInput(now);
+  startInput.max = dateToLocalInput(new Date(now.getTime() + MAX_AHEAD_DAYS * 86400000));
+}
+boundStart();
+startInput.addEventListener("focus", boundStart);
+startInput.addEventListener("input", () => {
+  $("create-button").textContent = startInput.value ? "Schedule Space" : "Create a Space";
 });
 
-const form = document.getElementById("create-form");
-form.addEventListener("submit", async (event) => {
+currentUser.then((u) => {
+  user = u;
+  $("create").hidden = !user;
+  $("signed-out-links").hidden = Boolean(user);
+  refresh();
+  setInterval(refresh, REFRESH_MS);
+});
+
+$("create-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   showError(null);
-  const button = document.getElementById("create-button");
+  const button = $("create-button");
+  const topics = $("create-topics")
+    .value.split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (topics.length > MAX_TOPICS) {
+    showError(`A Space has at most ${MAX_TOPICS} topics.`);
+    return;
+  }
+  const body = {
+    title: $("create-title").value.trim(),
+    description: $("create-description").value.trim(),
+    topics,
+  };
+  if (startInput.value) {
+    body.scheduled_start = localInputToIso(startInput.value);
+    if (!body.scheduled_start) {
+      showError("That start time is not a valid date.");
+      return;
+    }
+  }
   button.disabled = true;
   try {
-    const title = document.getElementById("create-title").value.trim();
-    const space = await post("/api/spaces", { title });
-    location.href = `/s/${encodeURIComponent(space.id)}`;
+    const space = await post("/api/spaces", body);
+    location.href = spaceUrl(space.id);
   } catch (err) {
     showError(err);
     button.disabled = false;

@@ -33,6 +33,7 @@ export class Player {
     this.kind = null; // "live" | "replay"
     this.blocked = false; // autoplay refused: waiting for a tap on "Listen"
     this.error = null;
+    this.note = null; // replaces "● Live" while playing, e.g. in a waiting room
     this._ctx = null;
     this._analyser = null;
     this._samples = null;
@@ -217,6 +218,7 @@ export class Player {
     else if (this.kind === "replay") text = "Replay of the whole Space.";
     else if (this.audio.paused) text = this.audio.currentTime > 0 ? "Paused" : "Connecting…";
     else if (this.audio.readyState < 3) text = "Buffering…";
+    else if (this.kind === "live" && this.note) text = this.note;
     else if (this.kind === "live") {
       const latency = this.latency();
       text = latency === null ? "● Live" : `● Live · ${latency.toFixed(1)} s behind`;

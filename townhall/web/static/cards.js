@@ -1,0 +1,79 @@
+// A Space in a list (home, profile): state, title, host, and what matters for its state.
+import { del, el, post, showError } from "./api.js";
+import { STATE_LABELS, duration, fromNow, plural, when } from "./format.js";
+
+export const profileUrl = (username) => `/u/${encodeURIComponent(username)}`;
+export const spaceUrl = (id) => `/s/${encodeURIComponent(id)}`;
+
+export function hostLink(username, props = {}) {
+  return el("a", { href: profileUrl(username), class: "host-link", ...props }, `@${username}`);
+}
+
+function metaText(space) {
+  if (space.state === "live") {
+    return `${plural(space.listeners, "listener")} · ${plural(space.speakers.length, "speaker")}`;
+  }
+  if (space.state === "scheduled") {
+    return space.scheduled_start
+      ? `${when(space.scheduled_start)} · ${fromNow(space.scheduled_start)}`
+      : "Starting soon";
+  }
+  if (space.state === "ended") return `${when(space.ended_at)} · ${duration(space.started_at, space.ended_at)}`;
+  return STATE_LABELS[space.state] || space.state;
+}
+
+/**
+ * One list item. `extra` nodes (buttons) go at the end of the item; `highlight` marks
+ * it (a reminded Space that went live).
+ */
+export function spaceItem(space, { extra = [], highlight = null, showHost = true } = {}) {
+  const item = el(
+    "li",
+    { class: `space-item${highlight ? " highlight" : ""}`, "data-space-id": space.id, "data-state": space.state },
+    el("span", { class: "badge", "data-state": space.state }, STATE_LABELS[space.state] || space.state),
+    el("a", { href: spaceUrl(space.id), class: "space-link" }, el("span", { class: "space-title" }, space.title)),
+  );
+  const meta = el("span", { class: "muted space-meta" });
+  if (showHost) meta.append(hostLink(space.host.username), " · ");
+  meta.append(metaText(space));
+  item.append(meta);
+  if (space.topics?.length) {
+    item.append(el("span", { class: "topics small" }, ...space.topics.map((t) => el("span", { class: "topic" }, t))));
+  }
+  if (highlight) item.append(el("a", { href: spaceUrl(space.id), class: "button small live-join" }, highlight));
+  if (extra.length) item.append(el("span", { class: "item-actions" }, ...extra));
+  return item;
+}
+
+export function fillList(list, items, emptyText) {
+  list.replaceChildren(...(items.length ? items : [el("li", { class: "muted empty" }, emptyText)]));
+}
+
+/** "Remind me" / "Reminded ✓" for an upcoming Space; anonymous users get a sign-in link. */
+export function remindButton(space, user, onChange) {
+  if (!user) {
+    const here = encodeURIComponent(spaceUrl(space.id));
+    return el("a", { href: `/signin?next=${here}`, class: "button small secondary" }, "Remind me");
+  }
+  if (space.host.id === user.id) return el("span", { class: "muted small" }, "Your Space");
+  const button = el(
+    "button",
+    { type: "button", class: `small ${space.reminded ? "secondary" : ""}`, "aria-pressed": String(space.reminded) },
+    space.reminded ? "Reminded ✓" : "Remind me",
+  );
+  button.dataset.action = "remind";
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    showError(null);
+    try {
+      const path = `/api/spaces/${encodeURIComponent(space.id)}/reminder`;
+      await (space.reminded ? del(path) : post(path));
+      space.reminded = !space.reminded;
+      onChange();
+    } catch (err) {
+      showError(err);
+      button.disabled = false;
+    }
+  });
+  return button;
+}
