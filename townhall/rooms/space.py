@@ -59,6 +59,8 @@ Decision = tuple["Room", tuple[Event, ...]]
 
 @dataclass(frozen=True)
 class Room:
+    """Every command asks the permission table first (401/403), then the state (409)."""
+
     host_id: int
     state: SpaceState = SpaceState.SCHEDULED
     cohosts: frozenset[int] = frozenset()
@@ -154,10 +156,9 @@ class Room:
 
     def accept_invite_code(self, actor: int | None) -> Decision:
         """A signed-in user followed the host's invite link."""
-        self._require_open()
         self.authorize("accept_invite", actor)
+        self._require_open()
         assert actor is not None
-        self.check_can_join(actor)
         if actor in self.on_speaker_list:
             return self, ()
         return self._make_speaker(actor)
@@ -176,8 +177,8 @@ class Room:
         return replace(self, invited=self.invited | {user_id}), (SpeakerInvited(user_id),)
 
     def accept_invitation(self, actor: int | None) -> Decision:
-        self._require_open()
         self.authorize("accept_invite", actor)
+        self._require_open()
         assert actor is not None
         if actor in self.on_speaker_list:
             return self, ()  # already speaking: nothing to accept
