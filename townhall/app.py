@@ -18,6 +18,7 @@ from townhall.api import auth, live, moderation, spaces, users, whip
 from townhall.config import Settings
 from townhall.delivery import hls
 from townhall.errors import ClientError, NotFound
+from townhall.metrics import CONTENT_TYPE
 from townhall.ratelimit import TooManyRequests
 from townhall.services import Services
 from townhall.store.models import Space
@@ -48,10 +49,13 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
     app = FastAPI(title="Townhall", version=__version__, lifespan=lifespan)
 
     @app.exception_handler(ClientError)
-    async def client_error(_: Request, exc: ClientError) -> JSONResponse:
+    async def client_error(request: Request, exc: ClientError) -> JSONResponse:
         headers = {}
+        metrics = request.app.state.services.metrics
+        metrics.client_errors.labels(str(exc.status)).inc()
         if isinstance(exc, TooManyRequests):
             headers["Retry-After"] = str(exc.retry_after)
+            metrics.rate_limited.labels(exc.limit).inc()
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -62,8 +66,15 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
         return JSONResponse({"detail": "; ".join(messages) or "invalid request"}, status_code=422)
 
     @app.get("/healthz", tags=["operations"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health(request: Request) -> dict[str, str | int]:
+        services = request.app.state.services
+        return {"status": "ok", "live_spaces": len(services.media)}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics (see README, Operations)."""
+        body = request.app.state.services.metrics.render()
+        return Response(body, media_type=CONTENT_TYPE)
 
     @app.get("/vendor/{name}", include_in_schema=False)
     def vendor(name: str) -> Response:

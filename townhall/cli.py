@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from townhall.app import create_app
 from townhall.config import Settings
+from townhall.logs import configure as configure_logging
 from townhall.media.sources import SyntheticVoice
 from townhall.rooms import SpaceState
 from townhall.services import Services
@@ -39,8 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
                                    ("data_dir", args.data_dir)) if v is not None}
     settings = Settings(**overrides)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     on_start = start_demo if args.command == "demo" else None
     app = create_app(settings, on_start=on_start)
     print(f"Townhall on {settings.base_url}/", flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cached_property
+from typing import Literal
 from pathlib import Path
 
 from pydantic import Field
@@ -33,7 +34,9 @@ class Settings(BaseSettings):
     # Directory holding hls.js's dist/ (installed from npm by the setup step).
     hlsjs_dir: Path = REPO_ROOT / "node_modules" / "hls.js" / "dist"
     session_cookie_secure: bool = False
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # "json": one JSON object per line (for log pipelines); "text" for people.
+    log_format: Literal["text", "json"] = "text"
 
     @cached_property
     def base_url(self) -> str:

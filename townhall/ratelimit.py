@@ -18,9 +18,10 @@ SWEEP_EVERY = 1000
 class TooManyRequests(ClientError):
     status = 429
 
-    def __init__(self, message: str, retry_after: float) -> None:
+    def __init__(self, message: str, retry_after: float, limit: str = "") -> None:
         super().__init__(message)
         self.retry_after = max(1, math.ceil(retry_after))
+        self.limit = limit  # what was limited, for metrics
 
 
 @dataclass
@@ -49,7 +50,7 @@ class RateLimiter:
             self._sweep(now)
         if bucket.tokens < 1:
             wait = (1 - bucket.tokens) / self.per_second
-            raise TooManyRequests(f"too many {what}: try again in {math.ceil(wait)} s", wait)
+            raise TooManyRequests(f"too many {what}: try again in {math.ceil(wait)} s", wait, what)
         bucket.tokens -= 1
 
     def _sweep(self, now: float) -> None:

@@ -15,6 +15,7 @@ from townhall.media.aiortc_tuning import set_audio_prefetch
 from townhall.media.segment_store import MemorySegmentStore, SegmentStore
 from townhall.media.space_media import SpaceMedia
 from townhall.media.whip import WhipEndpoint, accept_only, advertise_only
+from townhall.metrics import Metrics
 from townhall.ratelimit import RateLimiter
 from townhall.rooms import Event
 from townhall.rooms.events import MuteChanged, Removed, RoleChanged, StateChanged
@@ -47,6 +48,10 @@ class Services:
     media: dict[str, SpaceMedia] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _ticker: asyncio.Task[None] | None = None
+    metrics: Metrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(self)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -85,6 +90,7 @@ class Services:
                 )
                 await media.start()
                 self.media[space_id] = media
+                log.info("media started", extra={"space": space_id, "recording": recording})
             elif recording:
                 media.recording = True  # the waiting room goes live: same stream, recorded
             return media
@@ -95,6 +101,7 @@ class Services:
             media = self.media.pop(space_id, None)
         if media is not None:
             await media.stop()
+            log.info("media stopped", extra={"space": space_id, "parts": media.parts_published})
 
     async def apply(self, space_id: str, events: tuple[Event, ...]) -> None:
         """Carry out what a Room decision means for media and live clients."""

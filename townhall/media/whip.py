@@ -130,6 +130,7 @@ class WhipEndpoint:
             self.errors += 1
             raise BadRequest(f"SDP offer rejected: {exc}") from exc
         self.resources[resource_id] = resource
+        log.info("speaker connected", extra={"space": media.space_id, "user": user_id})
         if self.on_stage_change is not None:
             self.on_stage_change(media.space_id, user_id, True)
         answer, _ = filter_candidates(pc.localDescription.sdp, self.allowed_networks)
@@ -143,6 +144,7 @@ class WhipEndpoint:
         for task in resource.tasks:
             task.cancel()
         await resource.pc.close()
+        log.info("speaker left", extra={"space": resource.space_id, "user": resource.user_id})
         if self.on_stage_change is not None and not self.find(resource.space_id, resource.user_id):
             self.on_stage_change(resource.space_id, resource.user_id, False)
 

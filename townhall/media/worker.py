@@ -50,6 +50,8 @@ class MixerWorker:
         self.ticks = 0
         self.late_ticks = 0
         self.clock_resets = 0
+        self.lateness_seconds_total = 0.0  # how late ticks ran, summed (for metrics)
+        self.encode_seconds_total = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -84,6 +86,7 @@ class MixerWorker:
                     start, n = time.monotonic(), 0
                 elif -delay > TICK_SECONDS:
                     self.late_ticks += 1
+                self.lateness_seconds_total += max(0.0, -delay)
                 self._tick()
                 n += 1
         except Exception:  # a bug here must not kill the Space silently
@@ -103,7 +106,10 @@ class MixerWorker:
         if self.listeners:
             out = {key: minus.get(key, program) for key in self.listeners}
             self._loop.call_soon_threadsafe(self._on_mix_minus, out)
-        self._emit_parts(self.encoder.encode(program))
+        started = time.perf_counter()
+        parts = self.encoder.encode(program)
+        self.encode_seconds_total += time.perf_counter() - started
+        self._emit_parts(parts)
 
     def _emit_parts(self, parts: list[EncodedPart]) -> None:
         if parts and not self._loop.is_closed():
