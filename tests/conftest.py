@@ -43,12 +43,14 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(tmp: Path, command: str = "demo", extra_env: dict[str, str] | None = None) -> Server:
-    port = free_port()
+def start_server(tmp: Path, command: str = "demo", extra_env: dict[str, str] | None = None,
+                 port: int | None = None) -> Server:
+    """Run `townhall <command>` with its data in tmp/data (kept across restarts)."""
+    port = port or free_port()
     data_dir = tmp / "data"
     log_path = tmp / "server.log"
     env = {**os.environ, **LOOPBACK_ICE, "TOWNHALL_LOG_LEVEL": "info", **(extra_env or {})}
-    log_file = open(log_path, "wb")
+    log_file = open(log_path, "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "townhall.cli", command, "--port", str(port), "--data-dir", str(data_dir)],
         cwd=tmp,
@@ -56,6 +58,7 @@ def start_server(tmp: Path, command: str = "demo", extra_env: dict[str, str] | N
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
+    log_file.close()  # the child has its own copy
     server = Server(f"http://127.0.0.1:{port}", data_dir, process, log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:

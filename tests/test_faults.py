@@ -1,0 +1,96 @@
+"""Faults survived with nothing lost: the origin is SIGKILLed mid-Space and restarted."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import m3u8
+
+from tests.audio import dominant_frequency
+from tests.conftest import live_space, signed_in_client, stage, start_server, stop_server
+from townhall import limits
+from townhall.clients.hls import HlsReader, decode_fmp4
+from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+
+SEGMENT_SECONDS = limits.PARTS_PER_SEGMENT * limits.AAC_FRAMES_PER_PART * 1024 / 48000
+# What a kill may lose: the segment being made, plus the part still in the encoder.
+MAX_LOSS_SECONDS = SEGMENT_SECONDS + 0.5
+
+
+async def speak(whip_url: str, token: str, frequency: float, hls_url: str, seconds: float) -> None:
+    """Publish a tone and wait (by reading the live HLS) until `seconds` of it are out."""
+    speaker = WhipPublisher(whip_url, token, SyntheticTrack(sine(frequency)))
+    await speaker.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            reader = HlsReader(hls_url, client)
+            await reader.start(parts_back=0)
+            await reader.read_seconds(seconds, timeout=30)
+    finally:
+        await speaker.stop()
+
+
+def runs_of_replay(base: str, playlist: m3u8.M3U8) -> list[bytes]:
+    """The replay's media split at discontinuities: each run is one encoder timeline."""
+    init = httpx.get(f"{base}/{playlist.segment_map[0].uri}").content
+    runs: list[bytes] = []
+    for segment in playlist.segments:
+        data = httpx.get(f"{base}/{segment.uri}")
+        assert data.status_code == 200, segment.uri
+        if segment.discontinuity or not runs:
+            runs.append(init)
+        runs[-1] += data.content
+    return runs
+
+
+async def test_sigkill_mid_space_resumes_and_keeps_the_recording(tmp_path: Path) -> None:
+    server = start_server(tmp_path, command="serve")
+    try:
+        host = signed_in_client(server.base_url, "killhost")
+        space = live_space(host, "Survives a kill")
+        creds = stage(host, space["id"])
+        await speak(creds["whip_url"], creds["token"], 440, space["hls_url"], 5.0)
+        recorded_live = httpx.get(f"{server.base_url}/hls/{space['id']}/replay.m3u8").text
+        started = datetime.fromisoformat(space["started_at"]).timestamp()
+
+        server.process.send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        server.process.wait(timeout=10)
+        lived = killed_at - started
+
+        port = int(server.base_url.rsplit(":", 1)[1])
+        server = start_server(tmp_path, command="serve", port=port)
+        # The Space is still live after the restart and streams again.
+        again = host.get(f"/api/spaces/{space['id']}")
+        assert again.status_code == 200 and again.json()["state"] == "live"
+        creds = stage(host, space["id"])
+        await speak(creds["whip_url"], creds["token"], 880, space["hls_url"], 3.0)
+        assert host.post(f"/api/spaces/{space['id']}/end").status_code == 200
+
+        replay = m3u8.loads(httpx.get(f"{server.base_url}/hls/{space['id']}/replay.m3u8").text)
+        assert replay.is_endlist
+        first_run = [s for s in replay.segments[: next(
+            (i for i, s in enumerate(replay.segments) if s.discontinuity), len(replay.segments))]]
+        before_kill = sum(s.duration for s in first_run)
+        print(f'lived {lived:.2f} s before the kill, recorded {before_kill:.2f} s of it')
+        assert lived - before_kill <= MAX_LOSS_SECONDS, (lived, before_kill)
+        # Nothing recorded before the kill went missing from what was on disk then.
+        assert len(first_run) >= len(m3u8.loads(recorded_live).segments)
+
+        base = f"{server.base_url}/hls/{space['id']}"
+        runs = runs_of_replay(base, replay)
+        assert len(runs) == 2  # before and after the restart
+        decoded = [decode_fmp4(run) for run in runs]  # every file decodes end to end
+        for (pcm, frames), expected_seconds in zip(decoded, (before_kill, None)):
+            steps = {b[0] - a[0] for a, b in zip(frames, frames[1:])}
+            assert steps == {1024}  # continuous within the run
+            if expected_seconds is not None:
+                assert abs(len(pcm) / 48000 - expected_seconds) < 0.1
+        assert abs(dominant_frequency(decoded[0][0]) - 440) <= 5
+        assert abs(dominant_frequency(decoded[1][0][-48000:]) - 880) <= 5
+    finally:
+        stop_server(server)
