@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import signal
+import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
@@ -94,3 +96,63 @@ async def test_sigkill_mid_space_resumes_and_keeps_the_recording(tmp_path: Path)
         assert abs(dominant_frequency(decoded[1][0][-48000:]) - 880) <= 5
     finally:
         stop_server(server)
+
+
+def fill(directory: Path) -> Path:
+    """Fill the file system holding `directory` until writes fail with ENOSPC."""
+    filler = directory / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    return filler
+
+
+async def test_full_recording_disk_pauses_recording_not_listening(tmp_path: Path) -> None:
+    disk = tmp_path / "recordings"
+    disk.mkdir()
+    # A small tmpfs is the real thing: writes fail with ENOSPC in the kernel.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)], check=True)
+    server = None
+    try:
+        filler = fill(disk)
+        server = start_server(tmp_path, command="serve",
+                              extra_env={"TOWNHALL_RECORDINGS_DIR": str(disk)})
+        host = signed_in_client(server.base_url, "diskhost")
+        space = live_space(host, "Disk full")
+        creds = stage(host, space["id"])
+        speaker = WhipPublisher(creds["whip_url"], creds["token"], SyntheticTrack(sine(440)))
+        await speaker.start()
+        try:
+            async with httpx.AsyncClient() as client:
+                reader = HlsReader(space["hls_url"], client)
+                await reader.start(parts_back=0)
+                await reader.read_seconds(5.0, timeout=30)  # listening goes on
+                pcm, frames = reader.decode()
+                assert abs(dominant_frequency(pcm[-48000:]) - 440) <= 5
+                error = host.get(f"/api/spaces/{space['id']}").json()["recording_error"]
+                assert error and "No space left" in error
+                metrics = httpx.get(f"{server.base_url}/metrics").text
+                assert f'townhall_recording_errors_total{{space="{space["id"]}"}} 0.0' not in metrics
+
+                filler.unlink()  # space returns
+                deadline = time.monotonic() + 15
+                while host.get(f"/api/spaces/{space['id']}").json()["recording_error"]:
+                    assert time.monotonic() < deadline, "recording did not resume"
+                    await reader.read_next()  # keep listening meanwhile
+                await reader.read_seconds(sum(p.duration for p in reader.parts) + 2.5, timeout=30)
+        finally:
+            await speaker.stop()
+        assert host.post(f"/api/spaces/{space['id']}/end").status_code == 200
+        replay = m3u8.loads(httpx.get(f"{server.base_url}/hls/{space['id']}/replay.m3u8").text)
+        assert replay.is_endlist and len(replay.segments) >= 1
+        runs = runs_of_replay(f"{server.base_url}/hls/{space['id']}", replay)
+        for run in runs:  # what was recorded after the disk came back decodes
+            run_pcm, _ = decode_fmp4(run)
+            assert abs(dominant_frequency(run_pcm) - 440) <= 5
+    finally:
+        if server is not None:
+            stop_server(server)
+        subprocess.run(["umount", str(disk)], check=False)

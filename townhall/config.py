@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     public_url: str = ""
     data_dir: Path = Path("townhall-data")
     database_url: str = ""  # default: SQLite file in data_dir
+    # Recordings may live on their own volume; default: data_dir/recordings.
+    recordings_dir: Path | None = None
     # ICE host addresses the server advertises: "auto" = every non-loopback interface
     # (aioice's choice), or a comma list such as "127.0.0.1".
     ice_host_addresses: str = "auto"
@@ -69,5 +71,5 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'townhall.db'}"
 
     @property
-    def recordings_dir(self) -> Path:
-        return self.data_dir / "recordings"
+    def recordings_path(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"

@@ -85,15 +85,21 @@ class Services:
                 media = SpaceMedia(
                     space_id,
                     self.store,
-                    self.settings.recordings_dir / space_id,
+                    self.settings.recordings_path / space_id,
                     recording=recording,
                 )
+                media.on_recording_change = self._recording_changed
                 await media.start()
                 self.media[space_id] = media
                 log.info("media started", extra={"space": space_id, "recording": recording})
             elif recording:
                 media.recording = True  # the waiting room goes live: same stream, recorded
             return media
+
+    def _recording_changed(self, space_id: str, error: str | None) -> None:
+        """Tell the Space's clients (the host panel shows it) that recording stopped or
+        resumed; live listening is not affected either way."""
+        self.bus.publish(space_id, {"type": "recording", "error": error})
 
     async def stop_media(self, space_id: str) -> None:
         await self.whip.close_space(space_id)

@@ -13,12 +13,13 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from townhall import limits
+from townhall.api.errors_doc import API_ERRORS
 from townhall.api.deps import SESSION_COOKIE, require_user, services
 from townhall.errors import Conflict, Unauthorized
 from townhall.store.db import hash_token, new_token
 from townhall.store.models import Session, User
 
-router = APIRouter(prefix="/api", tags=["auth"])
+router = APIRouter(prefix="/api", tags=["auth"], responses=API_ERRORS)
 hasher = PasswordHasher()
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 # A session lasts 30 days; signing in again rotates it.

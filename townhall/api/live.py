@@ -14,13 +14,14 @@ from pydantic import AnyHttpUrl, BaseModel, Field
 
 from townhall import limits
 from townhall.api import room_store
+from townhall.api.errors_doc import API_ERRORS
 from townhall.api.deps import client_key, current_user, public_base, require_user, services
 from townhall.api.spaces import SpaceOut, act, space_out
 from townhall.errors import BadRequest
 from townhall.rooms import Room, SpaceState
 from townhall.store.models import Reminder, Space, User
 
-router = APIRouter(prefix="/api/spaces/{space_id}", tags=["live"])
+router = APIRouter(prefix="/api/spaces/{space_id}", tags=["live"], responses=API_ERRORS)
 Viewer = Annotated[User | None, Depends(current_user)]
 SignedIn = Annotated[User, Depends(require_user)]
 
@@ -41,7 +42,8 @@ class PinIn(BaseModel):
     url: AnyHttpUrl = Field(max_length=limits.MAX_URL_LENGTH)
 
 
-@router.get("/events")
+@router.get("/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def events(space_id: str, request: Request, viewer: Viewer) -> StreamingResponse:
     """Server-Sent Events: a `snapshot` first, then `change`, `levels`, `audience`,
     `reaction` messages. The stream ends when the Space ends."""
@@ -143,7 +145,8 @@ def forget_reminder(space_id: str, request: Request, user: SignedIn) -> Response
     return Response(status_code=204)
 
 
-@router.get("/calendar.ics")
+@router.get("/calendar.ics", response_class=Response,
+            responses={200: {"content": {"text/calendar": {"schema": {"type": "string"}}}}})
 def calendar(space_id: str, request: Request, viewer: Viewer) -> Response:
     with services(request).db.session() as db:
         space, room = room_store.load(db, space_id)

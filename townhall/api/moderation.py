@@ -15,12 +15,13 @@ from sqlalchemy import select
 
 from townhall import limits
 from townhall.api import room_store
+from townhall.api.errors_doc import API_ERRORS
 from townhall.api.deps import client_key, public_base, require_user, services
 from townhall.api.spaces import SpaceOut, act
 from townhall.errors import NotFound
 from townhall.store.models import Invite, User
 
-router = APIRouter(prefix="/api/spaces/{space_id}", tags=["moderation"])
+router = APIRouter(prefix="/api/spaces/{space_id}", tags=["moderation"], responses=API_ERRORS)
 SignedIn = Annotated[User, Depends(require_user)]
 MAX_INVITE_CODE_LENGTH = 64
 

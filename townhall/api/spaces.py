@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from townhall import limits
 from townhall.api import room_store
+from townhall.api.errors_doc import API_ERRORS
 from townhall.api.deps import current_user, public_base, require_user, services
 from townhall.api.room_store import event_json
 from townhall.errors import BadRequest
@@ -22,7 +23,7 @@ from townhall.rooms.permissions import Actor
 from townhall.store.db import new_token
 from townhall.store.models import Reminder, Space, User, WhipToken, utcnow
 
-router = APIRouter(prefix="/api/spaces", tags=["spaces"])
+router = APIRouter(prefix="/api/spaces", tags=["spaces"], responses=API_ERRORS)
 # Spaces shown in each list on the home page.
 LIST_LIMIT = 20
 SPACE_ID_BYTES = 8  # 11 URL-safe characters: unguessable enough for a share link
@@ -119,6 +120,8 @@ class SpaceOut(BaseModel):
     your_role: Role
     your_id: int | None
     reminded: bool
+    # Why recording is paused (e.g. the disk is full), or null; listening is unaffected.
+    recording_error: str | None
 
     @field_validator("created_at", "scheduled_start", "started_at", "ended_at")
     @classmethod
@@ -179,6 +182,7 @@ def space_out(request: Request, db: OrmSession, space: Space, room: Room, viewer
         your_role=room.role_of(viewer.id if viewer else None),
         your_id=viewer.id if viewer else None,
         reminded=reminded,
+        recording_error=media.recorder.last_error if (media := svc.media.get(space.id)) else None,
     )
 
 

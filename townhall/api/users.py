@@ -10,12 +10,13 @@ from sqlalchemy import select
 
 from townhall import limits
 from townhall.api import room_store
+from townhall.api.errors_doc import API_ERRORS
 from townhall.api.deps import current_user, require_user, services
 from townhall.api.spaces import SpaceOut, UserRef, space_out
 from townhall.errors import NotFound
 from townhall.store.models import HostBlock, Reminder, Space, User
 
-router = APIRouter(prefix="/api", tags=["users"])
+router = APIRouter(prefix="/api", tags=["users"], responses=API_ERRORS)
 Viewer = Annotated[User | None, Depends(current_user)]
 SignedIn = Annotated[User, Depends(require_user)]
 PROFILE_SPACES = 50

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from townhall import limits
 from townhall.api.deps import services
+from townhall.api.errors_doc import error_responses
 from townhall.api import room_store
 from townhall.errors import (
     Forbidden,
@@ -18,7 +19,8 @@ from townhall.media.sdp import check_offer
 from townhall.store.db import hash_token
 from townhall.store.models import WhipToken
 
-router = APIRouter(prefix="/whip", tags=["whip"])
+router = APIRouter(prefix="/whip", tags=["whip"],
+                   responses=error_responses(400, 401, 403, 404, 405, 413, 415, 422, 429, text=(405,)))
 # Bearer tokens are 43 characters; anything far longer is not ours.
 MAX_TOKEN_LENGTH = 256
 
@@ -40,7 +42,9 @@ def _bearer_user(request: Request, space_id: str) -> int:
         return row.user_id
 
 
-@router.post("/{space_id}", status_code=201, response_class=Response)
+@router.post("/{space_id}", status_code=201, response_class=Response,
+             responses={201: {"description": "The SDP answer; Location names the WHIP resource",
+                              "content": {"application/sdp": {"schema": {"type": "string"}}}}})
 async def publish(space_id: str, request: Request) -> Response:
     svc = services(request)
     with svc.db.session() as db:

@@ -11,15 +11,20 @@ from fastapi import APIRouter, Query, Request, Response
 
 from townhall import limits
 from townhall.api.deps import services
+from townhall.api.errors_doc import error_responses
 from townhall.errors import BadRequest, NotFound
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
 from townhall.media.recorder import read_recorded, replay_playlist
 from townhall.media.segment_store import PlaylistSnapshot
 from townhall.store.models import Space
 
-router = APIRouter(prefix="/hls", tags=["hls"])
-
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+# "Not yet" answers (a Space not live, a part that did not come) are plain text.
+router = APIRouter(prefix="/hls", tags=["hls"],
+                   responses=error_responses(400, 404, 422, 503, text=(404, 503)))
+_PLAYLIST_DOC = {200: {"content": {PLAYLIST_TYPE: {"schema": {"type": "string"}}}}}
+_MEDIA_DOC = {200: {"content": {t: {"schema": {"type": "string", "format": "binary"}}
+                                for t in ("video/mp4", "video/iso.segment")}}}
 MEDIA_CACHE = "public, max-age=31536000, immutable"
 LIVE_PLAYLIST_CACHE = "public, max-age=1"
 BLOCKING_PLAYLIST_CACHE = "public, max-age=6"
@@ -42,7 +47,7 @@ def _check_space_id(space_id: str) -> None:
         raise NotFound("no such Space")
 
 
-@router.get("/{space_id}/live.m3u8")
+@router.get("/{space_id}/live.m3u8", response_class=Response, responses=_PLAYLIST_DOC)
 async def live_playlist(
     space_id: str,
     request: Request,
@@ -93,10 +98,10 @@ def _not_live_yet(request: Request, space_id: str) -> Response:
     return Response(message, status_code=404, headers={"Cache-Control": NO_STORE})
 
 
-@router.get("/{space_id}/replay.m3u8")
+@router.get("/{space_id}/replay.m3u8", response_class=Response, responses=_PLAYLIST_DOC)
 async def replay(space_id: str, request: Request) -> Response:
     _check_space_id(space_id)
-    directory = services(request).settings.recordings_dir / space_id
+    directory = services(request).settings.recordings_path / space_id
     text = replay_playlist(directory, TARGET_DURATION)
     if text is None:
         raise NotFound("no recording for this Space")
@@ -106,7 +111,7 @@ async def replay(space_id: str, request: Request) -> Response:
     return Response(text, media_type=PLAYLIST_TYPE, headers={"Cache-Control": cache})
 
 
-@router.get("/{space_id}/{name}")
+@router.get("/{space_id}/{name}", response_class=Response, responses=_MEDIA_DOC)
 async def media_object(space_id: str, name: str, request: Request) -> Response:
     _check_space_id(space_id)
     parsed = parse_media_name(name)
@@ -117,7 +122,7 @@ async def media_object(space_id: str, name: str, request: Request) -> Response:
     if data is None and parsed is not None:
         data = await _wait_for_hinted_part(request, space_id, name, parsed)
     if data is None:
-        data = read_recorded(svc.settings.recordings_dir / space_id, name)
+        data = read_recorded(svc.settings.recordings_path / space_id, name)
     if data is None:
         return Response("not available", status_code=404, headers={"Cache-Control": NO_STORE})
     media_type = "video/mp4" if name == INIT_NAME else "video/iso.segment"

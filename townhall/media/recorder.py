@@ -7,6 +7,7 @@ rendered. A crash loses at most the segment being made.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,41 +21,63 @@ INDEX_NAME = "segments.jsonl"
 
 
 class Recorder:
+    """Writes never raise: live listening must go on when the disk fails. A failure is
+    counted, kept in `last_error` for the host, and leaves no half-written file or index
+    line behind, so recording simply resumes when the disk has room again."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.errors = 0
+        self.last_error: str | None = None
 
-    def write_init(self, data: bytes) -> None:
-        self._write_file(INIT_NAME, data)
+    def write_init(self, data: bytes) -> bool:
+        return self._write_file(INIT_NAME, data)
 
     def write_segment(
         self, msn: int, data: bytes, duration: float, pdt: datetime, restarted: bool = False
-    ) -> None:
-        self._write_file(segment_name(msn), data)
+    ) -> bool:
+        if not self._write_file(segment_name(msn), data):
+            return False
         entry = {"msn": msn, "duration": duration, "pdt": pdt.isoformat(), "restarted": restarted}
-        line = json.dumps(entry)
+        return self._append_index(json.dumps(entry) + "\n", segment_name(msn))
+
+    def _append_index(self, line: str, name: str) -> bool:
+        path = self.directory / INDEX_NAME
+        size = path.stat().st_size if path.exists() else 0
         try:
-            with open(self.directory / INDEX_NAME, "a", encoding="utf-8") as index:
-                index.write(line + "\n")
+            with open(path, "a", encoding="utf-8") as index:
+                index.write(line)
                 index.flush()
                 os.fsync(index.fileno())
-        except OSError:
-            self.errors += 1
-            log.exception("recording index write failed for %s", self.directory)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.truncate(path, size)  # no torn line to swallow the next entry
+            with contextlib.suppress(OSError):
+                (self.directory / name).unlink()
+            return self._failed(exc, INDEX_NAME)
+        self.last_error = None
+        return True
 
-    def _write_file(self, name: str, data: bytes) -> None:
+    def _write_file(self, name: str, data: bytes) -> bool:
+        tmp = self.directory / f".{name}.tmp"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = self.directory / f".{name}.tmp"
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.directory / name)
-        except OSError:
-            # Live listening must go on when the disk fails; the error is counted.
-            self.errors += 1
-            log.exception("recording write failed: %s/%s", self.directory, name)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            return self._failed(exc, name)
+        return True
+
+    def _failed(self, exc: OSError, name: str) -> bool:
+        self.errors += 1
+        self.last_error = f"recording paused: {exc.strerror or exc} ({name})"
+        log.error("recording write failed: %s/%s: %s", self.directory, name, exc)
+        return False
 
 
 def recorded_segments(directory: Path) -> list[tuple[int, float, datetime, bool]]:

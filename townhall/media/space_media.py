@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,6 +47,9 @@ class SpaceMedia:
         self._init_written = False
         self._init_recorded = False
         self._recorded_a_segment = False
+        self._reported: str | None = None
+        # Called with the recording error when recording stops, and None when it resumes.
+        self.on_recording_change: Callable[[str, str | None], None] | None = None
         self._worker: MixerWorker | None = None
         self._publisher: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
@@ -139,6 +143,9 @@ class SpaceMedia:
         self._names_by_msn.setdefault(segment.msn, []).append(segment.name)
         if self.recording:
             await asyncio.to_thread(self._record, segment, data)
+            if self.on_recording_change is not None and self.recorder.last_error != self._reported:
+                self._reported = self.recorder.last_error
+                self.on_recording_change(self.space_id, self._reported)
         old = segment.msn - self.playlist.window_segments - EVICTION_MARGIN_SEGMENTS
         if old in self._names_by_msn:
             await self.store.delete(self.space_id, self._names_by_msn.pop(old))
@@ -147,9 +154,8 @@ class SpaceMedia:
         if not self._init_recorded:
             init = self.worker.encoder.init_segment
             assert init is not None
-            self.recorder.write_init(init)
-            self._init_recorded = True
-        self.recorder.write_segment(
+            self._init_recorded = self.recorder.write_init(init)
+        recorded = self.recorder.write_segment(
             segment.msn,
             data,
             segment.duration,
@@ -158,7 +164,7 @@ class SpaceMedia:
             # encoder timeline starts here.
             self._resumed and not self._recorded_a_segment,
         )
-        self._recorded_a_segment = True
+        self._recorded_a_segment = self._recorded_a_segment or recorded
 
     async def _publish_playlist(self) -> None:
         snapshot = PlaylistSnapshot(
