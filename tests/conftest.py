@@ -24,6 +24,9 @@ LOOPBACK_ICE = {
     "TOWNHALL_ICE_HOST_ADDRESSES": "127.0.0.1",
     "TOWNHALL_ICE_ALLOWED_NETWORKS": "127.0.0.0/8",
 }
+# Every test user signs up from 127.0.0.1: the shared server lets them (the per-address
+# sign-up limit itself is tested on a server of its own).
+MANY_SIGNUPS = {"TOWNHALL_SIGNUP_BURST": "100000", "TOWNHALL_SIGNIN_BURST": "100000"}
 
 
 def free_port() -> int:
@@ -87,7 +90,7 @@ def stop_server(server: Server) -> None:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One `townhall demo` process for the session: a live demo Space plus the API."""
-    srv = start_server(tmp_path_factory.mktemp("townhall"))
+    srv = start_server(tmp_path_factory.mktemp("townhall"), extra_env=MANY_SIGNUPS)
     yield srv
     stop_server(srv)
     # A server error anywhere in the session is a failure, even if no test saw it.

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from townhall import __version__
+from townhall.api.csrf import OriginCheck
 from townhall.api import auth, live, moderation, spaces, users, whip
 from townhall.config import Settings
 from townhall.delivery import hls
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
             await services.close()
 
     app = FastAPI(title="Townhall", version=__version__, lifespan=lifespan)
+    app.add_middleware(OriginCheck, public_url=settings.public_url)
 
     @app.exception_handler(ClientError)
     async def client_error(request: Request, exc: ClientError) -> JSONResponse:

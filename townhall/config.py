@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from townhall import limits
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Where WebRTC peers may be: loopback and private networks. A public server adds its
@@ -36,6 +38,9 @@ class Settings(BaseSettings):
     # Directory holding hls.js's dist/ (installed from npm by the setup step).
     hlsjs_dir: Path = REPO_ROOT / "node_modules" / "hls.js" / "dist"
     session_cookie_secure: bool = False
+    # Sign-ins and sign-ups allowed in a row from one client address (then rate-limited).
+    signin_burst: int = Field(limits.SIGNIN_BURST, ge=1)
+    signup_burst: int = Field(limits.SIGNUP_BURST, ge=1)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # "json": one JSON object per line (for log pipelines); "text" for people.
     log_format: Literal["text", "json"] = "text"

@@ -72,3 +72,14 @@ HAND_RAISES_PER_SECOND = 0.2
 MAX_WAITING_ROOMS = 100
 # Events waiting for one slow live-events client before it is disconnected.
 EVENT_QUEUE_SIZE = 256
+# Sign-in attempts per client address: 10 in a row, then one every 5 s, so guessing a
+# password online takes days, while a person who mistypes is never slowed down.
+SIGNIN_BURST = 10
+SIGNINS_PER_SECOND = 0.2
+# Accounts created per client address: 5, then one a minute (stops scripted sign-up).
+SIGNUP_BURST = 5
+SIGNUPS_PER_SECOND = 1 / 60
+# WHIP offers per speaker: reconnecting clients retry, but not in a tight loop (each
+# offer costs the server a peer connection and ICE gathering).
+WHIP_BURST = 10
+WHIP_OFFERS_PER_SECOND = 1.0

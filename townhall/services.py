@@ -45,13 +45,22 @@ class Services:
     hand_raises: RateLimiter = field(
         default_factory=lambda: RateLimiter(limits.HAND_RAISE_BURST, limits.HAND_RAISES_PER_SECOND)
     )
+    whip_offers: RateLimiter = field(
+        default_factory=lambda: RateLimiter(limits.WHIP_BURST, limits.WHIP_OFFERS_PER_SECOND)
+    )
     media: dict[str, SpaceMedia] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _ticker: asyncio.Task[None] | None = None
     metrics: Metrics = field(init=False)
+    signins: RateLimiter = field(init=False)
+    signups: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self)
+        # Per client address; the bursts are settings so a test rig or a known NAT can
+        # raise them, the defaults are the named limits.
+        self.signins = RateLimiter(self.settings.signin_burst, limits.SIGNINS_PER_SECOND)
+        self.signups = RateLimiter(self.settings.signup_burst, limits.SIGNUPS_PER_SECOND)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from townhall import limits
 from townhall.api.errors_doc import API_ERRORS
-from townhall.api.deps import SESSION_COOKIE, require_user, services
+from townhall.api.deps import SESSION_COOKIE, client_key, require_user, services
 from townhall.errors import Conflict, Unauthorized
 from townhall.store.db import hash_token, new_token
 from townhall.store.models import Session, User
@@ -44,8 +44,15 @@ class UserOut(BaseModel):
 
 
 def _start_session(request: Request, response: Response, user_id: int) -> None:
+    """A new session on every sign-in; the one the browser had is ended (rotation, so a
+    planted cookie never becomes a signed-in one)."""
     token, token_hash = new_token()
+    old = request.cookies.get(SESSION_COOKIE)
     with services(request).db.session() as db:
+        if old:
+            previous = db.get(Session, hash_token(old))
+            if previous is not None:
+                db.delete(previous)
         db.add(Session(token_hash=token_hash, user_id=user_id))
     response.set_cookie(
         SESSION_COOKIE,
@@ -59,6 +66,7 @@ def _start_session(request: Request, response: Response, user_id: int) -> None:
 
 @router.post("/auth/signup", status_code=201, response_model=UserOut)
 async def signup(body: Credentials, request: Request, response: Response) -> UserOut:
+    services(request).signups.hit(client_key(request, None), "sign-ups")
     password_hash = await asyncio.to_thread(hasher.hash, body.password)
     with services(request).db.session() as db:
         if db.scalar(select(User).where(User.username == body.username)) is not None:
@@ -73,6 +81,7 @@ async def signup(body: Credentials, request: Request, response: Response) -> Use
 
 @router.post("/auth/signin", response_model=UserOut)
 async def signin(body: Credentials, request: Request, response: Response) -> UserOut:
+    services(request).signins.hit(client_key(request, None), "sign-in attempts")
     with services(request).db.session() as db:
         user = db.scalar(select(User).where(User.username == body.username))
     try:

@@ -50,6 +50,7 @@ async def publish(space_id: str, request: Request) -> Response:
     with svc.db.session() as db:
         room_store.load(db, space_id)  # 404 before anything else
     user_id = _bearer_user(request, space_id)
+    svc.whip_offers.hit(f"user:{user_id}", "WHIP offers")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/sdp":
         raise UnsupportedMediaType("WHIP offers must be sent as 'Content-Type: application/sdp'")
