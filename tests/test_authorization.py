@@ -172,7 +172,7 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
                     ("GET", "/u/{username}"), ("GET", "/vendor/{name}"),
                     ("GET", "/static"))},
     **{(m, p): "operations and API documentation" for m, p in (
-        ("GET", "/healthz"), ("GET", "/openapi.json"), ("GET", "/docs"),
+        ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"))},
 }
 
