@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import signal
 import subprocess
@@ -12,8 +13,15 @@ from pathlib import Path
 import httpx
 import m3u8
 
-from tests.audio import dominant_frequency
-from tests.conftest import live_space, signed_in_client, stage, start_server, stop_server
+from tests.audio import band_level_db, dominant_frequency
+from tests.conftest import (
+    live_space,
+    signed_in_client,
+    stage,
+    start_server,
+    stop_server,
+    two_tone_speakers,
+)
 from townhall import limits
 from townhall.clients.hls import HlsReader, decode_fmp4
 from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
@@ -156,3 +164,38 @@ async def test_full_recording_disk_pauses_recording_not_listening(tmp_path: Path
         if server is not None:
             stop_server(server)
         subprocess.run(["umount", str(disk)], check=False)
+
+
+async def test_speaker_network_drop_reconnects_and_the_mix_goes_on(server) -> None:  # type: ignore[no-untyped-def]
+    host = signed_in_client(server.base_url, "drophost")
+    guest = signed_in_client(server.base_url, "dropguest")
+    space = live_space(host, "Network drop")
+    a, b = two_tone_speakers(host, guest, space["id"])
+    await a.start()
+    await b.start()
+    try:
+        await b.wait_received(1.0, timeout=10)
+        outage_started = time.time()
+        await a.simulate_outage(3.0)
+        # A comes back by itself (no call from the test) ...
+        deadline = time.monotonic() + 20
+        while not (a.reconnects == 1 and a.pc is not None and a.pc.connectionState == "connected"):
+            assert time.monotonic() < deadline, f"no reconnect: {a.pc and a.pc.connectionState}"
+            await asyncio.sleep(0.05)
+        assert time.time() - outage_started >= 3.0
+        # ... and is heard again, in the program and by the other speaker.
+        async with httpx.AsyncClient() as client:
+            reader = HlsReader(space["hls_url"], client)
+            await reader.start(parts_back=0)
+            await reader.read_seconds(2.0, timeout=20)
+        program, _ = reader.decode()
+        assert band_level_db(program[-48000:], 440) > -6
+        await b.wait_received(1.0, timeout=10)
+        assert band_level_db(b.received_pcm(0.5), 440) > -6
+        # The mixer never stalled for B while A was gone: B's audio kept arriving.
+        during = [t for t in b.received_times if t >= outage_started]
+        gaps = [y - x for x, y in zip(during, during[1:])]
+        assert during and max(gaps) < 0.25, max(gaps)
+    finally:
+        await a.stop()
+        await b.stop()

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from townhall.app import create_app
@@ -39,7 +40,11 @@ def main(argv: list[str] | None = None) -> None:
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
                                    ("data_dir", args.data_dir)) if v is not None}
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        parser.exit(2, f"townhall: bad configuration: {problems}\n")
     configure_logging(settings.log_level, settings.log_format)
     on_start = start_demo if args.command == "demo" else None
     app = create_app(settings, on_start=on_start)

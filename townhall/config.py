@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Literal
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from townhall import limits
@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     # "json": one JSON object per line (for log pipelines); "text" for people.
     log_format: Literal["text", "json"] = "text"
 
+    @field_validator("ice_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        """Checked when the settings are read, not when the first speaker connects."""
+        _parse_networks(value)
+        return value
+
+    @field_validator("ice_host_addresses")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        _parse_addresses(value)
+        return value
+
     @cached_property
     def base_url(self) -> str:
         """Where people reach this server: public_url, else the bound address (a
@@ -57,19 +70,12 @@ class Settings(BaseSettings):
 
     @cached_property
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [
-            ipaddress.ip_network(n.strip(), strict=False)
-            for n in self.ice_allowed_networks.split(",")
-            if n.strip()
-        ]
+        return _parse_networks(self.ice_allowed_networks)
 
     @cached_property
     def advertised_addresses(self) -> list[str] | None:
         """None means aioice's automatic choice."""
-        value = self.ice_host_addresses.strip()
-        if value in ("", "auto"):
-            return None
-        return [a.strip() for a in value.split(",") if a.strip()]
+        return _parse_addresses(self.ice_host_addresses)
 
     @property
     def db_url(self) -> str:
@@ -78,3 +84,28 @@ class Settings(BaseSettings):
     @property
     def recordings_path(self) -> Path:
         return self.recordings_dir or self.data_dir / "recordings"
+
+
+def _parse_networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for item in (n.strip() for n in value.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item[:60]!r} is not a network: give CIDRs such as 10.0.0.0/8") from None
+    return networks
+
+
+def _parse_addresses(value: str) -> list[str] | None:
+    value = value.strip()
+    if value in ("", "auto"):
+        return None
+    addresses = [a.strip() for a in value.split(",") if a.strip()]
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(f"{address[:60]!r} is not an IP address: give 'auto' or IPs") from None
+    return addresses

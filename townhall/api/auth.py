@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from townhall import limits
-from townhall.api.errors_doc import API_ERRORS
 from townhall.api.deps import SESSION_COOKIE, client_key, require_user, services
+from townhall.api.errors_doc import API_ERRORS
 from townhall.errors import Conflict, Unauthorized
 from townhall.store.db import hash_token, new_token
 from townhall.store.models import Session, User

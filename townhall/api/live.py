@@ -14,8 +14,8 @@ from pydantic import AnyHttpUrl, BaseModel, Field
 
 from townhall import limits
 from townhall.api import room_store
-from townhall.api.errors_doc import API_ERRORS
 from townhall.api.deps import client_key, current_user, public_base, require_user, services
+from townhall.api.errors_doc import API_ERRORS
 from townhall.api.spaces import SpaceOut, act, space_out
 from townhall.errors import BadRequest
 from townhall.rooms import Room, SpaceState

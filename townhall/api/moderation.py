@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from townhall import limits
 from townhall.api import room_store
-from townhall.api.errors_doc import API_ERRORS
 from townhall.api.deps import client_key, public_base, require_user, services
+from townhall.api.errors_doc import API_ERRORS
 from townhall.api.spaces import SpaceOut, act
 from townhall.errors import NotFound
 from townhall.store.models import Invite, User

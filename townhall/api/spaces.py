@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session as OrmSession
 
 from townhall import limits
 from townhall.api import room_store
-from townhall.api.errors_doc import API_ERRORS
 from townhall.api.deps import current_user, public_base, require_user, services
+from townhall.api.errors_doc import API_ERRORS
 from townhall.api.room_store import event_json
 from townhall.errors import BadRequest
 from townhall.rooms import FINAL, Decision, Event, Role, Room, SpaceState

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from townhall import limits
 from townhall.api import room_store
-from townhall.api.errors_doc import API_ERRORS
 from townhall.api.deps import current_user, require_user, services
+from townhall.api.errors_doc import API_ERRORS
 from townhall.api.spaces import SpaceOut, UserRef, space_out
 from townhall.errors import NotFound
 from townhall.store.models import HostBlock, Reminder, Space, User
@@ -20,6 +20,8 @@ router = APIRouter(prefix="/api", tags=["users"], responses=API_ERRORS)
 Viewer = Annotated[User | None, Depends(current_user)]
 SignedIn = Annotated[User, Depends(require_user)]
 PROFILE_SPACES = 50
+# User ids are SQLite integers; a larger one in a path is refused, not sent to the database.
+MAX_USER_ID = 2**31 - 1
 
 
 class Profile(BaseModel):
@@ -67,7 +69,8 @@ def my_blocks(request: Request, user: SignedIn) -> list[UserRef]:
 
 
 @router.delete("/me/blocks/{user_id}", status_code=204, response_class=Response)
-def unblock(user_id: int, request: Request, user: SignedIn) -> Response:
+def unblock(user_id: Annotated[int, Path(ge=1, le=MAX_USER_ID)], request: Request,
+            user: SignedIn) -> Response:
     with services(request).db.session() as db:
         block = db.get(HostBlock, (user.id, user_id))
         if block is None:

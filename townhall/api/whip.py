@@ -89,6 +89,7 @@ async def trickle(space_id: str, resource_id: str) -> Response:
     return Response(
         "trickle ICE is not supported: send all candidates in the offer",
         status_code=405,
+        media_type="text/plain",
         headers={"Allow": "DELETE"},
     )
 

@@ -20,6 +20,10 @@ from townhall.media.whip import advertise_only
 TIME_BASE = fractions.Fraction(1, limits.SAMPLE_RATE)
 # Seconds to wait for the WHIP answer (ICE gathering on the server included).
 WHIP_TIMEOUT = 15.0
+# After a lost connection: first retry after 0.5 s, doubling to 5 s, for at most 2 min.
+RECONNECT_FIRST_DELAY = 0.5
+RECONNECT_MAX_DELAY = 5.0
+RECONNECT_FOR_SECONDS = 120.0
 
 SampleSource = Callable[[int, int], np.ndarray]  # (first sample, count) -> mono int16
 
@@ -44,6 +48,12 @@ class SyntheticTrack(MediaStreamTrack):
         self._start: float | None = None
         self._next = 0
         self.on_frame: Callable[[int, float], None] | None = None
+
+    def continued(self) -> SyntheticTrack:
+        """A new live track going on from where this one is in the sound."""
+        track = SyntheticTrack(self.source)
+        track._start, track._next, track.on_frame = self._start, self._next, self.on_frame
+        return track
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -85,6 +95,11 @@ class WhipPublisher:
         self.received_times: list[float] = []  # wall clock time each frame arrived
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=limits.SAMPLE_RATE)
         self._reader: asyncio.Task[None] | None = None
+        self.auto_reconnect = True
+        self.reconnects = 0
+        self._stopping = False
+        self._offline_until = 0.0
+        self._reconnecting: asyncio.Task[None] | None = None
 
     @property
     def received_samples(self) -> int:
@@ -98,12 +113,25 @@ class WhipPublisher:
 
     async def start(self) -> None:
         advertise_only(self.host_addresses)
+        await self._connect()
+
+    async def _connect(self) -> None:
+        if self.track.readyState == "ended" and isinstance(self.track, SyntheticTrack):
+            # aiortc ends local tracks when their connection closes; a browser's
+            # microphone track lives on, so continue the same sound on a new track.
+            self.track = self.track.continued()
         self.pc = pc = RTCPeerConnection()
         pc.addTransceiver(self.track, direction="sendrecv")
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             self._reader = asyncio.create_task(self._read(track))
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            lost = pc.connectionState in ("failed", "closed") and pc is self.pc
+            if lost and self.auto_reconnect and not self._stopping:
+                self._reconnecting = asyncio.create_task(self._reconnect())
 
         await pc.setLocalDescription(await pc.createOffer())
         async with httpx.AsyncClient(timeout=WHIP_TIMEOUT) as client:
@@ -120,6 +148,28 @@ class WhipPublisher:
             raise RuntimeError(f"WHIP publish failed: {response.status_code} {response.text}")
         self.location = urljoin(self.whip_url, response.headers["location"])
         await pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+
+    async def _reconnect(self) -> None:
+        """The connection died: publish again with the same token (the server replaces
+        the old resource), backing off, until it works or the time is up."""
+        deadline = time.monotonic() + RECONNECT_FOR_SECONDS
+        delay = RECONNECT_FIRST_DELAY
+        while not self._stopping and time.monotonic() < deadline:
+            await asyncio.sleep(max(delay, self._offline_until - time.monotonic()))
+            try:
+                await self._connect()
+            except (RuntimeError, httpx.HTTPError, OSError):
+                delay = min(delay * 2, RECONNECT_MAX_DELAY)
+                continue
+            self.reconnects += 1
+            return
+
+    async def simulate_outage(self, seconds: float) -> None:
+        """Test aid: the network is gone for `seconds`: the connection dies now and no
+        packet (nor a reconnect) gets through until it is back."""
+        self._offline_until = time.monotonic() + seconds
+        assert self.pc is not None
+        await self.pc.close()
 
     async def _read(self, track: MediaStreamTrack) -> None:
         try:
@@ -142,6 +192,9 @@ class WhipPublisher:
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
+        self._stopping = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         if self.location:
             async with httpx.AsyncClient(timeout=WHIP_TIMEOUT) as client:
                 await client.delete(self.location, headers={"Authorization": f"Bearer {self.token}"})

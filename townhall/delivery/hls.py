@@ -7,6 +7,8 @@ its query so it may be cached a little longer, and "not yet" answers are never c
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Query, Request, Response
 
 from townhall import limits
@@ -42,8 +44,13 @@ def _playlist_response(snapshot: PlaylistSnapshot, cache: str) -> Response:
     return Response(snapshot.text, media_type=PLAYLIST_TYPE, headers={"Cache-Control": cache})
 
 
+# Space ids are URL-safe tokens (and "demo"); they name recording directories, so
+# nothing else (NUL, "..") may reach the filesystem.
+_SPACE_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
+
+
 def _check_space_id(space_id: str) -> None:
-    if len(space_id) > 16:
+    if not _SPACE_ID.fullmatch(space_id):
         raise NotFound("no such Space")
 
 
@@ -77,6 +84,7 @@ async def live_playlist(
     ready = await store.wait_for(space_id, hls_msn, hls_part, BLOCK_TIMEOUT)
     if ready is None:
         return Response("playlist did not reach that position in time", status_code=503,
+                        media_type="text/plain",
                         headers={"Cache-Control": NO_STORE, "Retry-After": "1"})
     return _playlist_response(ready, BLOCKING_PLAYLIST_CACHE)
 
@@ -95,7 +103,8 @@ async def _open_waiting_room(request: Request, space_id: str) -> None:
 def _not_live_yet(request: Request, space_id: str) -> Response:
     space = services(request).media.get(space_id)
     message = "this Space is starting" if space is not None else "this Space is not live"
-    return Response(message, status_code=404, headers={"Cache-Control": NO_STORE})
+    return Response(message, status_code=404, media_type="text/plain",
+                    headers={"Cache-Control": NO_STORE})
 
 
 @router.get("/{space_id}/replay.m3u8", response_class=Response, responses=_PLAYLIST_DOC)
@@ -124,7 +133,8 @@ async def media_object(space_id: str, name: str, request: Request) -> Response:
     if data is None:
         data = read_recorded(svc.settings.recordings_path / space_id, name)
     if data is None:
-        return Response("not available", status_code=404, headers={"Cache-Control": NO_STORE})
+        return Response("not available", status_code=404, media_type="text/plain",
+                        headers={"Cache-Control": NO_STORE})
     media_type = "video/mp4" if name == INIT_NAME else "video/iso.segment"
     return Response(data, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
 

@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from townhall import limits
 
 INIT_NAME = "init.mp4"
-_MEDIA_NAME = re.compile(r"^seg(?P<msn>\d{1,9})(?:\.(?P<part>\d{1,4}))?\.m4s$")
+# Only the names we write: ASCII digits without leading zeros, nothing after ".m4s".
+_NUMBER = r"0|[1-9][0-9]{0,%d}"
+_MEDIA_NAME = re.compile(rf"seg(?P<msn>{_NUMBER % 8})(?:\.(?P<part>{_NUMBER % 3}))?\.m4s")
 
 
 def segment_name(msn: int) -> str:
@@ -27,7 +29,7 @@ def part_name(msn: int, index: int) -> str:
 
 def parse_media_name(name: str) -> tuple[int, int | None] | None:
     """(msn, part index or None for a whole segment), or None if not a media name."""
-    match = _MEDIA_NAME.match(name)
+    match = _MEDIA_NAME.fullmatch(name)
     if not match:
         return None
     part = match["part"]

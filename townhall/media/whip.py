@@ -98,9 +98,6 @@ class WhipEndpoint:
         self, media: SpaceMedia, user_id: int, offer_sdp: str, muted: bool = False
     ) -> tuple[WhipResource, str]:
         """Answer an offer; the speaker is in the mix once media flows."""
-        # One connection per speaker: a reconnecting client replaces its old one.
-        for old in self.find(media.space_id, user_id):
-            await self.close(old.id)
         sdp, dropped = filter_candidates(offer_sdp, self.allowed_networks)
         if dropped:
             log.info("dropped %d ICE candidates outside the allowed networks", dropped)
@@ -129,6 +126,10 @@ class WhipEndpoint:
             await pc.close()
             self.errors += 1
             raise BadRequest(f"SDP offer rejected: {exc}") from exc
+        # One connection per speaker: a reconnecting client replaces its old one, once
+        # the new offer has been accepted (a bad offer must not cut off a live speaker).
+        for old in self.find(media.space_id, user_id):
+            await self.close(old.id)
         self.resources[resource_id] = resource
         log.info("speaker connected", extra={"space": media.space_id, "user": user_id})
         if self.on_stage_change is not None:
