@@ -157,6 +157,9 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
         ("GET", "/api/me/reminders"), ("GET", "/api/me/blocks"),
         ("DELETE", "/api/me/blocks/{user_id}"))},
     ("POST", "/api/spaces"): "not per-Space: anyone signed in creates a Space",
+    **{(m, p): "audience figures: anyone playing counts (anonymous too), and anyone may "
+               "check the figures" for m, p in (
+        ("POST", "/api/spaces/{space_id}/beacon"), ("GET", "/api/spaces/{space_id}/audience"))},
     ("GET", "/api/spaces"): "not per-Space: the public lists (live, upcoming, recent)",
     ("GET", "/api/users/{username}"): "not per-Space: a public profile",
     **{(m, p): "authorized by the WHIP bearer token that POST /stage mints (in the matrix, "

@@ -267,7 +267,15 @@ async def test_live_events_stream(server: Server) -> None:
     assert change["events"][0]["type"] == "HandRaised" and change["space"]["hands"]
     await asyncio.to_thread(fan.post, f"/api/spaces/{space['id']}/reactions", json={"emoji": "🔥"})
     assert (await wait_for("reaction"))["emoji"] == "🔥"
-    assert (await wait_for("audience"))["listeners"] >= 1
+    await asyncio.to_thread(fan.post, f"/api/spaces/{space['id']}/beacon",
+                            json={"session": "listener-session-0001"})
+    seen = len(messages)
+    for _ in range(200):  # audience figures go out every 2 s
+        counts = [m for m in messages[seen:] if m["type"] == "audience"]
+        if counts:
+            break
+        await asyncio.sleep(0.05)
+    assert counts and counts[-1]["listeners"] == 1 and counts[-1]["unique"] == 1
     seen = len(messages)
     await asyncio.to_thread(host.post, f"/api/spaces/{space['id']}/end")
     ended = await wait_for("change", after=seen)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from townhall import __version__
 from townhall.api.csrf import OriginCheck
-from townhall.api import auth, live, moderation, spaces, users, whip
+from townhall.api import audience, auth, live, moderation, spaces, users, whip
 from townhall.config import Settings
 from townhall.delivery import hls
 from townhall.errors import ClientError, NotFound
@@ -89,7 +89,8 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
         return FileResponse(path, media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=3600"})
 
-    routers = (auth.router, spaces.router, moderation.router, live.router, users.router,
+    routers = (auth.router, spaces.router, moderation.router, live.router, audience.router,
+               users.router,
                whip.router, hls.router, pages.router)
     for router in routers:
         app.include_router(router)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 
 from townhall import limits
+from townhall.audience import SAMPLE_EVERY, AudienceCounter
 from townhall.bus import EventBus
 from townhall.config import Settings
 from townhall.errors import ClientError
@@ -20,12 +22,15 @@ from townhall.ratelimit import RateLimiter
 from townhall.rooms import Event
 from townhall.rooms.events import MuteChanged, Removed, RoleChanged, StateChanged
 from townhall.store.db import Database
+from townhall.store.models import Space
 
 log = logging.getLogger(__name__)
 
-# Speaking levels go to live clients this often; audience counts every AUDIENCE_EVERY.
+# Speaking levels go to live clients this often; audience counts every AUDIENCE_EVERY
+# ticks (2 s); the concurrent count is sampled for the plot every SAMPLE_TICKS (10 s).
 LEVELS_INTERVAL = 0.25
 AUDIENCE_EVERY = 8
+SAMPLE_TICKS = int(SAMPLE_EVERY / LEVELS_INTERVAL)
 
 
 class WaitingRoomsFull(ClientError):
@@ -49,6 +54,7 @@ class Services:
         default_factory=lambda: RateLimiter(limits.WHIP_BURST, limits.WHIP_OFFERS_PER_SECOND)
     )
     media: dict[str, SpaceMedia] = field(default_factory=dict)
+    audience: dict[str, AudienceCounter] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _ticker: asyncio.Task[None] | None = None
     metrics: Metrics = field(init=False)
@@ -117,6 +123,13 @@ class Services:
         if media is not None:
             await media.stop()
             log.info("media stopped", extra={"space": space_id, "parts": media.parts_published})
+        counter = self.audience.pop(space_id, None)
+        if counter is not None:
+            counter.sample(time.time())
+            with self.db.session() as db:
+                space = db.get(Space, space_id)
+                if space is not None:
+                    space.audience = counter.summary(time.time())
 
     async def apply(self, space_id: str, events: tuple[Event, ...]) -> None:
         """Carry out what a Room decision means for media and live clients."""
@@ -141,20 +154,29 @@ class Services:
                 levels[resource.user_id] = max(level, levels.get(resource.user_id, 0.0))
         return levels
 
+    def audience_of(self, space_id: str) -> AudienceCounter:
+        return self.audience.setdefault(space_id, AudienceCounter())
+
     async def _tick_live_clients(self) -> None:
         n = 0
         while True:
             await asyncio.sleep(LEVELS_INTERVAL)
             n += 1
+            now = time.time()
             for space_id in list(self.media):
+                if n % SAMPLE_TICKS == 0:
+                    self.audience_of(space_id).sample(now)
                 if not self.bus.count(space_id):
                     continue
                 levels = self.speaking_levels(space_id)
                 self.bus.publish(space_id, {"type": "levels", "levels": levels})
                 if n % AUDIENCE_EVERY == 0:
-                    self.bus.publish(
-                        space_id, {"type": "audience", "listeners": self.bus.count(space_id)}
-                    )
+                    self.publish_audience(space_id, now)
+
+    def publish_audience(self, space_id: str, now: float) -> None:
+        counter = self.audience_of(space_id)
+        self.bus.publish(space_id, {"type": "audience", "listeners": counter.concurrent(now),
+                                    "peak": counter.peak, "unique": counter.unique})
 
     async def close(self) -> None:
         if self._ticker is not None:

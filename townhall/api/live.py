@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -53,7 +54,7 @@ async def events(space_id: str, request: Request, viewer: Viewer) -> StreamingRe
         room.authorize("view", viewer.id if viewer else None)
         snapshot = space_out(request, db, space, room, viewer)
     queue = svc.bus.subscribe(space_id)
-    svc.bus.publish(space_id, {"type": "audience", "listeners": svc.bus.count(space_id)})
+    svc.publish_audience(space_id, time.time())
 
     async def stream() -> AsyncIterator[str]:
         try:

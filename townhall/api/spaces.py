@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
 from typing import Annotated, Literal
@@ -171,7 +172,7 @@ def space_out(request: Request, db: OrmSession, space: Space, room: Room, viewer
         hands=refs(room.hands),
         invited=refs(sorted(room.invited)),
         pinned_url=space.pinned_url,
-        listeners=svc.bus.count(space.id),
+        listeners=svc.audience[space.id].concurrent(time.time()) if space.id in svc.audience else 0,
         created_at=space.created_at,
         scheduled_start=space.scheduled_start,
         started_at=space.started_at,

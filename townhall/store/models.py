@@ -42,6 +42,8 @@ class Space(Base):
     # Roles, hands, mutes and removals: the rooms.Room value, as JSON (see api/rooms.py).
     room: Mapped[dict[str, list[int]]] = mapped_column(JSON, default=dict)
     pinned_url: Mapped[str | None] = mapped_column(String(limits.MAX_URL_LENGTH), default=None)
+    # Audience figures of a finished Space (audience.AudienceCounter.summary).
+    audience: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     scheduled_start: Mapped[datetime | None] = mapped_column(default=None, index=True)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,69 @@
+"""Player beacons in, audience figures out (method: townhall/audience.py, README)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from townhall.api import room_store
+from townhall.api.deps import services
+from townhall.api.errors_doc import API_ERRORS
+from townhall.audience import BEACON_INTERVAL, CONCURRENT_WINDOW, AudienceCounter
+from townhall.errors import BadRequest
+
+router = APIRouter(prefix="/api/spaces/{space_id}", tags=["audience"], responses=API_ERRORS)
+
+
+class Beacon(BaseModel):
+    # A random id the player makes when it starts: no cookie, no account.
+    session: str = Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")
+
+
+class AudienceOut(BaseModel):
+    concurrent: int
+    peak: int
+    unique: int
+    samples: list[tuple[float, int]]  # (unix time, concurrent listeners)
+    joins_per_minute: list[tuple[int, int]]  # (minute start, unix time; joins)
+    beacon_interval: float
+    concurrent_window: float
+    live: bool
+
+
+@router.post("/beacon", status_code=204, response_class=Response)
+def beacon(space_id: str, body: Beacon, request: Request) -> Response:
+    """A playing listener says so every BEACON_INTERVAL seconds. Anyone listening counts."""
+    svc = services(request)
+    if space_id not in svc.media:
+        with svc.db.session() as db:
+            room_store.load(db, space_id)  # 404 for an unknown Space
+        raise BadRequest("this Space is not on air")
+    svc.audience_of(space_id).beat(body.session, time.time())
+    return Response(status_code=204)
+
+
+@router.get("/audience", response_model=AudienceOut)
+def audience(space_id: str, request: Request) -> AudienceOut:
+    """Concurrent, peak and unique listeners, and the series behind the plot. Public:
+    the figures are there for anyone to check."""
+    svc = services(request)
+    now = time.time()
+    counter = svc.audience.get(space_id)
+    live = counter is not None
+    if counter is None:
+        with svc.db.session() as db:
+            space, _ = room_store.load(db, space_id)
+            counter = AudienceCounter.from_summary(space.audience or {})
+    figures = counter.summary(now)
+    return AudienceOut(
+        concurrent=figures["concurrent"] if live else 0,  # type: ignore[arg-type]
+        peak=counter.peak,
+        unique=counter.unique,
+        samples=counter.samples,
+        joins_per_minute=sorted(counter.joins_per_minute.items()),
+        beacon_interval=BEACON_INTERVAL,
+        concurrent_window=CONCURRENT_WINDOW,
+        live=live,
+    )

@@ -1,0 +1,105 @@
+"""Audience figures that can be checked, and that work behind any caching edge.
+
+Method (also in README): every player, in a browser or `townhall bench`, makes a random
+session id when it starts and sends it in a small beacon (POST, never cached) every
+BEACON_INTERVAL seconds while it plays. A listener is *concurrent* while their last
+beacon is younger than CONCURRENT_WINDOW; *unique* listeners are distinct session ids
+over the Space's life; a *join* is a session id's first beacon. Anonymous players count
+like signed-in ones. Counting beacons, not HLS requests, is what makes the figures
+survive a CDN: the edge answers most media requests itself and the origin never sees
+them. This class is the single-node counter; a cluster keeps the same figures in Redis
+(a sorted set for the window, HyperLogLog for uniques).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Players beacon every 10 s: a listener appears within 10 s and costs the origin one
+# tiny request per 10 s (a part request costs as much, every 0.256 s).
+BEACON_INTERVAL = 10.0
+# A listener counts as present for 2.5 intervals after a beacon: one lost beacon does
+# not make them disappear from the count.
+CONCURRENT_WINDOW = 2.5 * BEACON_INTERVAL
+# The concurrent count is sampled this often for the plot of the Space.
+SAMPLE_EVERY = 10.0
+# Beacons from one session closer together than this are ignored (a player in a loop).
+MIN_BEACON_GAP = BEACON_INTERVAL / 4
+# Memory bound per Space on one node; past it, new sessions still count as joins and
+# uniques (estimated), not in the concurrent window. A cluster uses Redis instead.
+MAX_TRACKED_SESSIONS = 2_000_000
+
+
+@dataclass
+class AudienceCounter:
+    last_beat: dict[str, float] = field(default_factory=dict)
+    unique: int = 0
+    peak: int = 0
+    joins_per_minute: dict[int, int] = field(default_factory=dict)  # minute start -> joins
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (time, concurrent)
+
+    def beat(self, session: str, now: float) -> bool:
+        """Count a beacon; False if it came too soon after the last one."""
+        previous = self.last_beat.get(session)
+        if previous is not None and now - previous < MIN_BEACON_GAP:
+            return False
+        if previous is None:
+            self.unique += 1
+            minute = int(now // 60 * 60)
+            self.joins_per_minute[minute] = self.joins_per_minute.get(minute, 0) + 1
+            if len(self.last_beat) >= MAX_TRACKED_SESSIONS:
+                self._forget_before(now - CONCURRENT_WINDOW)
+                if len(self.last_beat) >= MAX_TRACKED_SESSIONS:
+                    return True
+        self.last_beat[session] = now
+        self.peak = max(self.peak, self.concurrent(now))
+        return True
+
+    def concurrent(self, now: float) -> int:
+        since = now - CONCURRENT_WINDOW
+        return sum(1 for t in self.last_beat.values() if t >= since)
+
+    def sample(self, now: float) -> int:
+        """Record the concurrent count for the plot; forget sessions long gone."""
+        self._forget_before(now - CONCURRENT_WINDOW)
+        count = len(self.last_beat)
+        self.samples.append((now, count))
+        self.peak = max(self.peak, count)
+        return count
+
+    def _forget_before(self, since: float) -> None:
+        # A session that returns later is not a second unique listener: uniques are
+        # counted on first sight of the id, and ids are random per player start.
+        self.last_beat = {s: t for s, t in self.last_beat.items() if t >= since}
+
+    def summary(self, now: float) -> dict[str, object]:
+        return {
+            "concurrent": self.concurrent(now),
+            "peak": self.peak,
+            "unique": self.unique,
+            "samples": [[round(t, 1), n] for t, n in self.samples],
+            "joins_per_minute": [[m, n] for m, n in sorted(self.joins_per_minute.items())],
+        }
+
+    @classmethod
+    def from_summary(cls, data: dict[str, object]) -> AudienceCounter:
+        """A finished Space's figures, as stored."""
+        counter = cls(unique=int(data.get("unique", 0)), peak=int(data.get("peak", 0)))  # type: ignore[arg-type]
+        counter.samples = [(float(t), int(n)) for t, n in data.get("samples", [])]  # type: ignore[union-attr]
+        counter.joins_per_minute = {int(m): int(n) for m, n in data.get("joins_per_minute", [])}  # type: ignore[union-attr]
+        return counter
+
+
+def plot_points(samples: list[tuple[float, int]], width: int, height: int) -> str:
+    """SVG polyline points for concurrent listeners over time (no plotting library
+    needed for one line)."""
+    if not samples:
+        return ""
+    t0, t1 = samples[0][0], samples[-1][0]
+    top = max(1, max(n for _, n in samples))
+    span = max(t1 - t0, 1e-9)
+    return " ".join(
+        f"{(t - t0) / span * width:.1f},{height - n / top * height:.1f}" for t, n in samples
+    )
+
+
