@@ -1,4 +1,4 @@
-"""`townhall serve` and `townhall demo`."""
+"""`townhall serve`, `townhall demo` and `townhall bench ...`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from townhall.app import create_app
+from townhall.bench.cli import add_parser as add_bench_parser
+from townhall.bench.cli import run as run_bench
 from townhall.config import Settings
 from townhall.logs import configure as configure_logging
 from townhall.media.sources import SyntheticVoice
@@ -36,7 +38,10 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--host", help="address to bind (default 127.0.0.1)")
         command.add_argument("--port", type=int, help="port to bind (default 8080)")
         command.add_argument("--data-dir", type=Path, help="where the database and recordings live")
+    add_bench_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        raise SystemExit(run_bench(args))
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
                                    ("data_dir", args.data_dir)) if v is not None}

@@ -50,8 +50,9 @@ def audience(space_id: str, request: Request) -> AudienceOut:
     the figures are there for anyone to check."""
     svc = services(request)
     now = time.time()
-    counter = svc.audience.get(space_id)
-    live = counter is not None
+    # On air is what makes the figures live, not whether a beacon or sample came yet.
+    live = space_id in svc.media
+    counter = svc.audience_of(space_id) if live else None
     if counter is None:
         with svc.db.session() as db:
             space, _ = room_store.load(db, space_id)

@@ -18,6 +18,21 @@ from urllib.parse import urlsplit
 
 import httpx
 
+
+def _cache_missing_sniffio() -> None:
+    """httpcore imports the optional `sniffio` on every lock it sets up (one or more per
+    request) and Python does not cache a failed import, so without sniffio installed a
+    quarter of the generator's CPU went to searching sys.path (encode/httpcore#1103).
+    Recording it as absent makes that import fail at once; httpcore then assumes
+    asyncio, as it would anyway."""
+    import importlib.util
+
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+_cache_missing_sniffio()
+
 # Per-request limit: a blocking playlist reload answers within three target durations
 # (6 s here), so 10 s means the server did not answer.
 REQUEST_TIMEOUT = 10.0
@@ -26,7 +41,7 @@ REQUEST_TIMEOUT = 10.0
 # client with thousands of connections spends the generator's CPU in bookkeeping;
 # players are spread over clients of this many connections instead. Each player still
 # has one keep-alive HTTP/1.1 connection of its own, as a browser would.
-CONNECTIONS_PER_CLIENT = 64
+CONNECTIONS_PER_CLIENT = 4
 # File descriptors kept for everything but connections (logs, the event loop, DNS).
 RESERVED_FDS = 200
 
@@ -193,11 +208,17 @@ class GeneratorHealth:
 
     def warning(self) -> str | None:
         if self.cpu_share() > 0.85 or self.max_lag > 0.25:
-            return ("warning: the load generator was busy (CPU {:.0%} of a core, event loop "
-                    "up to {:.0f} ms late): figures show its limit as much as the server's; "
-                    "run fewer users per process, or several processes on other machines"
-                    ).format(self.cpu_share(), self.max_lag * 1000)
+            return (f"warning: the load generator was busy (CPU {self.cpu_share():.0%} of a "
+                    f"core, event loop up to {self.max_lag * 1000:.0f} ms late): figures show "
+                    "its limit as much as the server's; run fewer users per process, or "
+                    "several processes on other machines")
         return None
+
+
+def generator_text(result: dict) -> str:
+    generator = result["generator"]
+    return (f"{generator['cpu_share_of_one_core']:.0%} of a core, "
+            f"{generator['max_event_loop_lag_s'] * 1000:.0f} ms")
 
 
 async def tick_every_second(until: float, on_tick: Callable[[float], None],

@@ -10,6 +10,7 @@ segments are complete, hold-back and end-of-list.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -58,6 +59,11 @@ class PlaylistError(ValueError):
     pass
 
 
+# The common shape of a part line, matched in one go (attributes in any other order
+# fall back to the general attribute reader).
+_PART = re.compile(r'#EXT-X-PART:DURATION=([0-9.]+),URI="([^"]*)"')
+
+
 @lru_cache(maxsize=4096)
 def _date(text: str) -> float:
     return datetime.fromisoformat(text.strip()).timestamp()
@@ -91,10 +97,16 @@ def parse(text: str) -> MediaPlaylist:
         if line.startswith("#EXT-X-PART:"):
             if msn is None:
                 msn = playlist.media_sequence
-            attrs = _attributes(line[12:])
-            duration = float(attrs["DURATION"])
+            match = _PART.match(line)
+            if match is not None:
+                duration, uri = float(match[1]), match[2]
+            else:
+                attrs = _attributes(line[12:])
+                if "DURATION" not in attrs or "URI" not in attrs:
+                    raise PlaylistError(f"bad part line: {line[:100]}")
+                duration, uri = float(attrs["DURATION"]), attrs["URI"]
             at = pdt + elapsed if pdt is not None else None
-            playlist.parts.append(Part(msn, index, attrs["URI"], duration, at))
+            playlist.parts.append(Part(msn, index, uri, duration, at))
             elapsed += duration
             index += 1
         elif line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +126,8 @@ class SpaceMedia:
             await self.store.put(self.space_id, INIT_NAME, init)
             self._init_written = True
         part, completed = self.playlist.add_part(
-            encoded.duration, wall_time(self._origin, encoded.start)
+            encoded.duration,
+            wall_time(self._origin, encoded.start) + timedelta(seconds=self.worker.skipped_seconds),
         )
         await self.store.put(self.space_id, part.name, encoded.data)
         self._names_by_msn.setdefault(part.msn, []).append(part.name)

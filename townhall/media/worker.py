@@ -51,6 +51,9 @@ class MixerWorker:
         self.late_ticks = 0
         self.clock_resets = 0
         self.lateness_seconds_total = 0.0  # how late ticks ran, summed (for metrics)
+        # Wall-clock time the mixer skipped after falling far behind (see _run); the
+        # program-date-time of a sample is its timeline time plus this.
+        self.skipped_seconds = 0.0
         self.encode_seconds_total = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -84,6 +87,9 @@ class MixerWorker:
                 elif -delay > MAX_CATCH_UP_SECONDS:
                     self.clock_resets += 1
                     start, n = time.monotonic(), 0
+                    # The audio timeline skips nothing, so from here on a sample plays
+                    # `-delay` seconds later than the timeline says.
+                    self.skipped_seconds += -delay
                 elif -delay > TICK_SECONDS:
                     self.late_ticks += 1
                 self.lateness_seconds_total += max(0.0, -delay)

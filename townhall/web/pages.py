@@ -123,6 +123,21 @@ def space(request: Request, space_id: str) -> HTMLResponse:
     )
 
 
+@router.get("/s/{space_id}/analytics", response_class=HTMLResponse)
+def analytics(request: Request, space_id: str) -> HTMLResponse:
+    """Audience figures of a Space, public (the JSON behind it is too)."""
+    space_id = space_id[:MAX_ID_LENGTH]
+    share = _share(request, space_id)
+    return _page(
+        request,
+        "analytics.html",
+        status_code=200 if share is not None else 404,
+        page="analytics",
+        space_id=space_id,
+        share=share,
+    )
+
+
 @router.get("/s/{space_id}/invite/{code}", response_class=HTMLResponse)
 def invite(request: Request, space_id: str, code: str) -> HTMLResponse:
     return _page(

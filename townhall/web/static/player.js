@@ -5,7 +5,17 @@
 const RETRY_MS = 2000;
 const STATUS_MS = 500;
 const METER_GAIN = 3;
-const LIVE_EDGE_SLACK = 1.0; // seconds behind the live sync point before jumping to it // speech RMS sits around 0.05-0.3; scale so the bar moves
+const LIVE_EDGE_SLACK = 1.0; // seconds behind the live sync point before jumping to it
+// Audience beacons (method: townhall/audience.py, README "Audience figures"): one when
+// playback starts, then every BEACON_INTERVAL while the audio plays.
+const BEACON_MS = 10_000;
+
+/** A random id per player start: no cookie, no account. */
+function newSession() {
+  if (crypto.randomUUID) return crypto.randomUUID().replaceAll("-", "");
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 let hlsModule; // loaded once, lazily: the page must work when hls.js is missing
 async function loadHls() {
@@ -39,6 +49,9 @@ export class Player {
     this._samples = null;
     this._retry = null;
     this._generation = 0;
+    this.beaconUrl = null; // POST target while playing live (null: no beacons)
+    this.session = null; // random id for this player start, sent in beacons
+    this._beaconTimer = null;
     const params = new URLSearchParams(location.search);
     this._forceNative = params.get("player") === "native";
     this._meterInNative = params.get("meter") === "1";
@@ -49,19 +62,53 @@ export class Player {
     for (const name of ["playing", "pause", "waiting", "ended", "error"]) {
       audio.addEventListener(name, () => this._render());
     }
+    audio.addEventListener("playing", () => this._startBeacons());
+    for (const name of ["pause", "ended", "emptied", "error"]) {
+      audio.addEventListener(name, () => this._stopBeacons());
+    }
+    window.addEventListener("pagehide", () => this._stopBeacons());
     setInterval(() => this._render(), STATUS_MS);
+  }
+
+  _startBeacons() {
+    if (this._beaconTimer !== null || !this.beaconUrl || !this.session) return;
+    this._beacon();
+    this._beaconTimer = setInterval(() => this._beacon(), BEACON_MS);
+  }
+
+  _stopBeacons() {
+    clearInterval(this._beaconTimer);
+    this._beaconTimer = null;
+  }
+
+  _beacon() {
+    if (!this.beaconUrl || !this.session || this.audio.paused) return;
+    fetch(this.beaconUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ session: this.session }),
+      keepalive: true,
+      credentials: "omit", // anonymous by design: the session id is the listener
+    }).catch(() => {});
   }
 
   /**
    * Load a playlist: kind "live" follows the live edge, "replay" starts at the beginning.
    * Without autoplay the element just shows its controls and waits for the user.
+   * `beaconUrl`: where to send audience beacons while this playlist plays.
    */
-  async play(url, kind, { autoplay = true } = {}) {
-    if (this.url === url && this.kind === kind) return;
+  async play(url, kind, { autoplay = true, beaconUrl = null } = {}) {
+    if (this.url === url && this.kind === kind) {
+      this.beaconUrl = beaconUrl;
+      if (!beaconUrl) this._stopBeacons();
+      return;
+    }
     this.stop();
     const generation = ++this._generation;
     this.url = url;
     this.kind = kind;
+    this.beaconUrl = beaconUrl;
+    this.session = beaconUrl ? newSession() : null;
     this.autoplay = autoplay;
     this.error = null;
     this.audio.controls = kind === "replay";
@@ -140,6 +187,8 @@ export class Player {
     if (!this.url && !this.hls) return;
     this._generation++;
     clearTimeout(this._retry);
+    this._stopBeacons();
+    this.beaconUrl = null;
     if (this.hls) {
       this.hls.destroy();
       this.hls = null;

@@ -36,6 +36,8 @@ const ui = {
   state: $("space-state"),
   host: $("space-host"),
   listeners: $("listener-count"),
+  analyticsLine: $("analytics-line"),
+  replayAnalytics: $("replay-analytics"),
   topics: $("space-topics"),
   description: $("space-description"),
   when: $("space-when"),
@@ -297,6 +299,8 @@ function renderHeader() {
             ? `Starts ${when(space.scheduled_start)}`
             : "Starts when the host goes live";
   ui.pinned.hidden = !space.pinned_url || Boolean(removed);
+  // Audience figures are public: linked for everyone once there is something to count.
+  ui.analyticsLine.hidden = !(space.state === "live" || space.state === "ended");
   reactions.enabled = space.state === "live" && !removed;
   if (removed) $("reaction-status").hidden = true;
   if (space.pinned_url) {
@@ -331,6 +335,7 @@ function renderPlayer() {
   const hostWaiting = space.state === "scheduled" && myRole() === "host";
   const show = !removed && space.state !== "cancelled" && !publisher.onStage && !hostWaiting;
   ui.playerCard.hidden = !show;
+  ui.replayAnalytics.hidden = !show || space.state !== "ended";
   if (!show) {
     player.stop();
     return;
@@ -340,7 +345,7 @@ function renderPlayer() {
     // the player (same URL and kind: Player.play keeps playing).
     ui.playerHeading.textContent = space.state === "live" ? "Listen live" : "Waiting room";
     player.note = space.state === "scheduled" ? "● Waiting room · the Space starts here" : null;
-    player.play(localUrl(space.hls_url, space), "live");
+    player.play(localUrl(space.hls_url, space), "live", { beaconUrl: `${apiBase}/beacon` });
   } else if (space.state === "ended" && space.replay_url) {
     ui.playerHeading.textContent = "Replay";
     player.note = null;
