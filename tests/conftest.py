@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from townhall.clients.hls import HlsReader
 from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -151,3 +154,36 @@ def two_tone_speakers(host: httpx.Client, guest: httpx.Client, space_id: str,
     a, b = stage(host, space_id), stage(guest, space_id)
     return (WhipPublisher(a["whip_url"], a["token"], SyntheticTrack(sine(host_hz))),
             WhipPublisher(b["whip_url"], b["token"], SyntheticTrack(sine(guest_hz))))
+
+
+@asynccontextmanager
+async def listening_throughout(hls_url: str) -> AsyncIterator[HlsReader]:
+    """A listener that follows the live HLS in the background for the whole block, and a
+    few parts beyond it (so what happened at the end is heard too)."""
+    async with httpx.AsyncClient() as client:
+        reader = HlsReader(hls_url, client)
+        await reader.start(parts_back=0)
+        await reader.read_seconds(1.0, timeout=20)
+        stop = asyncio.Event()
+
+        async def keep_listening() -> None:
+            while not stop.is_set():
+                await reader.read_next()
+
+        listening = asyncio.create_task(keep_listening())
+        try:
+            yield reader
+            n = len(reader.parts)
+            deadline = time.monotonic() + 10
+            while len(reader.parts) < n + 4 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await listening
+
+
+def largest_gap_since(reader: HlsReader, since: float) -> float:
+    """The longest wait between two parts the listener got after `since` (wall clock)."""
+    times = [p.fetched_at for p in reader.parts if p.fetched_at >= since]
+    assert len(times) >= 2, "the listener got no parts"
+    return max(b - a for a, b in zip(times, times[1:]))

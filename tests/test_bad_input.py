@@ -9,9 +9,15 @@ import time
 import httpx
 
 from tests.audio import dominant_frequency
-from tests.conftest import Server, live_space, signed_in_client, stage
+from tests.conftest import (
+    Server,
+    largest_gap_since,
+    listening_throughout,
+    live_space,
+    signed_in_client,
+    stage,
+)
 from townhall import limits
-from townhall.clients.hls import HlsReader
 from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 # While bad requests fly, a listener must keep getting parts: never a gap this long.
@@ -85,27 +91,11 @@ async def test_bad_input_is_refused_while_the_space_streams(server: Server) -> N
     other_space = live_space(listener, "Other")
     other_token = stage(listener, other_space["id"])["token"]
 
-    async with httpx.AsyncClient() as client:
-        reader = HlsReader(space["hls_url"], client)
-        await reader.start(parts_back=0)
-        await reader.read_seconds(1.0, timeout=20)
-        stop = asyncio.Event()
-
-        async def keep_listening() -> None:
-            while not stop.is_set():
-                await reader.read_next()
-
-        listening = asyncio.create_task(keep_listening())
+    async with listening_throughout(space["hls_url"]) as reader:
         started = time.time()
         cases = await asyncio.to_thread(
             bad_requests, server, space["id"], creds["token"], speaker.location, listener, other_token
         )
-        # Keep listening a little after the last bad request too.
-        n = len(reader.parts)
-        while len(reader.parts) < n + 4:
-            await asyncio.sleep(0.05)
-        stop.set()
-        await listening
 
     failures = []
     for name, response, expected in cases:
@@ -114,9 +104,7 @@ async def test_bad_input_is_refused_while_the_space_streams(server: Server) -> N
             failures.append(f"{name}: {response.status_code} {detail[:200]!r} (wanted {expected})")
     assert not failures, "\n".join(failures)
 
-    during = [p.fetched_at for p in reader.parts if p.fetched_at >= started]
-    gaps = [b - a for a, b in zip(during, during[1:])]
-    assert during and max(gaps) < MAX_LISTENER_GAP_SECONDS, gaps
+    assert largest_gap_since(reader, started) < MAX_LISTENER_GAP_SECONDS
     pcm, _ = reader.decode()
     assert abs(dominant_frequency(pcm[-48000:]) - 440) <= 5
     # The speaker was never disconnected by the bad requests.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import itertools
 import os
 import string
 import time
@@ -26,9 +25,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.conftest import Server, invite_speaker, live_space, signed_in_client, stage
+from tests.conftest import (
+    Server,
+    invite_speaker,
+    largest_gap_since,
+    listening_throughout,
+    live_space,
+    signed_in_client,
+    stage,
+)
 from townhall import limits
-from townhall.clients.hls import HlsReader
 from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
 from townhall.config import Settings
 from townhall.errors import ClientError
@@ -395,29 +401,12 @@ async def test_whip_offers(server: Server) -> None:
 
             post()
 
-    async with httpx.AsyncClient() as client:
-        reader = HlsReader(space["hls_url"], client)
-        await reader.start(parts_back=0)
-        await reader.read_seconds(1.0, timeout=20)
-        stop = asyncio.Event()
-
-        async def keep_listening() -> None:
-            while not stop.is_set():
-                await reader.read_next()
-
-        listening = asyncio.create_task(keep_listening())
+    async with listening_throughout(space["hls_url"]) as reader:
         started = time.time()
         await asyncio.to_thread(fuzz)
-        n = len(reader.parts)
-        while len(reader.parts) < n + 4:
-            await asyncio.sleep(0.05)
-        stop.set()
-        await listening
 
     assert 201 in statuses and any(400 <= s < 500 for s in statuses), statuses
-    during = [p.fetched_at for p in reader.parts if p.fetched_at >= started]
-    gaps = [b - a for a, b in itertools.pairwise(during)]
-    assert during and max(gaps) < MAX_LISTENER_GAP_SECONDS, gaps
+    assert largest_gap_since(reader, started) < MAX_LISTENER_GAP_SECONDS
     # The speaker on stage was never disturbed by the other speakers' bad offers.
     await speaker.wait_received(0.5, timeout=5)
     assert speaker.pc is not None and speaker.pc.connectionState == "connected"
