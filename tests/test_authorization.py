@@ -172,7 +172,7 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
     **{(m, p): "HTML pages and static files: they call the API, which is in the matrix"
        for m, p in (("GET", "/"), ("GET", "/signin"), ("GET", "/signup"),
                     ("GET", "/s/{space_id}"), ("GET", "/s/{space_id}/invite/{code}"),
-                    ("GET", "/u/{username}"), ("GET", "/vendor/{name}"),
+                    ("GET", "/u/{username}"), ("GET", "/s/{space_id}/analytics"), ("GET", "/vendor/{name}"),
                     ("GET", "/static"))},
     **{(m, p): "operations and API documentation" for m, p in (
         ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs"),

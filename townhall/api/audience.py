@@ -25,8 +25,9 @@ class AudienceOut(BaseModel):
     concurrent: int
     peak: int
     unique: int
-    samples: list[tuple[float, int]]  # (unix time, concurrent listeners)
-    joins_per_minute: list[tuple[int, int]]  # (minute start, unix time; joins)
+    # [unix time, concurrent listeners] pairs (plain arrays: small, and easy to plot)
+    samples: list[list[float]]
+    joins_per_minute: list[list[int]]  # [minute start (unix time), joins] pairs
     beacon_interval: float
     concurrent_window: float
     live: bool
@@ -62,8 +63,8 @@ def audience(space_id: str, request: Request) -> AudienceOut:
         concurrent=figures["concurrent"] if live else 0,  # type: ignore[arg-type]
         peak=counter.peak,
         unique=counter.unique,
-        samples=counter.samples,
-        joins_per_minute=sorted(counter.joins_per_minute.items()),
+        samples=[[t, n] for t, n in counter.samples],
+        joins_per_minute=[[m, n] for m, n in sorted(counter.joins_per_minute.items())],
         beacon_interval=BEACON_INTERVAL,
         concurrent_window=CONCURRENT_WINDOW,
         live=live,
