@@ -16,7 +16,7 @@ from tests.conftest import Server
 from townhall.bench import MAX_LISTENERS
 from townhall.bench.common import BenchError
 from townhall.bench.join_storm import JoinStorm
-from townhall.bench.listeners import ListenersRun, Playback
+from townhall.bench.listeners import ListenersRun, Playback, beacon_url_for
 from townhall.bench.listeners import summary_text as listeners_summary
 from townhall.bench.playlist import parse
 from townhall.bench.speakers import ABSENT_DB, SpeakersRun
@@ -73,10 +73,21 @@ def test_counts_and_targets_are_bounded() -> None:
 # --- against the demo server -----------------------------------------------------------
 
 
+def test_beacon_url_only_for_townhall_spaces() -> None:
+    assert beacon_url_for("http://127.0.0.1:8080/hls/abc_D-1/live.m3u8") == (
+        "http://127.0.0.1:8080/api/spaces/abc_D-1/beacon")
+    assert beacon_url_for("https://cdn.example/x/hls/abc/live.m3u8") == (
+        "https://cdn.example/x/api/spaces/abc/beacon")
+    assert beacon_url_for("https://other.example/stream/index.m3u8") is None
+
+
 async def test_listeners_play_without_stalls_on_loopback(server: Server) -> None:
     lines: list[str] = []
+    before = httpx.get(f"{server.base_url}/api/spaces/demo/audience").json()["unique"]
     bench = ListenersRun(demo_url(server), count=20, duration=6, ramp=1, progress=lines.append)
     result = await bench.run()
+    # Each simulated player sent audience beacons like the web player does.
+    assert httpx.get(f"{server.base_url}/api/spaces/demo/audience").json()["unique"] >= before + 20
     assert result["players_with_audio"] == 20
     assert result["errors"] == {}
     assert result["stalls"]["count"] == 0, result["stalls"]

@@ -1,6 +1,6 @@
 """Audience figures that can be checked, and that work behind any caching edge.
 
-Method (also in README): every player (the web player; `townhall bench` not yet) makes a random
+Method (also in README): every player (the web player, `townhall bench listeners`) makes a random
 session id when it starts and sends it in a small beacon (POST, never cached) every
 BEACON_INTERVAL seconds while it plays. A listener is *concurrent* while their last
 beacon is younger than CONCURRENT_WINDOW; *unique* listeners are distinct session ids

@@ -31,6 +31,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     listeners.add_argument("--connections", type=int,
                            help="HTTP connections in all (default one per player)")
     listeners.add_argument("--json", type=Path, metavar="FILE", help="write results as JSON")
+    listeners.add_argument("--no-beacons", action="store_true",
+                           help="do not send audience beacons (players normally do)")
     listeners.set_defaults(run_bench=_listeners)
 
     storm = kinds.add_parser(
@@ -83,7 +85,7 @@ async def _listeners(args: argparse.Namespace) -> tuple[dict, str]:
     from townhall.bench.listeners import ListenersRun, summary_text
 
     bench = ListenersRun(args.url, args.count, args.duration, args.ramp, args.connections,
-                         progress=print_progress)
+                         progress=print_progress, beacons=not args.no_beacons)
     result = await bench.run()
     return result, summary_text(result, bench.health)
 

@@ -13,13 +13,16 @@ part's EXT-X-PROGRAM-DATE-TIME, so it includes any clock difference with the ser
 from __future__ import annotations
 
 import asyncio
+import re
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from townhall.audience import BEACON_INTERVAL
 from townhall.bench import MAX_DURATION, MAX_LISTENERS
 from townhall.bench.common import (
     BenchError,
@@ -110,9 +113,19 @@ class Listener:
     playback: Playback = field(default_factory=Playback)
 
 
+def beacon_url_for(playlist_url: str) -> str | None:
+    """A Townhall Space's beacon endpoint, from its HLS URL (None for other servers)."""
+    parts = urlsplit(playlist_url)
+    match = re.fullmatch(r"(.*)/hls/([A-Za-z0-9_-]{1,16})/live\.m3u8", parts.path)
+    if match is None:
+        return None
+    return f"{parts.scheme}://{parts.netloc}{match[1]}/api/spaces/{match[2]}/beacon"
+
+
 class ListenersRun:
     def __init__(self, url: str, count: int, duration: float, ramp: float | None = None,
-                 connections: int | None = None, progress: Progress = None) -> None:
+                 connections: int | None = None, progress: Progress = None,
+                 beacons: bool = True) -> None:
         self.url = check_url(url)
         bounded("--count", count, 1, MAX_LISTENERS)
         bounded("--duration", duration, 1, MAX_DURATION)
@@ -131,6 +144,7 @@ class ListenersRun:
         self.running = 0
         self.health = GeneratorHealth()
         self._base = url.rsplit("/", 1)[0] + "/"
+        self.beacon_url = beacon_url_for(self.url) if beacons else None
 
     def _resolve(self, uri: str) -> str:
         if "/" not in uri and ":" not in uri:
@@ -212,14 +226,34 @@ class ListenersRun:
         await asyncio.sleep(max(0.0, start_at - loop.time()))
         listener.started = loop.time()
         self.running += 1
+        beacons = (asyncio.create_task(self._beacons(listener, client))
+                   if self.beacon_url else None)
         try:
             async with asyncio.timeout_at(end_at):
                 await self._play(listener, client)
         except TimeoutError:
             pass
         finally:
+            if beacons is not None:
+                beacons.cancel()
             self.running -= 1
             listener.playback.finish(min(loop.time(), end_at))
+
+    async def _beacons(self, listener: Listener, client: httpx.AsyncClient) -> None:
+        """Like the web player: once audio plays, a beacon with this player's random
+        session id every BEACON_INTERVAL, so the run shows in the audience figures."""
+        session = secrets.token_urlsafe(16)
+        while listener.ttfa is None:
+            await asyncio.sleep(0.1)
+        while True:
+            try:
+                self.requests += 1
+                response = await client.post(self.beacon_url, json={"session": session})
+                if response.status_code != 204:
+                    self.errors[f"beacon_{response.status_code}"] += 1
+            except httpx.HTTPError as exc:
+                self.errors[f"beacon_{error_kind(exc)}"] += 1
+            await asyncio.sleep(BEACON_INTERVAL)
 
     async def _preflight(self, clients: Clients) -> None:
         try:
