@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import Server, signed_in_client, start_server, stop_server
+from tests.conftest import Server, live_space, signed_in_client, stage, start_server, stop_server
 from townhall import limits
+from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 
 def test_signup_and_signin_are_rate_limited_per_client(tmp_path: Path) -> None:
@@ -49,3 +51,28 @@ def test_cross_site_writes_with_the_session_cookie_are_refused(server: Server) -
     assert host.cookies.get("townhall_session") not in (None, before)
     stale = httpx.get(f"{server.base_url}/api/me", cookies={"townhall_session": before})
     assert stale.status_code == 401  # the old session ended
+
+
+async def test_one_person_speaks_in_at_most_two_spaces_at_once(server: Server) -> None:
+    host = signed_in_client(server.base_url, "busy")
+    spaces = [live_space(host, f"Busy {i}") for i in range(3)]
+    publishers = []
+    try:
+        for space in spaces[:2]:
+            creds = stage(host, space["id"])
+            publisher = WhipPublisher(creds["whip_url"], creds["token"], SyntheticTrack(sine(440)))
+            await publisher.start()
+            publishers.append(publisher)
+        creds = stage(host, spaces[2]["id"])
+        third = WhipPublisher(creds["whip_url"], creds["token"], SyntheticTrack(sine(440)))
+        with pytest.raises(RuntimeError, match="409.*at most 2 at once"):
+            await third.start()
+        # Leaving one Space makes room for the third.
+        await publishers.pop().stop()
+        await third.start()
+        publishers.append(third)
+    finally:
+        for publisher in publishers:
+            await publisher.stop()
+        for space in spaces:
+            host.post(f"/api/spaces/{space['id']}/end")

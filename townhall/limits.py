@@ -83,3 +83,6 @@ SIGNUPS_PER_SECOND = 1 / 60
 # offer costs the server a peer connection and ICE gathering).
 WHIP_BURST = 10
 WHIP_OFFERS_PER_SECOND = 1.0
+# One person speaks in at most 2 Spaces at once (a host checking a co-host's Space, say);
+# each connection costs ~5 % of a core, so an account cannot tie up a node.
+MAX_WHIP_CONNECTIONS_PER_USER = 2

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from townhall.errors import BadRequest
+from townhall import limits
+from townhall.errors import BadRequest, Conflict
 from townhall.media.sdp import Network, filter_candidates
 from townhall.media.sources import SpeakerInput
 from townhall.media.space_media import SpaceMedia
@@ -98,6 +99,13 @@ class WhipEndpoint:
         self, media: SpaceMedia, user_id: int, offer_sdp: str, muted: bool = False
     ) -> tuple[WhipResource, str]:
         """Answer an offer; the speaker is in the mix once media flows."""
+        elsewhere = [r for r in self.resources.values()
+                     if r.user_id == user_id and r.space_id != media.space_id]
+        if len(elsewhere) >= limits.MAX_WHIP_CONNECTIONS_PER_USER:
+            raise Conflict(
+                f"you are already speaking in {len(elsewhere)} other Spaces "
+                f"(at most {limits.MAX_WHIP_CONNECTIONS_PER_USER} at once)"
+            )
         sdp, dropped = filter_candidates(offer_sdp, self.allowed_networks)
         if dropped:
             log.info("dropped %d ICE candidates outside the allowed networks", dropped)
