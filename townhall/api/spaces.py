@@ -37,33 +37,35 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-class SpaceDetails(BaseModel):
+Topic = Annotated[str, Field(min_length=1, max_length=limits.MAX_TOPIC_LENGTH)]
+Title = Annotated[str, Field(min_length=1, max_length=limits.MAX_TITLE_LENGTH)]
+
+
+def _clean_topics(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    cleaned = [t.strip() for t in value]
+    if any(not t for t in cleaned):
+        raise ValueError("topics must not be blank")
+    if len({t.lower() for t in cleaned}) != len(cleaned):
+        raise ValueError("topics must be different")
+    return cleaned
+
+
+def _clean_title(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("title must not be blank")
+    return None if value is None else value.strip()
+
+
+class SpaceCreate(BaseModel):
+    title: Title
     description: str = Field("", max_length=limits.MAX_DESCRIPTION_LENGTH)
-    topics: list[Annotated[str, Field(min_length=1, max_length=limits.MAX_TOPIC_LENGTH)]] = Field(
-        default_factory=list, max_length=limits.MAX_TOPICS
-    )
-
-    @field_validator("topics")
-    @classmethod
-    def distinct_topics(cls, value: list[str]) -> list[str]:
-        cleaned = [t.strip() for t in value]
-        if any(not t for t in cleaned):
-            raise ValueError("topics must not be blank")
-        if len({t.lower() for t in cleaned}) != len(cleaned):
-            raise ValueError("topics must be different")
-        return cleaned
-
-
-class SpaceCreate(SpaceDetails):
-    title: str = Field(min_length=1, max_length=limits.MAX_TITLE_LENGTH)
+    topics: list[Topic] = Field(default_factory=list, max_length=limits.MAX_TOPICS)
     scheduled_start: datetime | None = None
 
-    @field_validator("title")
-    @classmethod
-    def not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("title must not be blank")
-        return value.strip()
+    _title = field_validator("title")(_clean_title)
+    _topics = field_validator("topics")(_clean_topics)
 
     @field_validator("scheduled_start")
     @classmethod
@@ -81,11 +83,15 @@ class SpaceCreate(SpaceDetails):
 
 
 class SpaceEdit(BaseModel):
-    title: str | None = Field(None, min_length=1, max_length=limits.MAX_TITLE_LENGTH)
+    """Only the fields given change; each is checked like at creation (a 422, never a
+    500 from the handler)."""
+
+    title: Title | None = None
     description: str | None = Field(None, max_length=limits.MAX_DESCRIPTION_LENGTH)
-    topics: list[Annotated[str, Field(min_length=1, max_length=limits.MAX_TOPIC_LENGTH)]] | None = (
-        Field(None, max_length=limits.MAX_TOPICS)
-    )
+    topics: list[Topic] | None = Field(None, max_length=limits.MAX_TOPICS)
+
+    _title = field_validator("title")(_clean_title)
+    _topics = field_validator("topics")(_clean_topics)
 
 
 class UserRef(BaseModel):
@@ -268,13 +274,11 @@ async def edit_space(space_id: str, body: SpaceEdit, request: Request, user: Sig
 
     def update(_: OrmSession, space: Space) -> None:
         if body.title is not None:
-            if not body.title.strip():
-                raise BadRequest("title must not be blank")
-            space.title = body.title.strip()
+            space.title = body.title
         if body.description is not None:
             space.description = body.description
         if body.topics is not None:
-            space.topics = SpaceDetails(topics=body.topics).topics
+            space.topics = body.topics
 
     return await act(request, space_id, user, command, before=update)
 
