@@ -50,3 +50,12 @@ def test_beacons_count_anonymous_listeners_and_figures_survive_the_end(server: S
         assert after["samples"] and after["joins_per_minute"][0][1] == 7
         ended = anonymous.post(f"/api/spaces/{space['id']}/beacon", json={"session": sessions[0]})
         assert ended.status_code == 400
+
+
+def test_a_returning_player_is_not_a_new_unique_listener() -> None:
+    counter = AudienceCounter()
+    counter.beat("paused", 0.0)
+    assert counter.concurrent(CONCURRENT_WINDOW + 1) == 0  # paused for a while: gone
+    counter.beat("paused", 100.0)  # resumes with the same id
+    assert (counter.unique, counter.concurrent(100.0)) == (1, 1)
+    assert sum(counter.joins_per_minute.values()) == 1

@@ -13,6 +13,7 @@ them. This class is the single-node counter; a cluster keeps the same figures in
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 # Players beacon every 10 s: a listener appears within 10 s and costs the origin one
@@ -25,14 +26,17 @@ CONCURRENT_WINDOW = 2.5 * BEACON_INTERVAL
 SAMPLE_EVERY = 10.0
 # Beacons from one session closer together than this are ignored (a player in a loop).
 MIN_BEACON_GAP = BEACON_INTERVAL / 4
-# Memory bound per Space on one node; past it, new sessions still count as joins and
-# uniques (estimated), not in the concurrent window. A cluster uses Redis instead.
+# Player ids remembered per Space for the unique count on one node (~100 MB at the
+# bound); past it new ids still count, as an estimate. A cluster uses Redis instead.
 MAX_TRACKED_SESSIONS = 2_000_000
 
 
 @dataclass
 class AudienceCounter:
-    last_beat: dict[str, float] = field(default_factory=dict)
+    # Session -> last beacon time, oldest first: expiring the window is popping from the
+    # front, so a beacon costs O(1) however large the audience.
+    last_beat: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    seen: set[str] = field(default_factory=set)  # for uniques, bounded
     unique: int = 0
     peak: int = 0
     joins_per_minute: dict[int, int] = field(default_factory=dict)  # minute start -> joins
@@ -43,34 +47,31 @@ class AudienceCounter:
         previous = self.last_beat.get(session)
         if previous is not None and now - previous < MIN_BEACON_GAP:
             return False
-        if previous is None:
+        if session not in self.seen:
+            # First sight of this player: a join and a unique listener. Past the memory
+            # bound, new ids are counted but not remembered (uniques become an estimate).
             self.unique += 1
             minute = int(now // 60 * 60)
             self.joins_per_minute[minute] = self.joins_per_minute.get(minute, 0) + 1
-            if len(self.last_beat) >= MAX_TRACKED_SESSIONS:
-                self._forget_before(now - CONCURRENT_WINDOW)
-                if len(self.last_beat) >= MAX_TRACKED_SESSIONS:
-                    return True
+            if len(self.seen) < MAX_TRACKED_SESSIONS:
+                self.seen.add(session)
         self.last_beat[session] = now
+        self.last_beat.move_to_end(session)
         self.peak = max(self.peak, self.concurrent(now))
         return True
 
     def concurrent(self, now: float) -> int:
         since = now - CONCURRENT_WINDOW
-        return sum(1 for t in self.last_beat.values() if t >= since)
+        while self.last_beat and next(iter(self.last_beat.values())) < since:
+            self.last_beat.popitem(last=False)
+        return len(self.last_beat)
 
     def sample(self, now: float) -> int:
-        """Record the concurrent count for the plot; forget sessions long gone."""
-        self._forget_before(now - CONCURRENT_WINDOW)
-        count = len(self.last_beat)
+        """Record the concurrent count for the plot."""
+        count = self.concurrent(now)
         self.samples.append((now, count))
         self.peak = max(self.peak, count)
         return count
-
-    def _forget_before(self, since: float) -> None:
-        # A session that returns later is not a second unique listener: uniques are
-        # counted on first sight of the id, and ids are random per player start.
-        self.last_beat = {s: t for s, t in self.last_beat.items() if t >= since}
 
     def summary(self, now: float) -> dict[str, object]:
         return {
