@@ -107,35 +107,25 @@ def signup(request: Request) -> HTMLResponse:
     return _page(request, "auth.html", page="signup", mode="signup")
 
 
-@router.get("/s/{space_id}", response_class=HTMLResponse)
-def space(request: Request, space_id: str) -> HTMLResponse:
+def _space_page(request: Request, space_id: str, template: str, page: str,
+                **context: object) -> HTMLResponse:
+    """A page about one Space: 404 (still rendered, for people) when there is none."""
     space_id = space_id[:MAX_ID_LENGTH]
     share = _share(request, space_id)
-    return _page(
-        request,
-        "space.html",
-        status_code=200 if share is not None else 404,
-        page="space",
-        space_id=space_id,
-        share=share,
-        limits=limits,
-        reactions=REACTIONS,
-    )
+    return _page(request, template, status_code=200 if share is not None else 404,
+                 page=page, space_id=space_id, share=share, **context)
+
+
+@router.get("/s/{space_id}", response_class=HTMLResponse)
+def space(request: Request, space_id: str) -> HTMLResponse:
+    return _space_page(request, space_id, "space.html", "space", limits=limits,
+                       reactions=REACTIONS)
 
 
 @router.get("/s/{space_id}/analytics", response_class=HTMLResponse)
 def analytics(request: Request, space_id: str) -> HTMLResponse:
     """Audience figures of a Space, public (the JSON behind it is too)."""
-    space_id = space_id[:MAX_ID_LENGTH]
-    share = _share(request, space_id)
-    return _page(
-        request,
-        "analytics.html",
-        status_code=200 if share is not None else 404,
-        page="analytics",
-        space_id=space_id,
-        share=share,
-    )
+    return _space_page(request, space_id, "analytics.html", "analytics")
 
 
 @router.get("/s/{space_id}/invite/{code}", response_class=HTMLResponse)
