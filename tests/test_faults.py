@@ -15,6 +15,7 @@ import m3u8
 
 from tests.audio import band_level_db, dominant_frequency
 from tests.conftest import (
+    Server,
     live_space,
     signed_in_client,
     stage,
@@ -166,7 +167,7 @@ async def test_full_recording_disk_pauses_recording_not_listening(tmp_path: Path
         subprocess.run(["umount", str(disk)], check=False)
 
 
-async def test_speaker_network_drop_reconnects_and_the_mix_goes_on(server) -> None:  # type: ignore[no-untyped-def]
+async def test_speaker_network_drop_reconnects_and_the_mix_goes_on(server: Server) -> None:
     host = signed_in_client(server.base_url, "drophost")
     guest = signed_in_client(server.base_url, "dropguest")
     space = live_space(host, "Network drop")

@@ -10,6 +10,8 @@ from townhall.store.db import hash_token
 from townhall.store.models import Session, User
 
 SESSION_COOKIE = "townhall_session"
+# Session tokens are 43 characters; a longer cookie is not ours and is not looked up.
+MAX_SESSION_TOKEN_LENGTH = 128
 
 
 def services(request: Request) -> Services:
@@ -25,7 +27,7 @@ def public_base(request: Request) -> str:
 
 def current_user(request: Request) -> User | None:
     token = request.cookies.get(SESSION_COOKIE)
-    if not token or len(token) > 128:
+    if not token or len(token) > MAX_SESSION_TOKEN_LENGTH:
         return None
     with services(request).db.session() as db:
         session = db.get(Session, hash_token(token))
