@@ -5,7 +5,8 @@
 #        chromium (driven by Playwright via /usr/bin/chromium; we never run
 #        `playwright install`), ffmpeg (ffplay/ffprobe), fonts-liberation, fonts-noto-color-emoji,
 #        nodejs+npm (only when npm is missing), python3+python3-venv (only when no
-#        usable Python >= 3.11 is found).
+#        usable Python >= 3.11 is found), redis-server, postgresql, nginx-light,
+#        icecast2, wrk (cluster tests and benchmarks start their own instances).
 #   2. Python: .venv at the repo root, `pip install -c constraints.txt -e '.[test]'`.
 #   3. npm: `npm ci` for hls.js (served by the app from node_modules/hls.js/dist).
 #
@@ -38,6 +39,13 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# Cluster tests and benchmarks start their own Redis, PostgreSQL, nginx edge, and for
+# the side-by-side benchmark Icecast fed by ffmpeg, with wrk as the HTTP load generator.
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v icecast2 >/dev/null 2>&1 || missing+=(icecast2)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 python_ok || missing+=(python3 python3-venv)
 if command -v dpkg-query >/dev/null 2>&1; then
     # Fonts so pages (and their screenshots) render text and reaction emoji everywhere.
@@ -69,7 +77,7 @@ EOF
     apt-get install -y --no-install-recommends "${pkgs[@]}"
     hash -r
 else
-    say "system packages: chromium, ffmpeg, npm, fonts, $PYTHON present"
+    say "system packages: chromium, ffmpeg, npm, fonts, redis, postgresql, nginx, icecast2, wrk, $PYTHON present"
 fi
 
 python_ok || die "$PYTHON is not a Python >= 3.11 with venv/ensurepip (set PYTHON=/path/to/python3.11+)"
