@@ -38,8 +38,9 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = Services.create(settings)
         app.state.services = services
-        await _resume_live_spaces(services)
-        services.start_ticker()
+        await services.start()
+        if services.leases is None:  # in a cluster the lease keeper takes Spaces over
+            await _resume_live_spaces(services)
         if on_start is not None:
             await on_start(services)
         try:

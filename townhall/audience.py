@@ -104,3 +104,33 @@ def plot_points(samples: list[tuple[float, int]], width: int, height: int) -> st
     )
 
 
+
+
+class AudienceBook:
+    """The audience counters of every Space on air, as summaries (`AudienceCounter.summary`).
+    This one keeps them in process; a cluster's (townhall.cluster.audience) in Redis."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, AudienceCounter] = {}
+
+    def _counter(self, space_id: str) -> AudienceCounter:
+        return self._counters.setdefault(space_id, AudienceCounter())
+
+    def concurrent_now(self, space_id: str, now: float) -> int:
+        counter = self._counters.get(space_id)
+        return counter.concurrent(now) if counter is not None else 0
+
+    async def beat(self, space_id: str, session: str, now: float) -> bool:
+        return self._counter(space_id).beat(session, now)
+
+    async def sample(self, space_id: str, now: float) -> None:
+        self._counter(space_id).sample(now)
+
+    async def summary(self, space_id: str, now: float) -> dict[str, object]:
+        return self._counter(space_id).summary(now)
+
+    async def finish(self, space_id: str, now: float) -> dict[str, object]:
+        """The final figures of a Space that went off air; the counter is dropped."""
+        counter = self._counters.pop(space_id, None) or AudienceCounter()
+        counter.sample(now)
+        return counter.summary(now)

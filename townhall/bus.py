@@ -1,4 +1,5 @@
-"""Room events to live clients: in-process pub/sub per Space (Redis for clusters later).
+"""Room events to live clients: in-process pub/sub per Space (townhall.cluster.redis_bus
+carries them between nodes).
 
 Subscribers are bounded queues; a client too slow to keep up is dropped (it reconnects
 and gets a fresh snapshot) rather than letting memory grow.
@@ -7,6 +8,7 @@ and gets a fresh snapshot) rather than letting memory grow.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from townhall import limits
@@ -17,6 +19,23 @@ Message = dict[str, Any]
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[Message | None]]] = {}
+        # The newest concurrent-listener figure seen per Space (from "audience" events).
+        self.audience_now: dict[str, int] = {}
+        # Media commands for the node owning a Space's media (see send_control).
+        self.on_control: Callable[[str, Message], None] | None = None
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def may_have_subscribers(self, space_id: str) -> bool:
+        return bool(self._subscribers.get(space_id))
+
+    def send_control(self, space_id: str, message: Message) -> None:
+        """A media command (mute, remove, go live, end) for the Space's media owner: in
+        one process that is this one."""
+        if self.on_control is not None:
+            self.on_control(space_id, message)
 
     def subscribe(self, space_id: str) -> asyncio.Queue[Message | None]:
         queue: asyncio.Queue[Message | None] = asyncio.Queue(limits.EVENT_QUEUE_SIZE)
@@ -34,6 +53,8 @@ class EventBus:
         return len(self._subscribers.get(space_id, ()))
 
     def publish(self, space_id: str, message: Message) -> None:
+        if message.get("type") == "audience":
+            self.audience_now[space_id] = int(message["listeners"])
         for queue in list(self._subscribers.get(space_id, ())):
             try:
                 queue.put_nowait(message)
@@ -51,3 +72,4 @@ class EventBus:
             except asyncio.QueueFull:
                 pass
         self._subscribers.pop(space_id, None)
+        self.audience_now.pop(space_id, None)

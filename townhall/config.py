@@ -27,7 +27,13 @@ class Settings(BaseSettings):
     # Public base URL used in links printed to users; derived from host/port if empty.
     public_url: str = ""
     data_dir: Path = Path("townhall-data")
-    database_url: str = ""  # default: SQLite file in data_dir
+    database_url: str = ""  # default: SQLite file in data_dir; clusters: postgresql+psycopg://…
+    # Cluster mode: every origin node names the same Redis (segments, playlists, events,
+    # media leases, audience). Empty: one node with everything in process.
+    redis_url: str = ""
+    # How speakers and other nodes reach this node directly (WHIP is redirected to the
+    # node that owns a Space's media). Default: base_url.
+    node_url: str = ""
     # Recordings may live on their own volume; default: data_dir/recordings.
     recordings_dir: Path | None = None
     # ICE host addresses the server advertises: "auto" = every non-loopback interface
@@ -67,6 +73,14 @@ class Settings(BaseSettings):
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.redis_url)
+
+    @cached_property
+    def own_url(self) -> str:
+        return self.node_url.rstrip("/") or self.base_url
 
     @cached_property
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -8,9 +8,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import redis.asyncio as redis
+from sqlalchemy import select
+
 from townhall import limits
-from townhall.audience import SAMPLE_EVERY, AudienceCounter
-from townhall.bus import EventBus
+from townhall.api.room_store import event_json
+from townhall.audience import SAMPLE_EVERY, AudienceBook
+from townhall.bus import EventBus, Message
+from townhall.cluster.audience import RedisAudienceBook
+from townhall.cluster.leases import RENEW_EVERY, MediaLeases
+from townhall.cluster.redis_bus import RedisBus
+from townhall.cluster.redis_store import RedisSegmentStore
 from townhall.config import Settings
 from townhall.errors import ClientError
 from townhall.media.aiortc_tuning import set_audio_prefetch
@@ -20,6 +28,7 @@ from townhall.media.whip import WhipEndpoint, accept_only, advertise_only
 from townhall.metrics import Metrics
 from townhall.ratelimit import RateLimiter
 from townhall.rooms import Event
+from townhall.rooms import events as room_events
 from townhall.rooms.events import MuteChanged, Removed, RoleChanged, StateChanged
 from townhall.store.db import Database
 from townhall.store.models import Space
@@ -33,8 +42,25 @@ AUDIENCE_EVERY = 8
 SAMPLE_TICKS = int(SAMPLE_EVERY / LEVELS_INTERVAL)
 
 
+# In a cluster, the list of live Spaces (for taking over a dead node's) is re-read this
+# often; leases are checked every RENEW_EVERY.
+LIVE_SPACES_EVERY = 5.0
+_EVENT_TYPES = {cls.__name__: cls for cls in (
+    room_events.StateChanged, room_events.RoleChanged, room_events.HandRaised,
+    room_events.HandLowered, room_events.SpeakerInvited, room_events.MuteChanged,
+    room_events.Removed)}
+
+
 class WaitingRoomsFull(ClientError):
     status = 503
+
+
+class MediaElsewhere(Exception):
+    """Another node owns this Space's media (cluster mode)."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(owner)
+        self.owner = owner
 
 
 @dataclass
@@ -54,9 +80,12 @@ class Services:
         default_factory=lambda: RateLimiter(limits.WHIP_BURST, limits.WHIP_OFFERS_PER_SECOND)
     )
     media: dict[str, SpaceMedia] = field(default_factory=dict)
-    audience: dict[str, AudienceCounter] = field(default_factory=dict)
+    audience: AudienceBook | RedisAudienceBook = field(default_factory=AudienceBook)
+    leases: MediaLeases | None = None  # cluster mode only
+    redis: redis.Redis | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _ticker: asyncio.Task[None] | None = None
+    _lease_keeper: asyncio.Task[None] | None = None
     metrics: Metrics = field(init=False)
     signins: RateLimiter = field(init=False)
     signups: RateLimiter = field(init=False)
@@ -74,7 +103,13 @@ class Services:
         advertise_only(settings.advertised_addresses)
         accept_only(settings.allowed_networks)
         set_audio_prefetch(limits.AIORTC_AUDIO_PREFETCH)
-        bus = EventBus()
+        shared: dict[str, object] = {}
+        if settings.cluster:
+            client = redis.Redis.from_url(settings.redis_url)
+            shared = {"redis": client, "store": RedisSegmentStore(client), "bus": RedisBus(client),
+                      "audience": RedisAudienceBook(client),
+                      "leases": MediaLeases(client, settings.own_url)}
+        bus: EventBus = shared.pop("bus", None) or EventBus()  # type: ignore[assignment]
 
         def stage_changed(space_id: str, user_id: int, on_stage: bool) -> None:
             bus.publish(space_id, {"type": "stage", "user_id": user_id, "on_stage": on_stage})
@@ -82,21 +117,35 @@ class Services:
         return cls(
             settings=settings,
             db=Database(settings.db_url),
-            store=MemorySegmentStore(),
+            store=shared.pop("store", None) or MemorySegmentStore(),  # type: ignore[arg-type]
             whip=WhipEndpoint(settings.allowed_networks, on_stage_change=stage_changed),
             bus=bus,
+            **shared,  # type: ignore[arg-type]
         )
 
-    def start_ticker(self) -> None:
+    async def start(self) -> None:
+        """Connect shared parts, then start the periodic work."""
+        await self.store.start()
+        await self.bus.start()
+        self.bus.on_control = self._on_control
         self._ticker = asyncio.create_task(self._tick_live_clients())
+        if self.leases is not None:
+            self._lease_keeper = asyncio.create_task(self._keep_leases())
 
     async def start_media(self, space_id: str, recording: bool = True) -> SpaceMedia:
+        """This node's media for the Space, started if needed. In a cluster it must own
+        the Space's lease: MediaElsewhere names the node that does."""
         async with self._lock:
             media = self.media.get(space_id)
             if media is None:
                 waiting = sum(1 for m in self.media.values() if not m.recording)
                 if not recording and waiting >= limits.MAX_WAITING_ROOMS:
                     raise WaitingRoomsFull("too many waiting rooms open; try again at start time")
+                if self.leases is not None and not await self.leases.acquire(space_id):
+                    owner = await self.leases.owner(space_id)
+                    if recording:  # the owner runs a waiting room: it goes live there
+                        self.bus.send_control(space_id, {"type": "record"})
+                    raise MediaElsewhere(owner or "")
                 media = SpaceMedia(
                     space_id,
                     self.store,
@@ -111,6 +160,19 @@ class Services:
                 media.recording = True  # the waiting room goes live: same stream, recorded
             return media
 
+    def listeners_now(self, space_id: str) -> int:
+        """Concurrent listeners, without waiting: in a cluster, the figure the owner last
+        published to every node."""
+        if isinstance(self.audience, AudienceBook):
+            return self.audience.concurrent_now(space_id, time.time())
+        return self.bus.audience_now.get(space_id, 0)
+
+    async def on_air(self, space_id: str) -> bool:
+        """Is the Space's media running, here or (cluster) on any node?"""
+        if space_id in self.media:
+            return True
+        return self.leases is not None and await self.leases.owner(space_id) is not None
+
     def _recording_changed(self, space_id: str, error: str | None) -> None:
         """Tell the Space's clients (the host panel shows it) that recording stopped or
         resumed; live listening is not affected either way."""
@@ -120,19 +182,37 @@ class Services:
         await self.whip.close_space(space_id)
         async with self._lock:
             media = self.media.pop(space_id, None)
-        if media is not None:
-            await media.stop()
-            log.info("media stopped", extra={"space": space_id, "parts": media.parts_published})
-        counter = self.audience.pop(space_id, None)
-        if counter is not None:
-            counter.sample(time.time())
-            with self.db.session() as db:
-                space = db.get(Space, space_id)
-                if space is not None:
-                    space.audience = counter.summary(time.time())
+        if media is None:
+            return
+        await media.stop()
+        log.info("media stopped", extra={"space": space_id, "parts": media.parts_published})
+        figures = await self.audience.finish(space_id, time.time())
+        with self.db.session() as db:
+            space = db.get(Space, space_id)
+            if space is not None:
+                space.audience = figures
+        if self.leases is not None:
+            await self.leases.release(space_id)
 
     async def apply(self, space_id: str, events: tuple[Event, ...]) -> None:
-        """Carry out what a Room decision means for media and live clients."""
+        """Carry out what a Room decision means for media and live clients. In a cluster
+        the node owning the Space's media does it (the decision may be taken anywhere)."""
+        if space_id in self.media or self.leases is None:
+            await self._apply_here(space_id, events)
+        else:
+            self.bus.send_control(space_id, {"type": "events",
+                                             "events": [event_json(e) for e in events]})
+
+    def _on_control(self, space_id: str, message: Message) -> None:
+        if space_id not in self.media:
+            return  # another node's Space
+        if message.get("type") == "record":
+            self.media[space_id].recording = True
+        elif message.get("type") == "events":
+            events = tuple(_EVENT_TYPES[e.pop("type")](**e) for e in message["events"])
+            asyncio.create_task(self._apply_here(space_id, events))
+
+    async def _apply_here(self, space_id: str, events: tuple[Event, ...]) -> None:
         for event in events:
             if isinstance(event, MuteChanged):
                 self.whip.set_muted(space_id, event.user_id, event.muted)
@@ -154,9 +234,6 @@ class Services:
                 levels[resource.user_id] = max(level, levels.get(resource.user_id, 0.0))
         return levels
 
-    def audience_of(self, space_id: str) -> AudienceCounter:
-        return self.audience.setdefault(space_id, AudienceCounter())
-
     async def _tick_live_clients(self) -> None:
         n = 0
         while True:
@@ -164,26 +241,73 @@ class Services:
             n += 1
             now = time.time()
             for space_id in list(self.media):
-                if n % SAMPLE_TICKS == 0:
-                    self.audience_of(space_id).sample(now)
-                if not self.bus.count(space_id):
-                    continue
-                levels = self.speaking_levels(space_id)
-                self.bus.publish(space_id, {"type": "levels", "levels": levels})
-                if n % AUDIENCE_EVERY == 0:
-                    self.publish_audience(space_id, now)
+                try:
+                    if n % SAMPLE_TICKS == 0:
+                        await self.audience.sample(space_id, now)
+                    if not self.bus.may_have_subscribers(space_id):
+                        continue
+                    levels = self.speaking_levels(space_id)
+                    self.bus.publish(space_id, {"type": "levels", "levels": levels})
+                    if n % AUDIENCE_EVERY == 0:
+                        await self.publish_audience(space_id, now)
+                except Exception:
+                    log.exception("live update of %s failed", space_id)
 
-    def publish_audience(self, space_id: str, now: float) -> None:
-        counter = self.audience_of(space_id)
-        self.bus.publish(space_id, {"type": "audience", "listeners": counter.concurrent(now),
-                                    "peak": counter.peak, "unique": counter.unique})
+    async def publish_audience(self, space_id: str, now: float) -> None:
+        figures = await self.audience.summary(space_id, now)
+        self.bus.publish(space_id, {"type": "audience", "listeners": figures["concurrent"],
+                                    "peak": figures["peak"], "unique": figures["unique"]})
+
+    async def _keep_leases(self) -> None:
+        """Cluster: renew this node's leases (a lost one means another node took the
+        Space: stop here), and take over live Spaces whose owner died."""
+        assert self.leases is not None
+        live: list[str] = []
+        last_read = 0.0
+        while True:
+            await asyncio.sleep(RENEW_EVERY)
+            try:
+                for space_id in list(self.media):
+                    if not await self.leases.renew(space_id):
+                        log.warning("lost the media lease of %s; stopping here", space_id)
+                        await self._drop_media(space_id)
+                if time.monotonic() - last_read > LIVE_SPACES_EVERY:
+                    with self.db.session() as db:
+                        live = list(db.scalars(select(Space.id).where(Space.state == "live")))
+                    last_read = time.monotonic()
+                for space_id in live:
+                    if space_id not in self.media and await self.leases.owner(space_id) is None:
+                        log.info("taking over live Space %s", space_id)
+                        await self.start_media(space_id)
+            except MediaElsewhere:
+                pass  # another node was quicker
+            except Exception:
+                log.exception("keeping media leases failed")
+
+    async def _drop_media(self, space_id: str) -> None:
+        """Stop this node's copy without ending the Space's playlist (the new owner
+        continues it)."""
+        await self.whip.close_space(space_id)
+        async with self._lock:
+            media = self.media.pop(space_id, None)
+        if media is not None:
+            await media.abandon()
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        for task in (self._ticker, self._lease_keeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.whip.close_all()
         for space_id in list(self.media):
-            await self.stop_media(space_id)
+            if self.leases is None:
+                await self.stop_media(space_id)
+            else:  # a cluster node leaving: another node takes the Space over
+                await self._drop_media(space_id)
+                await self.leases.release(space_id)
+        await self.bus.close()
+        await self.store.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.db.close()

@@ -34,37 +34,36 @@ class AudienceOut(BaseModel):
 
 
 @router.post("/beacon", status_code=204, response_class=Response)
-def beacon(space_id: str, body: Beacon, request: Request) -> Response:
+async def beacon(space_id: str, body: Beacon, request: Request) -> Response:
     """A playing listener says so every BEACON_INTERVAL seconds. Anyone listening counts."""
     svc = services(request)
-    if space_id not in svc.media:
+    if not await svc.on_air(space_id):
         with svc.db.session() as db:
             room_store.load(db, space_id)  # 404 for an unknown Space
         raise BadRequest("this Space is not on air")
-    svc.audience_of(space_id).beat(body.session, time.time())
+    await svc.audience.beat(space_id, body.session, time.time())
     return Response(status_code=204)
 
 
 @router.get("/audience", response_model=AudienceOut)
-def audience(space_id: str, request: Request) -> AudienceOut:
+async def audience(space_id: str, request: Request) -> AudienceOut:
     """Concurrent, peak and unique listeners, and the series behind the plot. Public:
     the figures are there for anyone to check."""
     svc = services(request)
-    now = time.time()
     # On air is what makes the figures live, not whether a beacon or sample came yet.
-    live = space_id in svc.media
-    counter = svc.audience_of(space_id) if live else None
-    if counter is None:
+    live = await svc.on_air(space_id)
+    if live:
+        figures = await svc.audience.summary(space_id, time.time())
+    else:
         with svc.db.session() as db:
             space, _ = room_store.load(db, space_id)
-            counter = AudienceCounter.from_summary(space.audience or {})
-    figures = counter.summary(now)
+            figures = AudienceCounter.from_summary(space.audience or {}).summary(time.time())
     return AudienceOut(
         concurrent=figures["concurrent"] if live else 0,  # type: ignore[arg-type]
-        peak=counter.peak,
-        unique=counter.unique,
-        samples=[[t, n] for t, n in counter.samples],
-        joins_per_minute=[[m, n] for m, n in sorted(counter.joins_per_minute.items())],
+        peak=figures["peak"],  # type: ignore[arg-type]
+        unique=figures["unique"],  # type: ignore[arg-type]
+        samples=figures["samples"],  # type: ignore[arg-type]
+        joins_per_minute=figures["joins_per_minute"],  # type: ignore[arg-type]
         beacon_interval=BEACON_INTERVAL,
         concurrent_window=CONCURRENT_WINDOW,
         live=live,

@@ -54,7 +54,8 @@ async def events(space_id: str, request: Request, viewer: Viewer) -> StreamingRe
         room.authorize("view", viewer.id if viewer else None)
         snapshot = space_out(request, db, space, room, viewer)
     queue = svc.bus.subscribe(space_id)
-    svc.publish_audience(space_id, time.time())
+    if await svc.on_air(space_id):
+        await svc.publish_audience(space_id, time.time())
 
     async def stream() -> AsyncIterator[str]:
         try:

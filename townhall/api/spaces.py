@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 from townhall import limits
+from townhall.services import MediaElsewhere
 from townhall.api import room_store
 from townhall.api.deps import current_user, public_base, require_user, services
 from townhall.api.errors_doc import API_ERRORS
@@ -178,7 +179,7 @@ def space_out(request: Request, db: OrmSession, space: Space, room: Room, viewer
         hands=refs(room.hands),
         invited=refs(sorted(room.invited)),
         pinned_url=space.pinned_url,
-        listeners=svc.audience[space.id].concurrent(time.time()) if space.id in svc.audience else 0,
+        listeners=svc.listeners_now(space.id),
         created_at=space.created_at,
         scheduled_start=space.scheduled_start,
         started_at=space.started_at,
@@ -289,7 +290,10 @@ async def go_live(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
         space.started_at = utcnow()
 
     out = await act(request, space_id, user, lambda room: room.go_live(user.id), before=started)
-    await services(request).start_media(space_id, recording=True)
+    try:
+        await services(request).start_media(space_id, recording=True)
+    except MediaElsewhere:
+        pass  # cluster: the node running its waiting room records from now on
     return out
 
 

@@ -16,11 +16,13 @@ from townhall.errors import (
     UnsupportedMediaType,
 )
 from townhall.media.sdp import check_offer
+from townhall.services import MediaElsewhere
 from townhall.store.db import hash_token
 from townhall.store.models import WhipToken
 
 router = APIRouter(prefix="/whip", tags=["whip"],
-                   responses=error_responses(400, 401, 403, 404, 405, 413, 415, 422, 429, text=(405,)))
+                   responses=error_responses(400, 401, 403, 404, 405, 413, 415, 422, 429, 503,
+                                                text=(405, 503)))
 # Bearer tokens are 43 characters; anything far longer is not ours.
 MAX_TOKEN_LENGTH = 256
 
@@ -44,7 +46,8 @@ def _bearer_user(request: Request, space_id: str) -> int:
 
 @router.post("/{space_id}", status_code=201, response_class=Response,
              responses={201: {"description": "The SDP answer; Location names the WHIP resource",
-                              "content": {"application/sdp": {"schema": {"type": "string"}}}}})
+                              "content": {"application/sdp": {"schema": {"type": "string"}}}},
+                        307: {"description": "Cluster: another node owns the Space's media"}})
 async def publish(space_id: str, request: Request) -> Response:
     svc = services(request)
     with svc.db.session() as db:
@@ -59,7 +62,12 @@ async def publish(space_id: str, request: Request) -> Response:
     with svc.db.session() as db:
         _, room = room_store.load(db, space_id)
         room.check_can_publish(user_id)
-    media = svc.media.get(space_id) or await svc.start_media(space_id)
+    media = svc.media.get(space_id)
+    if media is None:
+        try:
+            media = await svc.start_media(space_id)
+        except MediaElsewhere as elsewhere:
+            return _to_owner(elsewhere.owner, request)
     resource, answer = await svc.whip.publish(media, user_id, offer, muted=user_id in room.muted)
     return Response(
         content=answer,
@@ -67,6 +75,15 @@ async def publish(space_id: str, request: Request) -> Response:
         media_type="application/sdp",
         headers={"Location": f"/whip/{space_id}/{resource.id}"},
     )
+
+
+def _to_owner(owner: str, request: Request) -> Response:
+    """Cluster: another node mixes this Space. RFC 9725 4.5: redirect the client there
+    with 307 (it repeats the POST); its resource URL is relative to that node."""
+    if not owner:
+        return Response("this Space's media is moving between nodes; try again", status_code=503,
+                        media_type="text/plain", headers={"Retry-After": "1"})
+    return Response(status_code=307, headers={"Location": f"{owner}{request.url.path}"})
 
 
 @router.delete("/{space_id}/{resource_id}", status_code=200, response_class=Response)

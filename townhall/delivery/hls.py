@@ -18,6 +18,7 @@ from townhall.errors import BadRequest, NotFound
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
 from townhall.media.recorder import read_recorded, replay_playlist
 from townhall.media.segment_store import PlaylistSnapshot
+from townhall.services import MediaElsewhere
 from townhall.store.models import Space
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -64,19 +65,19 @@ async def live_playlist(
     _check_space_id(space_id)
     if hls_part is not None and hls_msn is None:
         raise BadRequest("_HLS_part needs _HLS_msn")
-    store = services(request).store
+    svc = services(request)
+    store = svc.store
     snapshot = await store.playlist(space_id)
-    if snapshot is None and space_id not in services(request).media:
-        await _open_waiting_room(request, space_id)
-    if snapshot is None and space_id in services(request).media:
+    on_air = snapshot is not None or await svc.on_air(space_id)
+    if not on_air:
+        on_air = await _open_waiting_room(request, space_id)
+    if snapshot is None and on_air:
         # Just gone live: hold the request until the first part exists.
         snapshot = await store.wait_for(space_id, -1, None, BLOCK_TIMEOUT)
-    if hls_msn is None:
-        if snapshot is None:
-            return _not_live_yet(request, space_id)
-        return _playlist_response(snapshot, LIVE_PLAYLIST_CACHE)
     if snapshot is None:
-        return _not_live_yet(request, space_id)
+        return _not_live_yet(on_air)
+    if hls_msn is None:
+        return _playlist_response(snapshot, LIVE_PLAYLIST_CACHE)
     newest = snapshot.position.msn if snapshot.position else -1
     if hls_msn > newest + limits.BLOCKING_RELOAD_MAX_SEGMENTS_AHEAD:
         # RFC 8216bis 6.2.5.2: a request too far in the future is a client error.
@@ -89,20 +90,25 @@ async def live_playlist(
     return _playlist_response(ready, BLOCKING_PLAYLIST_CACHE)
 
 
-async def _open_waiting_room(request: Request, space_id: str) -> None:
+async def _open_waiting_room(request: Request, space_id: str) -> bool:
     """Before a scheduled Space starts, its stream already plays (silence, not
-    "unavailable"); going live continues the same stream, so players never re-join."""
+    "unavailable"); going live continues the same stream, so players never re-join.
+    True if the Space's media now runs (here or, in a cluster, on its owner)."""
     svc = services(request)
     with svc.db.session() as db:
         space = db.get(Space, space_id)
         state = space.state if space is not None else None
-    if state == "scheduled":
+    if state != "scheduled":
+        return False
+    try:
         await svc.start_media(space_id, recording=False)
+    except MediaElsewhere:
+        pass  # another node opened it first: its playlist arrives through the store
+    return True
 
 
-def _not_live_yet(request: Request, space_id: str) -> Response:
-    space = services(request).media.get(space_id)
-    message = "this Space is starting" if space is not None else "this Space is not live"
+def _not_live_yet(on_air: bool) -> Response:
+    message = "this Space is starting" if on_air else "this Space is not live"
     return Response(message, status_code=404, media_type="text/plain",
                     headers={"Cache-Control": NO_STORE})
 
@@ -114,7 +120,7 @@ async def replay(space_id: str, request: Request) -> Response:
     text = replay_playlist(directory, TARGET_DURATION)
     if text is None:
         raise NotFound("no recording for this Space")
-    live = space_id in services(request).media
+    live = await services(request).on_air(space_id)
     # While the Space is live the recording grows; once ended the replay is final.
     cache = LIVE_PLAYLIST_CACHE if live else "public, max-age=60"
     return Response(text, media_type=PLAYLIST_TYPE, headers={"Cache-Control": cache})

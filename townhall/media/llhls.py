@@ -90,8 +90,12 @@ class LivePlaylist:
         parts_per_segment: int = limits.PARTS_PER_SEGMENT,
         window_segments: int = limits.LIVE_PLAYLIST_SEGMENTS,
         first_msn: int = 0,
+        discontinuity_sequence: int = 0,
     ) -> None:
         self.first_msn = first_msn
+        # A run continuing another's playlist (after a restart or on another node) has a
+        # new encoder timeline: players see the change of discontinuity sequence.
+        self.discontinuity_sequence = discontinuity_sequence
         self.part_target = part_target
         self.parts_per_segment = parts_per_segment
         self.window_segments = window_segments
@@ -147,6 +151,7 @@ class LivePlaylist:
             f"PART-HOLD-BACK={_fmt(3 * self.part_target)}",
             f"#EXT-X-PART-INF:PART-TARGET={_fmt(self.part_target)}",
             f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].msn if self.segments else self.first_msn}",
+            f"#EXT-X-DISCONTINUITY-SEQUENCE:{self.discontinuity_sequence}",
             f'#EXT-X-MAP:URI="{INIT_NAME}"',
         ]
         # Parts are listed for the newest segments only (spec: at least those within

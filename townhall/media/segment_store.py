@@ -19,9 +19,17 @@ class PlaylistSnapshot:
     text: str
     position: Position | None
     ended: bool
+    # EXT-X-DISCONTINUITY-SEQUENCE: grows by one each time another run of the mixer
+    # (a restart, a failover to another node) continues the same playlist.
+    discontinuity_sequence: int = 0
 
 
 class SegmentStore(ABC):
+    async def start(self) -> None:
+        """Connect what needs connecting (a shared store subscribes to changes)."""
+
+    async def close(self) -> None: ...
+
     @abstractmethod
     async def put(self, space_id: str, name: str, data: bytes) -> None: ...
 

@@ -55,6 +55,7 @@ class SpaceMedia:
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
+        await self._continue_live_playlist()
         loop = asyncio.get_running_loop()
         self._worker = MixerWorker(
             loop, self._deliver_mix_minus, self._queue.put_nowait, name=f"mixer-{self.space_id}"
@@ -62,6 +63,17 @@ class SpaceMedia:
         self._origin = datetime.now(UTC)
         self._publisher = asyncio.create_task(self._publish_loop())
         self._worker.start()
+
+    async def _continue_live_playlist(self) -> None:
+        """Another run left this Space's playlist in a shared store (the node that owned
+        it died): go on after its newest segment, one discontinuity later, so players
+        keep playing instead of re-joining."""
+        previous = await self.store.playlist(self.space_id)
+        if previous is None or previous.ended or previous.position is None:
+            return
+        self.playlist.first_msn = max(self.playlist.first_msn, previous.position.msn + 1)
+        self.playlist.discontinuity_sequence = previous.discontinuity_sequence + 1
+        self._resumed = True
 
     @property
     def worker(self) -> MixerWorker:
@@ -103,6 +115,19 @@ class SpaceMedia:
         if last is not None:
             await self._complete_segment(last)
         await self._publish_playlist()
+        self.stopped.set()
+
+    async def abandon(self) -> None:
+        """Stop mixing without ending the playlist: another node continues it (cluster
+        failover or a node leaving)."""
+        if self._worker is None or self.stopped.is_set():
+            return
+        for key in list(self.outputs):
+            self.remove_speaker(key)
+        await asyncio.to_thread(self._worker.stop)
+        self._queue.put_nowait(None)
+        if self._publisher is not None:
+            await self._publisher
         self.stopped.set()
 
     def _deliver_mix_minus(self, frames: dict[str, np.ndarray]) -> None:
@@ -172,5 +197,6 @@ class SpaceMedia:
             text=self.playlist.render(),
             position=self.playlist.position,
             ended=self.playlist.ended,
+            discontinuity_sequence=self.playlist.discontinuity_sequence,
         )
         await self.store.set_playlist(self.space_id, snapshot)
