@@ -39,9 +39,23 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--port", type=int, help="port to bind (default 8080)")
         command.add_argument("--data-dir", type=Path, help="where the database and recordings live")
     add_bench_parser(commands)
+    edge = commands.add_parser("edge-config", help="print an nginx edge config for origins")
+    edge.add_argument("--origin", action="append", required=True, metavar="HOST:PORT",
+                      help="an origin (`townhall serve`); repeat for several")
+    edge.add_argument("--listen", default="127.0.0.1:8080", help="address:port nginx listens on")
+    edge.add_argument("--cache-dir", type=Path, default=Path("/var/cache/townhall"),
+                      help="the HLS cache directory (writable by nginx's workers)")
     args = parser.parse_args(argv)
     if args.command == "bench":
         raise SystemExit(run_bench(args))
+    if args.command == "edge-config":
+        from townhall.edge import render_nginx_config
+
+        try:
+            print(render_nginx_config(args.origin, args.listen, args.cache_dir), end="")
+        except ValueError as exc:
+            parser.exit(2, f"townhall: {exc}\n")
+        return
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
                                    ("data_dir", args.data_dir)) if v is not None}
