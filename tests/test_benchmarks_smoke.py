@@ -1,0 +1,56 @@
+"""The wrk LL-HLS listener generator (benchmarks/_wrk.py + ll_hls_listener.lua) against
+the session's demo server: its players must follow the live edge, one part per
+part duration each, so the scale benchmarks built on it cannot silently rot."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from benchmarks._wrk import ListenerResult, parse_output, probe_stream, run_listeners
+from tests.conftest import Server
+
+pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+
+PLAYERS = 8
+SECONDS = 4.0
+
+
+def test_wrk_players_follow_the_live_edge(server: Server) -> None:
+    stream = probe_stream(f"{server.base_url}/hls/demo/live.m3u8")
+    assert stream.parts_per_segment == 8 and stream.part_samples == 12288
+    before = stream.position()
+    result = run_listeners(stream, PLAYERS, SECONDS)
+    after = stream.position()
+
+    assert result.errors == 0 and result.unknown == 0, result
+    assert result.reload_timeouts == 0, result
+    # ~3.9 parts/s at 0.256 s per part; one startup part more or less per player.
+    rate = result.parts_per_connection_per_second
+    assert 3.0 <= rate <= 4.6, rate
+    # Two requests per part: the blocking reload and the part.
+    assert abs(result.requests - 2 * result.parts) <= 2 * PLAYERS, result
+    # The players held the parts the stream was making while they ran, not old ones...
+    assert result.max_index >= after - 2 and result.min_index >= before - 4, (result, before, after)
+    # ...and within a hold-back of their capture (loopback, idle server: ~0.1 s).
+    assert result.age_percentile(50) < stream.hold_back, result.age_hist
+    assert result.cpu_seconds < SECONDS
+
+
+def test_wrk_summary_is_parsed() -> None:
+    out = """Running 4s test @ http://127.0.0.1:1/hls/demo/
+  2 threads and 8 connections
+  126 requests in 4.01s, 255.20KB read
+  Socket errors: connect 0, read 1, write 0, timeout 2
+Requests/sec:     31.42
+LLHLS_RESULT {"errors": 0, "unknown": 0, "late": 1, "age_sum": 3.5, "part_bytes": 1, \
+"parts": 63, "playlists": 63, "reload_timeouts": 0, "min_index": 5, "max_index": 20, \
+"age_hist_10ms": {"3": 60, "90": 3}}
+"""
+    result = parse_output(out, ListenerResult(connections=8, threads=2, duration=4))
+    assert (result.requests, result.parts, result.duration) == (126, 63, 4.01)
+    assert result.bytes_read == int(255.20 * 1024)
+    assert result.errors == 1 and result.reload_timeouts == 2
+    assert result.age_percentile(50) == pytest.approx(0.035)
+    assert result.age_percentile(100) == pytest.approx(0.905)
