@@ -68,7 +68,8 @@ local queue, head, tail = {}, 1, 0
 local part_req, reload_req = {}, {}
 local pdt_of = {}      -- part number -> PROGRAM-DATE-TIME (unix seconds)
 local known_low = nil  -- oldest key kept in the caches above
-local last_tail, last_newest = nil, nil
+local newest_of, newest_count = {}, 0  -- playlist tail -> newest part number
+local last_newest = nil                   -- newest part number this thread has seen
 local started, next_progress
 
 function init(args)
@@ -212,17 +213,23 @@ function response(status, headers, body)
   end
   if byte(body, 1) == 35 then -- "#": a playlist
     playlists = playlists + 1
-    -- Players of one thread mostly get the very same playlist: parse each one once.
+    -- Players of one thread mostly get the very same playlists: parse each one once
+    -- (its end, with the newest part and the preload hint, tells them apart).
     local tl = sub(body, -160)
-    if tl ~= last_tail then
-      local k = parse_newest(body)
+    local k = newest_of[tl]
+    if k == nil then
+      k = parse_newest(body)
       if k then
-        last_tail = tl
+        newest_of[tl] = k
+        newest_count = newest_count + 1
+        if newest_count > 256 then newest_of, newest_count = {}, 0 end
         if last_newest == nil or k > last_newest then last_newest = k end
       end
     end
-    if last_newest then
-      push(part_request(last_newest))
+    if k then
+      -- The part this playlist adds: for a blocking reload, the part asked for (the
+      -- answer comes when that part exists). Players take parts in order, as hls.js.
+      push(part_request(k))
     else
       unknown = unknown + 1
       push(start_request())
