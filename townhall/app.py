@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from townhall import __version__
 from townhall.api.csrf import OriginCheck
-from townhall.api import audience, auth, live, moderation, spaces, users, whip
+from townhall.api import audience, auth, live, moderation, private, spaces, users, whip
 from townhall.config import Settings
-from townhall.delivery import hls
+from townhall.delivery import hls, signed
 from townhall.errors import ClientError, NotFound
 from townhall.metrics import CONTENT_TYPE
 from townhall.ratelimit import TooManyRequests
@@ -56,8 +56,10 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
         headers = {}
         metrics = request.app.state.services.metrics
         metrics.client_errors.labels(str(exc.status)).inc()
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            headers["Retry-After"] = str(retry_after)
         if isinstance(exc, TooManyRequests):
-            headers["Retry-After"] = str(exc.retry_after)
             metrics.rate_limited.labels(exc.limit).inc()
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
 
@@ -92,9 +94,12 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
 
     routers = (auth.router, spaces.router, moderation.router, live.router, audience.router,
                users.router,
-               whip.router, hls.router, pages.router)
+               whip.router, private.router, signed.router, pages.router)
     for router in routers:
         app.include_router(router)
+    # A private Space's plain HLS URLs answer 403: it plays from signed ones only.
+    app.include_router(hls.router, dependencies=[Depends(signed.public_only)],
+                       responses=signed.FORBIDDEN_DOC)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import APIRouter, Request, Response
 
 from townhall import limits
@@ -9,6 +10,7 @@ from townhall.api.deps import services
 from townhall.api.errors_doc import error_responses
 from townhall.api import room_store
 from townhall.errors import (
+    ClientError,
     Forbidden,
     NotFound,
     PayloadTooLarge,
@@ -22,9 +24,17 @@ from townhall.store.models import WhipToken
 
 router = APIRouter(prefix="/whip", tags=["whip"],
                    responses=error_responses(400, 401, 403, 404, 405, 413, 415, 422, 429, 503,
-                                                text=(405, 503)))
+                                                text=(405,)))
 # Bearer tokens are 43 characters; anything far longer is not ours.
 MAX_TOKEN_LENGTH = 256
+# Cluster: a WHIP request for a Space mixed on another node is passed on to it.
+PROXY_TIMEOUT = 20.0
+_FORWARDED_HEADERS = ("authorization", "content-type")
+
+
+class MediaMoving(ClientError):
+    status = 503
+    retry_after = 1
 
 
 def _bearer_user(request: Request, space_id: str) -> int:
@@ -46,8 +56,7 @@ def _bearer_user(request: Request, space_id: str) -> int:
 
 @router.post("/{space_id}", status_code=201, response_class=Response,
              responses={201: {"description": "The SDP answer; Location names the WHIP resource",
-                              "content": {"application/sdp": {"schema": {"type": "string"}}}},
-                        307: {"description": "Cluster: another node owns the Space's media"}})
+                              "content": {"application/sdp": {"schema": {"type": "string"}}}}})
 async def publish(space_id: str, request: Request) -> Response:
     svc = services(request)
     with svc.db.session() as db:
@@ -67,7 +76,7 @@ async def publish(space_id: str, request: Request) -> Response:
         try:
             media = await svc.start_media(space_id)
         except MediaElsewhere as elsewhere:
-            return _to_owner(elsewhere.owner, request)
+            return await _proxy_to_owner(elsewhere.owner, request, body)
     resource, answer = await svc.whip.publish(media, user_id, offer, muted=user_id in room.muted)
     return Response(
         content=answer,
@@ -77,13 +86,23 @@ async def publish(space_id: str, request: Request) -> Response:
     )
 
 
-def _to_owner(owner: str, request: Request) -> Response:
-    """Cluster: another node mixes this Space. RFC 9725 4.5: redirect the client there
-    with 307 (it repeats the POST); its resource URL is relative to that node."""
+async def _proxy_to_owner(owner: str, request: Request, body: bytes = b"") -> Response:
+    """Cluster: another node mixes this Space, so the request goes there (RFC 9725 lets
+    a server proxy or redirect; browsers drop the Authorization header on a redirect to
+    another origin, so proxying is what works for every client). The resource URL the
+    owner answers with is a path that any node proxies the same way."""
     if not owner:
-        return Response("this Space's media is moving between nodes; try again", status_code=503,
-                        media_type="text/plain", headers={"Retry-After": "1"})
-    return Response(status_code=307, headers={"Location": f"{owner}{request.url.path}"})
+        raise MediaMoving("this Space's media is moving between nodes; try again")
+    headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_HEADERS}
+    try:
+        async with httpx.AsyncClient(timeout=PROXY_TIMEOUT) as client:
+            answer = await client.request(request.method, f"{owner}{request.url.path}",
+                                          content=body, headers=headers)
+    except httpx.HTTPError:
+        # The owner is unreachable: its lease lapses within seconds and a node takes over.
+        raise MediaMoving("the node mixing this Space does not answer; try again") from None
+    kept = {k: v for k, v in answer.headers.items() if k.lower() in ("location", "content-type")}
+    return Response(answer.content, status_code=answer.status_code, headers=kept)
 
 
 @router.delete("/{space_id}/{resource_id}", status_code=200, response_class=Response)
@@ -91,6 +110,10 @@ async def leave(space_id: str, resource_id: str, request: Request) -> Response:
     user_id = _bearer_user(request, space_id)
     svc = services(request)
     resource = svc.whip.resources.get(resource_id)
+    if resource is None and svc.leases is not None and space_id not in svc.media:
+        owner = await svc.leases.owner(space_id)
+        if owner and owner != svc.leases.node:
+            return await _proxy_to_owner(owner, request)
     if resource is None or resource.space_id != space_id:
         raise NotFound("no such WHIP resource")
     if resource.user_id != user_id:

@@ -24,6 +24,10 @@ WHIP_TIMEOUT = 15.0
 RECONNECT_FIRST_DELAY = 0.5
 RECONNECT_MAX_DELAY = 5.0
 RECONNECT_FOR_SECONDS = 120.0
+# The server sends the mix-minus (silence included) every 20 ms: nothing for this long
+# means the server is gone (a crashed node sends no ICE failure; consent checks take
+# ~30 s to notice), so publish again (a cluster hands the Space to another node).
+MEDIA_TIMEOUT = 1.5
 
 SampleSource = Callable[[int, int], np.ndarray]  # (first sample, count) -> mono int16
 
@@ -100,6 +104,10 @@ class WhipPublisher:
         self._stopping = False
         self._offline_until = 0.0
         self._reconnecting: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.media_timeouts = 0  # reconnects started because the server went silent
+        self.connected_to: str | None = None  # the WHIP URL that answered last
+        self._connected_at = 0.0
 
     @property
     def received_samples(self) -> int:
@@ -134,7 +142,8 @@ class WhipPublisher:
                 self._reconnecting = asyncio.create_task(self._reconnect())
 
         await pc.setLocalDescription(await pc.createOffer())
-        async with httpx.AsyncClient(timeout=WHIP_TIMEOUT) as client:
+        # A cluster node that does not own the Space redirects (307) to the one that does.
+        async with httpx.AsyncClient(timeout=WHIP_TIMEOUT, follow_redirects=True) as client:
             response = await client.post(
                 self.whip_url,
                 content=pc.localDescription.sdp,
@@ -146,8 +155,26 @@ class WhipPublisher:
         if response.status_code != 201:
             await pc.close()
             raise RuntimeError(f"WHIP publish failed: {response.status_code} {response.text}")
-        self.location = urljoin(self.whip_url, response.headers["location"])
+        # Relative to the URL that answered (after any redirect).
+        self.location = urljoin(str(response.url), response.headers["location"])
+        self.connected_to = str(response.url)
+        self._connected_at = time.time()
         await pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+        if self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch_media())
+
+    async def _watch_media(self) -> None:
+        """Reconnect when the mix-minus stops arriving (see MEDIA_TIMEOUT)."""
+        while not self._stopping:
+            await asyncio.sleep(MEDIA_TIMEOUT / 3)
+            last = self.received_times[-1] if self.received_times else None
+            silent = last is not None and time.time() - max(last, self._connected_at) > MEDIA_TIMEOUT
+            busy = self._reconnecting is not None and not self._reconnecting.done()
+            if silent and self.auto_reconnect and not busy and self.pc is not None:
+                self.media_timeouts += 1
+                pc, self.pc = self.pc, None
+                self._reconnecting = asyncio.create_task(self._reconnect())
+                await pc.close()
 
     async def _reconnect(self) -> None:
         """The connection died: publish again with the same token (the server replaces
@@ -193,8 +220,9 @@ class WhipPublisher:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._reconnecting is not None:
-            self._reconnecting.cancel()
+        for task in (self._reconnecting, self._watchdog):
+            if task is not None:
+                task.cancel()
         if self.location:
             async with httpx.AsyncClient(timeout=WHIP_TIMEOUT) as client:
                 await client.delete(self.location, headers={"Authorization": f"Bearer {self.token}"})

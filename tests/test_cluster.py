@@ -1,0 +1,165 @@
+"""Cluster mode with real parts: Redis + PostgreSQL + two origin processes on loopback.
+
+A Space's media runs on the origin holding its lease; the other origin serves the same
+live HLS from Redis (blocking reloads woken by pub/sub), redirects WHIP to the owner,
+carries room events both ways and counts the same audience."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.audio import band_level_db, dominant_frequency
+from tests.backing_services import postgres_server, redis_server
+from tests.conftest import MANY_SIGNUPS, Server, live_space, signed_in_client, stage, start_server, stop_server
+from townhall.clients.hls import HlsReader
+from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+
+
+@dataclass
+class Cluster:
+    redis_url: str
+    database_url: str
+    recordings: Path
+    origins: list[Server]
+
+    def env(self) -> dict[str, str]:
+        return {**MANY_SIGNUPS, "TOWNHALL_REDIS_URL": self.redis_url,
+                "TOWNHALL_DATABASE_URL": self.database_url,
+                # Replays survive a node: recordings live on storage every origin shares.
+                "TOWNHALL_RECORDINGS_DIR": str(self.recordings)}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with redis_server() as redis_url, postgres_server() as database_url:
+        tmp = tmp_path_factory.mktemp("cluster")
+        cluster = Cluster(redis_url, database_url, tmp / "recordings", [])
+        for name in ("a", "b"):
+            (tmp / name).mkdir()
+            cluster.origins.append(start_server(tmp / name, command="serve", extra_env=cluster.env()))
+        yield cluster
+        for origin in cluster.origins:
+            stop_server(origin)
+        for origin in cluster.origins:
+            assert "Traceback" not in origin.log(), origin.log()[-5000:]
+
+
+def as_client_of(client: httpx.Client, origin: Server) -> httpx.Client:
+    """The same signed-in person, talking to another origin (sessions are in PostgreSQL)."""
+    return httpx.Client(base_url=origin.base_url, cookies=client.cookies, timeout=20,
+                        headers={"Origin": origin.base_url})
+
+
+async def read_tone(url: str, seconds: float) -> tuple[float, HlsReader]:
+    async with httpx.AsyncClient() as client:
+        reader = HlsReader(url, client)
+        await reader.start(parts_back=0)
+        await reader.read_seconds(seconds, timeout=20)
+    pcm, _ = reader.decode()
+    return dominant_frequency(pcm[-int(seconds * 0.8 * 48000):]), reader
+
+
+async def test_a_space_mixed_on_one_origin_plays_from_the_other(cluster: Cluster) -> None:
+    a, b = cluster.origins
+    host = signed_in_client(a.base_url, "host")
+    space = live_space(host)  # goes live on a: a owns the media
+    creds = stage(host, space["id"])
+    # The speaker knocks on b; b passes the WHIP request on to a, which mixes.
+    speaker = WhipPublisher(creds["whip_url"].replace(a.base_url, b.base_url), creds["token"],
+                            SyntheticTrack(sine(440)))
+    await speaker.start()
+    try:
+        assert "whip" in a.log() and speaker.location is not None
+        frequency, reader = await read_tone(f"{b.base_url}/hls/{space['id']}/live.m3u8", 4.0)
+        assert abs(frequency - 440) <= 5
+        # b's blocking reloads wake on Redis pub/sub: parts arrive at the pace they are
+        # made (0.256 s), not at a polling interval.
+        times = [p.fetched_at for p in reader.parts[3:]]
+        gaps = sorted(y - x for x, y in zip(times, times[1:]))
+        assert gaps[len(gaps) // 2] < 0.4 and gaps[-1] < 1.0, gaps
+        assert httpx.get(f"{a.base_url}/healthz").json()["live_spaces"] == 1
+        assert httpx.get(f"{b.base_url}/healthz").json()["live_spaces"] == 0
+    finally:
+        await speaker.stop()
+        host.post(f"/api/spaces/{space['id']}/end")
+
+
+def test_room_events_fan_out_across_origins(cluster: Cluster) -> None:
+    a, b = cluster.origins
+    host = signed_in_client(a.base_url, "host")
+    space = live_space(host)
+    with httpx.Client(timeout=10) as listener, listener.stream(
+        "GET", f"{b.base_url}/api/spaces/{space['id']}/events"
+    ) as events:
+        lines = events.iter_lines()
+        assert next(lines).startswith("event: snapshot")
+        assert host.post(f"/api/spaces/{space['id']}/reactions", json={"emoji": "👏"}).status_code == 202
+        deadline = time.monotonic() + 5
+        for line in lines:
+            if line.startswith("data:") and json.loads(line[5:]).get("type") == "reaction":
+                assert json.loads(line[5:])["emoji"] == "👏"
+                break
+            assert time.monotonic() < deadline, "the reaction did not reach the other origin"
+    host.post(f"/api/spaces/{space['id']}/end")
+
+
+def test_audience_is_counted_across_origins(cluster: Cluster) -> None:
+    a, b = cluster.origins
+    host = signed_in_client(a.base_url, "host")
+    space = live_space(host)
+    sessions = [f"listener-{i}-{time.time_ns()}" for i in range(3)]
+    for i, session in enumerate(sessions):
+        origin = (a, b)[i % 2]
+        response = httpx.post(f"{origin.base_url}/api/spaces/{space['id']}/beacon",
+                              json={"session": session})
+        assert response.status_code == 204, response.text
+    # A repeated beacon from a player is not a new listener, whichever origin it hits.
+    httpx.post(f"{b.base_url}/api/spaces/{space['id']}/beacon", json={"session": sessions[0]})
+    for origin in (a, b):
+        figures = httpx.get(f"{origin.base_url}/api/spaces/{space['id']}/audience").json()
+        assert (figures["concurrent"], figures["unique"], figures["peak"]) == (3, 3, 3), figures
+    assert host.post(f"/api/spaces/{space['id']}/end").status_code == 200
+    final = httpx.get(f"{b.base_url}/api/spaces/{space['id']}/audience").json()
+    assert (final["live"], final["unique"], final["peak"]) == (False, 3, 3), final
+
+
+async def test_moderation_on_one_origin_reaches_the_media_on_the_other(cluster: Cluster) -> None:
+    a, b = cluster.origins
+    host = signed_in_client(a.base_url, "host")
+    space = live_space(host)
+    creds = stage(host, space["id"])
+    speaker = WhipPublisher(creds["whip_url"], creds["token"], SyntheticTrack(sine(440)))
+    await speaker.start()
+    try:
+        url = f"{b.base_url}/hls/{space['id']}/live.m3u8"
+        assert abs((await read_tone(url, 2.0))[0] - 440) <= 5
+        # The host mutes themself through origin b; origin a's mixer drops the audio.
+        with as_client_of(host, b) as host_on_b:
+            me = host_on_b.get("/api/me").json()["id"]
+            assert host_on_b.post(f"/api/spaces/{space['id']}/mute", json={"user_id": me}).status_code == 200
+        await asyncio.sleep(0)  # (no timing assumption: the check below polls)
+        deadline = time.monotonic() + 10
+        while True:
+            _, reader = await read_tone(url, 1.5)
+            pcm, _ = reader.decode()
+            if band_level_db(pcm[-48000:], 440) < -30 or float(abs(pcm[-48000:]).max()) < 50:
+                break
+            assert time.monotonic() < deadline, "the mute never reached the mixer"
+        # Ending on b stops a's media and ends the playlist everyone plays.
+        with as_client_of(host, b) as host_on_b:
+            assert host_on_b.post(f"/api/spaces/{space['id']}/end").status_code == 200
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{a.base_url}/healthz").json()["live_spaces"] != 0:
+            assert time.monotonic() < deadline, "the owner did not stop the media"
+            await asyncio.sleep(0.1)
+        assert "#EXT-X-ENDLIST" in httpx.get(url).text
+    finally:
+        await speaker.stop()
