@@ -327,7 +327,9 @@ class RoomMachine(RuleBasedStateMachine):
             role = room.role_of(user)
             assert (role == "cohost") == (user in room.cohosts)
             assert (role == "speaker") == (user in room.speakers)
-            assert room.actor(user) == (Actor.REMOVED if user in out else Actor(role.value))
+            invited = role == "listener" and user in room.invited | room.guests
+            expected = Actor.REMOVED if user in out else Actor.GUEST if invited else Actor(role.value)
+            assert room.actor(user) == expected
             assert room.is_moderator(user) == (role in ("host", "cohost"))
 
     @invariant()

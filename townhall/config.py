@@ -50,12 +50,23 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # "json": one JSON object per line (for log pipelines); "text" for people.
     log_format: Literal["text", "json"] = "text"
+    # Key for private Spaces' signed HLS URLs (delivery/signed.py), >= 16 characters.
+    # Empty: a random one kept in data_dir/hls-signing-secret. Every origin in a cluster
+    # must use the same secret, or a URL one node signed is refused by the others.
+    hls_signing_secret: str = Field("", repr=False)
 
     @field_validator("ice_allowed_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
         """Checked when the settings are read, not when the first speaker connects."""
         _parse_networks(value)
+        return value
+
+    @field_validator("hls_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("give at least 16 characters (e.g. openssl rand -hex 32)")
         return value
 
     @field_validator("ice_host_addresses")

@@ -15,7 +15,7 @@ from townhall.rooms.events import Removed, RoleChanged
 from townhall.store.models import HostBlock, Space, WhipToken
 
 MAX_SPACE_ID_LENGTH = 16
-_SETS = ("cohosts", "speakers", "invited", "muted", "removed")
+_SETS = ("cohosts", "speakers", "invited", "guests", "muted", "removed")
 
 
 def load(db: OrmSession, space_id: str, for_update: bool = False) -> tuple[Space, Room]:
@@ -32,6 +32,7 @@ def load(db: OrmSession, space_id: str, for_update: bool = False) -> tuple[Space
         state=SpaceState(space.state),
         hands=tuple(stored.get("hands", ())),
         blocked=frozenset(blocked),
+        private=bool(space.private),
         **{name: frozenset(stored.get(name, ())) for name in _SETS},
     )
     return space, room

@@ -20,7 +20,8 @@ from townhall.api.deps import current_user, public_base, require_user, services
 from townhall.api.errors_doc import API_ERRORS
 from townhall.api.room_store import event_json
 from townhall.errors import BadRequest
-from townhall.rooms import FINAL, Decision, Event, Role, Room, SpaceState
+from townhall.delivery.signed import privacy
+from townhall.rooms import FINAL, Decision, Event, IllegalTransition, Role, Room, SpaceState
 from townhall.rooms.permissions import Actor
 from townhall.store.db import new_token
 from townhall.store.models import Reminder, Space, User, WhipToken, utcnow
@@ -64,6 +65,8 @@ class SpaceCreate(BaseModel):
     description: str = Field("", max_length=limits.MAX_DESCRIPTION_LENGTH)
     topics: list[Topic] = Field(default_factory=list, max_length=limits.MAX_TOPICS)
     scheduled_start: datetime | None = None
+    # Invite-only listening: members only (host, co-hosts, speakers, the guest list).
+    private: bool = False
 
     _title = field_validator("title")(_clean_title)
     _topics = field_validator("topics")(_clean_topics)
@@ -90,6 +93,7 @@ class SpaceEdit(BaseModel):
     title: Title | None = None
     description: str | None = Field(None, max_length=limits.MAX_DESCRIPTION_LENGTH)
     topics: list[Topic] | None = Field(None, max_length=limits.MAX_TOPICS)
+    private: bool | None = None  # only before the Space starts
 
     _title = field_validator("title")(_clean_title)
     _topics = field_validator("topics")(_clean_topics)
@@ -116,6 +120,10 @@ class SpaceOut(BaseModel):
     speakers: list[SpeakerOut]
     hands: list[UserRef]
     invited: list[UserRef]
+    # Invite-only: hls_url and replay_url then answer 403; GET .../playback gives signed
+    # URLs to members. Guests: people a moderator invited to listen.
+    private: bool
+    guests: list[UserRef]
     pinned_url: str | None
     listeners: int
     created_at: datetime
@@ -153,7 +161,7 @@ def space_out(request: Request, db: OrmSession, space: Space, room: Room, viewer
     base = public_base(request)
     on_stage = {r.user_id for r in svc.whip.resources.values() if r.space_id == space.id}
     speaker_ids = [room.host_id, *sorted(room.cohosts), *sorted(room.speakers)]
-    ids = {*speaker_ids, *room.hands, *room.invited}
+    ids = {*speaker_ids, *room.hands, *room.invited, *room.guests}
     users = {u.id: u for u in db.scalars(select(User).where(User.id.in_(ids)))}
     speakers = [
         SpeakerOut(
@@ -178,6 +186,8 @@ def space_out(request: Request, db: OrmSession, space: Space, room: Room, viewer
         speakers=speakers,
         hands=refs(room.hands),
         invited=refs(sorted(room.invited)),
+        private=room.private,
+        guests=refs(sorted(room.guests)),
         pinned_url=space.pinned_url,
         listeners=svc.listeners_now(space.id),
         created_at=space.created_at,
@@ -236,18 +246,18 @@ def create_space(body: SpaceCreate, request: Request, user: SignedIn) -> SpaceOu
             topics=body.topics,
             host_id=user.id,
             scheduled_start=body.scheduled_start,
+            private=body.private,
         )
         db.add(space)
         db.flush()
-        return space_out(request, db, space, Room(host_id=user.id), user)
+        return space_out(request, db, space, Room(host_id=user.id, private=body.private), user)
 
 
 @router.get("", response_model=SpaceList)
 def list_spaces(request: Request, viewer: Viewer) -> SpaceList:
     with services(request).db.session() as db:
         def outs(query) -> list[SpaceOut]:  # type: ignore[no-untyped-def]
-            rows = list(db.scalars(query.limit(LIST_LIMIT)))
-            return [space_out(request, db, s, room_store.load(db, s.id)[1], viewer) for s in rows]
+            return visible(request, db, query, viewer, LIST_LIMIT)
 
         by_state = lambda state: select(Space).where(Space.state == state)  # noqa: E731
         return SpaceList(
@@ -255,6 +265,24 @@ def list_spaces(request: Request, viewer: Viewer) -> SpaceList:
             upcoming=outs(by_state("scheduled").order_by(Space.scheduled_start.asc().nulls_last())),
             recent=outs(by_state("ended").order_by(Space.ended_at.desc())),
         )
+
+
+def visible(request: Request, db: OrmSession, query, viewer: User | None,  # type: ignore[no-untyped-def]
+            limit: int) -> list[SpaceOut]:
+    """The first `limit` Spaces of `query` this viewer may see: a private Space only
+    for its members (anonymous viewers never see one)."""
+    if viewer is None:
+        query = query.where(Space.private.is_(False))
+    else:
+        query = query.execution_options(yield_per=limit)
+    found = []
+    for space in db.scalars(query if viewer is not None else query.limit(limit)):
+        room = room_store.load(db, space.id)[1]
+        if room.may("view", viewer.id if viewer else None):
+            found.append(space_out(request, db, space, room, viewer))
+            if len(found) == limit:
+                break
+    return found
 
 
 @router.get("/{space_id}", response_model=SpaceOut)
@@ -271,6 +299,8 @@ async def edit_space(space_id: str, body: SpaceEdit, request: Request, user: Sig
         room.authorize("edit", user.id)
         if room.state not in (SpaceState.SCHEDULED, SpaceState.LIVE):
             raise BadRequest(f"a {room.state} Space cannot be edited")
+        if body.private not in (None, room.private) and room.state != SpaceState.SCHEDULED:
+            raise IllegalTransition("a Space can become private or public only before it starts")
         return room, ()
 
     def update(_: OrmSession, space: Space) -> None:
@@ -280,8 +310,12 @@ async def edit_space(space_id: str, body: SpaceEdit, request: Request, user: Sig
             space.description = body.description
         if body.topics is not None:
             space.topics = body.topics
+        if body.private is not None:
+            space.private = body.private
 
-    return await act(request, space_id, user, command, before=update)
+    out = await act(request, space_id, user, command, before=update)
+    privacy(request).forget(space_id)  # this node's plain HLS URLs follow at once
+    return out
 
 
 @router.post("/{space_id}/live", response_model=SpaceOut)

@@ -12,7 +12,7 @@ from townhall import limits
 from townhall.api import room_store
 from townhall.api.deps import current_user, require_user, services
 from townhall.api.errors_doc import API_ERRORS
-from townhall.api.spaces import SpaceOut, UserRef, space_out
+from townhall.api.spaces import SpaceOut, UserRef, space_out, visible
 from townhall.errors import NotFound
 from townhall.store.models import HostBlock, Reminder, Space, User
 
@@ -38,11 +38,9 @@ def profile(username: str, request: Request, viewer: Viewer) -> Profile:
             user = db.scalar(select(User).where(User.username == username))
         if user is None:
             raise NotFound("no such user")
-        rows = db.scalars(
-            select(Space).where(Space.host_id == user.id, Space.state != "cancelled")
-            .order_by(Space.created_at.desc()).limit(PROFILE_SPACES)
-        )
-        spaces = [space_out(request, db, s, room_store.load(db, s.id)[1], viewer) for s in rows]
+        query = (select(Space).where(Space.host_id == user.id, Space.state != "cancelled")
+                 .order_by(Space.created_at.desc()))
+        spaces = visible(request, db, query, viewer, PROFILE_SPACES)  # private: members only
         return Profile(id=user.id, username=user.username, spaces=spaces)
 
 
@@ -55,7 +53,9 @@ def my_reminders(request: Request, user: SignedIn) -> list[SpaceOut]:
             .where(Reminder.user_id == user.id, Space.state.in_(("scheduled", "live")))
             .order_by(Space.scheduled_start.asc().nulls_last())
         )
-        return [space_out(request, db, s, room_store.load(db, s.id)[1], user) for s in rows]
+        outs = ((s, room_store.load(db, s.id)[1]) for s in rows)
+        # Taken off a private Space's guest list: its reminder no longer shows.
+        return [space_out(request, db, s, room, user) for s, room in outs if room.may("view", user.id)]
 
 
 @router.get("/me/blocks", response_model=list[UserRef])

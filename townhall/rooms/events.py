@@ -33,6 +33,14 @@ class SpeakerInvited:
 
 
 @dataclass(frozen=True)
+class GuestChanged:
+    """Added to (invited) or taken off the guest list: who may listen to a private Space."""
+
+    user_id: int
+    invited: bool
+
+
+@dataclass(frozen=True)
 class MuteChanged:
     user_id: int
     muted: bool
@@ -45,4 +53,5 @@ class Removed:
     blocked: bool = False
 
 
-Event = StateChanged | RoleChanged | HandRaised | HandLowered | SpeakerInvited | MuteChanged | Removed
+Event = (StateChanged | RoleChanged | HandRaised | HandLowered | SpeakerInvited | GuestChanged
+         | MuteChanged | Removed)

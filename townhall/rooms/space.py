@@ -15,6 +15,7 @@ from townhall.errors import Conflict, Forbidden, Unauthorized
 from townhall.rooms.permissions import Actor, denial_reason
 from townhall.rooms.events import (
     Event,
+    GuestChanged,
     HandLowered,
     HandRaised,
     MuteChanged,
@@ -70,6 +71,10 @@ class Room:
     muted: frozenset[int] = frozenset()
     removed: frozenset[int] = frozenset()
     blocked: frozenset[int] = frozenset()  # the host's blocklist, loaded by the caller
+    # A private Space is for its members only (permissions.allowed); guests are the
+    # people a moderator invited to listen (the guest list matters only when private).
+    private: bool = False
+    guests: frozenset[int] = frozenset()
 
     # -- reading -------------------------------------------------------------
     def role_of(self, user_id: int | None) -> Role:
@@ -113,11 +118,17 @@ class Room:
             return Actor.ANONYMOUS
         if user_id in self.removed or user_id in self.blocked:
             return Actor.REMOVED
-        return Actor(self.role_of(user_id).value)
+        role = self.role_of(user_id)
+        if role == Role.LISTENER and (user_id in self.guests or user_id in self.invited):
+            return Actor.GUEST
+        return Actor(role.value)
+
+    def may(self, action: str, user_id: int | None) -> bool:
+        return denial_reason(action, self.actor(user_id), self.private) is None
 
     def authorize(self, action: str, user_id: int | None) -> None:
         """Raise unless the permission table lets this user do `action` here."""
-        reason = denial_reason(action, self.actor(user_id))
+        reason = denial_reason(action, self.actor(user_id), self.private)
         if reason is not None and user_id in self.blocked:
             reason = "the host has blocked you"
         if reason is not None:
@@ -185,6 +196,23 @@ class Room:
         if actor not in self.invited:
             raise IllegalTransition("you have no invitation to speak")
         return self._make_speaker(actor)
+
+    # -- the guest list (who may listen to a private Space) -------------------
+    def add_guest(self, actor: int | None, user_id: int) -> Decision:
+        self.authorize("manage_listeners", actor)
+        self._require_open()
+        self.check_can_join(user_id)
+        if user_id in self.on_speaker_list:
+            raise IllegalTransition("that user is already a speaker")
+        if user_id in self.guests:
+            raise IllegalTransition("that user is already on the guest list")
+        return replace(self, guests=self.guests | {user_id}), (GuestChanged(user_id, True),)
+
+    def remove_guest(self, actor: int | None, user_id: int) -> Decision:
+        self.authorize("manage_listeners", actor)
+        if user_id not in self.guests:
+            raise IllegalTransition("that user is not on the guest list")
+        return replace(self, guests=self.guests - {user_id}), (GuestChanged(user_id, False),)
 
     def raise_hand(self, actor: int | None) -> Decision:
         self.check_can_join(actor)
@@ -297,6 +325,7 @@ class Room:
             cohosts=self.cohosts - {user_id},
             speakers=self.speakers - {user_id},
             invited=self.invited - {user_id},
+            guests=self.guests - {user_id},
             hands=tuple(h for h in self.hands if h != user_id),
             muted=self.muted - {user_id},
         )

@@ -41,6 +41,8 @@ class Space(Base):
     state: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
     # Roles, hands, mutes and removals: the rooms.Room value, as JSON (see api/rooms.py).
     room: Mapped[dict[str, list[int]]] = mapped_column(JSON, default=dict)
+    # Invite-only listening (api/private.py): set at creation or while scheduled.
+    private: Mapped[bool] = mapped_column(default=False)
     pinned_url: Mapped[str | None] = mapped_column(String(limits.MAX_URL_LENGTH), default=None)
     # Audience figures of a finished Space (audience.AudienceCounter.summary).
     audience: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
