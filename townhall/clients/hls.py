@@ -26,6 +26,9 @@ class FetchedPart:
     data: bytes
     fetched_at: float  # wall clock
     program_date_time: float | None  # segment PDT + offset, as a unix time
+    # Discontinuity number (EXT-X-DISCONTINUITY-SEQUENCE + tags before it): a new
+    # encoder timeline, e.g. after the origin mixing the Space changed.
+    discontinuity: int = 0
 
 
 @dataclass
@@ -37,6 +40,7 @@ class HlsReader:
     playlist: m3u8.M3U8 | None = None
     _seen: set[str] = field(default_factory=set)
     _last: tuple[int, int] | None = None  # (msn, part index) of the newest part fetched
+    _discontinuity_of: dict[str, int] = field(default_factory=dict)
 
     async def _load(self, params: dict[str, int] | None = None) -> m3u8.M3U8:
         response = await self.client.get(self.playlist_url, params=params, timeout=REQUEST_TIMEOUT)
@@ -47,7 +51,10 @@ class HlsReader:
     def _listed_parts(self, playlist: m3u8.M3U8) -> list[tuple[int, int, str, float, float | None]]:
         listed = []
         next_pdt: float | None = None
+        self._discontinuity_of: dict[str, int] = {}
+        discontinuity = playlist.discontinuity_sequence or 0
         for offset, segment in enumerate(playlist.segments):
+            discontinuity += 1 if segment.discontinuity else 0
             msn = playlist.media_sequence + offset
             # m3u8 leaves the date off the trailing parts-only segment: carry it forward.
             pdt = segment.program_date_time.timestamp() if segment.program_date_time else next_pdt
@@ -56,6 +63,7 @@ class HlsReader:
             for index, part in enumerate(segment.parts):
                 at = pdt + elapsed if pdt is not None else None
                 listed.append((msn, index, part.uri, part.duration, at))
+                self._discontinuity_of[part.uri] = discontinuity
                 elapsed += part.duration
         return listed
 
@@ -84,7 +92,8 @@ class HlsReader:
         for msn, index, uri, duration, pdt in new:
             response = await self.client.get(urljoin(self.playlist_url, uri), timeout=REQUEST_TIMEOUT)
             response.raise_for_status()
-            part = FetchedPart(uri, duration, response.content, time.time(), pdt)
+            part = FetchedPart(uri, duration, response.content, time.time(), pdt,
+                               self._discontinuity_of.get(uri, 0))
             self._seen.add(uri)
             self._last = (msn, index)
             self.parts.append(part)

@@ -107,7 +107,7 @@ class WhipPublisher:
         self._watchdog: asyncio.Task[None] | None = None
         self.media_timeouts = 0  # reconnects started because the server went silent
         self.connected_to: str | None = None  # the WHIP URL that answered last
-        self._connected_at = 0.0
+        self.connected_at = 0.0  # wall clock time of the last successful publish
 
     @property
     def received_samples(self) -> int:
@@ -158,7 +158,7 @@ class WhipPublisher:
         # Relative to the URL that answered (after any redirect).
         self.location = urljoin(str(response.url), response.headers["location"])
         self.connected_to = str(response.url)
-        self._connected_at = time.time()
+        self.connected_at = time.time()
         await pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
         if self._watchdog is None:
             self._watchdog = asyncio.create_task(self._watch_media())
@@ -168,7 +168,7 @@ class WhipPublisher:
         while not self._stopping:
             await asyncio.sleep(MEDIA_TIMEOUT / 3)
             last = self.received_times[-1] if self.received_times else None
-            silent = last is not None and time.time() - max(last, self._connected_at) > MEDIA_TIMEOUT
+            silent = last is not None and time.time() - max(last, self.connected_at) > MEDIA_TIMEOUT
             busy = self._reconnecting is not None and not self._reconnecting.done()
             if silent and self.auto_reconnect and not busy and self.pc is not None:
                 self.media_timeouts += 1
