@@ -5,6 +5,13 @@
 import { ApiError, localUrl, post } from "./api.js";
 
 const ICE_GATHERING_TIMEOUT_MS = 4000;
+// A lost connection (the server restarted, or the cluster node mixing the Space died and
+// another took over) is published again with the same token: first after 0.5 s,
+// doubling to 5 s, for at most 2 minutes; "disconnected" for 2 s counts as lost.
+const RECONNECT_FIRST_DELAY_MS = 500;
+const RECONNECT_MAX_DELAY_MS = 5000;
+const RECONNECT_FOR_MS = 120000;
+const DISCONNECTED_GRACE_MS = 2000;
 
 function waitForIceGathering(pc, timeoutMs) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -93,12 +100,12 @@ export class Publisher {
     pc.addEventListener("connectionstatechange", () => {
       if (this.pc !== pc) return;
       const s = pc.connectionState;
+      clearTimeout(this._graceTimer);
       if (s === "connected") this._set("connected");
-      else if (s === "disconnected") this._set("reconnecting");
-      else if (s === "failed") {
-        this._teardown();
-        this._set("failed", "The connection to the server was lost. Join the stage again.");
-      }
+      else if (s === "disconnected") {
+        this._set("reconnecting");
+        this._graceTimer = setTimeout(() => this.pc === pc && this._reconnect(), DISCONNECTED_GRACE_MS);
+      } else if (s === "failed") this._reconnect();
     });
     await pc.setLocalDescription(await pc.createOffer());
     await waitForIceGathering(pc, ICE_GATHERING_TIMEOUT_MS);
@@ -123,9 +130,39 @@ export class Publisher {
       }
       throw new ApiError(response.status, `The server refused the audio: ${detail || response.status}`);
     }
+    this.whipUrl = whipUrl;
     const location = response.headers.get("Location");
     this.resource = location ? new URL(location, whipUrl).href : null;
     await pc.setRemoteDescription({ type: "answer", sdp: text });
+  }
+
+  /** Publish again after a lost connection, keeping the microphone stream. */
+  async _reconnect() {
+    if (this._reconnecting || !this.stream) return;
+    this._reconnecting = true;
+    this._set("reconnecting");
+    const deadline = Date.now() + RECONNECT_FOR_MS;
+    let delay = RECONNECT_FIRST_DELAY_MS;
+    try {
+      while (this.stream && Date.now() < deadline) {
+        if (this.pc) this.pc.close();
+        this.pc = null;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (!this.stream) return; // left the stage meanwhile
+        try {
+          await this._publish(this.whipUrl);
+          return;
+        } catch (err) {
+          // 401/403: removed from the stage or the Space ended; no point trying again.
+          if (err instanceof ApiError && [401, 403, 404].includes(err.status)) break;
+          delay = Math.min(delay * 2, RECONNECT_MAX_DELAY_MS);
+        }
+      }
+      this._teardown();
+      this._set("failed", "The connection to the server was lost. Join the stage again.");
+    } finally {
+      this._reconnecting = false;
+    }
   }
 
   setMuted(muted) {
