@@ -1,7 +1,8 @@
 """The authorization matrix: every per-Space API endpoint called as every role.
 
-PERMISSIONS (townhall/rooms/permissions.py) is the one table of who may do what. Each
-endpoint below names the action it needs; the matrix test calls it as each actor in a
+PERMISSIONS (townhall/rooms/permissions.py) is the one table of who may do what, and
+`allowed(action, private)` what it means in a private Space. Each endpoint below names
+the action it needs (and whether its Space is private); the matrix test calls it as each actor in a
 fresh Space where everyone already has their role, so the only reason to refuse is the
 role: an actor the table allows gets the endpoint's 2xx, anyone else 401 (anonymous) or
 403 (signed in), with a "detail" message. A route that is neither in ENDPOINTS nor in
@@ -21,12 +22,13 @@ import pytest
 
 from tests.conftest import Server, signed_in_client
 from townhall.app import create_app
-from townhall.rooms.permissions import PERMISSIONS, Actor
+from townhall.rooms.permissions import PERMISSIONS, Actor, allowed
 
 # Who calls, and what they are to the Space under test as far as the table goes.
 ACTORS: dict[str, Actor] = {
     "anonymous": Actor.ANONYMOUS,
     "listener": Actor.LISTENER,  # signed in, no role in this Space
+    "guest": Actor.GUEST,  # signed in, no role, on this Space's guest list
     "speaker": Actor.SPEAKER,
     "cohost": Actor.COHOST,
     "host": Actor.HOST,
@@ -35,10 +37,11 @@ ACTORS: dict[str, Actor] = {
     "other_host": Actor.LISTENER,  # hosts a Space of their own; a listener here
 }
 # Users who never act but are acted on; each has one job so no test disturbs another.
-EXTRAS = ("cohost2", "speaker2", "target", "victim")
+EXTRAS = ("cohost2", "speaker2", "guest2", "target", "victim")
 # Hands are rate-limited per user (4 in a burst): approve/decline take turns among these.
 RAISERS = 6
 SIGNED_IN = frozenset(a for a in Actor if a not in (Actor.ANONYMOUS, Actor.REMOVED))
+AUDIENCE = frozenset({Actor.LISTENER, Actor.GUEST})
 ON_STAGE = frozenset({Actor.SPEAKER, Actor.COHOST, Actor.HOST})
 
 Ctx = dict[str, Any]  # user ids by name, plus "code" (an invite code) where made
@@ -63,16 +66,17 @@ class Endpoint:
     # Allowed actors for whom no Space state makes the request a 2xx (see the comment
     # where it is used): they get 409, and only they.
     conflict: frozenset[str] = frozenset()
+    private: bool = False  # in a private Space (permissions.allowed(action, private=True))
 
 
 # -- per-actor preparations ------------------------------------------------------------
 def _raise_own_hand(cast: Cast, space_id: str, actor: str) -> None:
-    if ACTORS[actor] == Actor.LISTENER:
+    if ACTORS[actor] in AUDIENCE:
         cast.ok(cast.clients[actor].post(f"/api/spaces/{space_id}/hand"))
 
 
 def _be_invited(cast: Cast, space_id: str, actor: str) -> None:
-    if ACTORS[actor] == Actor.LISTENER:
+    if ACTORS[actor] in AUDIENCE:
         username = cast.names[actor]
         cast.ok(cast.host.post(f"/api/spaces/{space_id}/speakers", json={"username": username}))
 
@@ -147,6 +151,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              scheduled=True, prepare=_set_reminder),
     # The .ics download shows the Space's title, description and time: "view".
     Endpoint("view_calendar", "GET", f"{SPACE}/calendar.ics", "view"),
+    # -- private Spaces (private.py) ----------------------------------------------------
+    Endpoint("playback", "GET", f"{SPACE}/playback", "listen"),
+    Endpoint("add_listener", "POST", f"{SPACE}/listeners/{{username}}", "manage_listeners",
+             params=lambda ctx: {"username": ctx["names"]["target"]}),
+    Endpoint("remove_listener", "DELETE", f"{SPACE}/listeners/{{username}}", "manage_listeners",
+             params=lambda ctx: {"username": ctx["names"]["guest2"]}, needs=("guest2",)),
+    # The same endpoints in a private Space: members only (outsiders may still follow
+    # an invite link to speak).
+    Endpoint("private_view", "GET", SPACE, "view", private=True),
+    Endpoint("private_playback", "GET", f"{SPACE}/playback", "listen", private=True),
+    Endpoint("private_view_events", "GET", f"{SPACE}/events", "view", stream=True, private=True),
+    Endpoint("private_view_calendar", "GET", f"{SPACE}/calendar.ics", "view", private=True),
+    Endpoint("private_react", "POST", f"{SPACE}/reactions", "react", ok=202, private=True,
+             body=lambda ctx, me: {"emoji": "👏"}),
+    Endpoint("private_raise_hand", "POST", f"{SPACE}/hand", "raise_hand", private=True),
+    Endpoint("private_remind", "POST", f"{SPACE}/reminder", "remind", ok=204, scheduled=True,
+             private=True),
+    Endpoint("private_accept_invite", "POST", f"{SPACE}/invites/{{code}}/accept", "accept_invite",
+             params=lambda ctx: {"code": ctx["code"]}, needs=("invite_link",), private=True),
+    Endpoint("private_add_listener", "POST", f"{SPACE}/listeners/{{username}}",
+             "manage_listeners", params=lambda ctx: {"username": ctx["names"]["target"]},
+             private=True),
 )
 
 # Routes outside the matrix, each with the reason. Anything else must be in ENDPOINTS.
@@ -166,9 +192,15 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
               "as 'publish'); bad, revoked and foreign tokens are in test_bad_input"
        for m, p in (("POST", "/whip/{space_id}"), ("DELETE", "/whip/{space_id}/{resource_id}"),
                     ("PATCH", "/whip/{space_id}/{resource_id}"))},
-    **{(m, p): "public HLS: anyone may listen without signing in, so no role applies"
+    **{(m, p): "plain HLS: anyone may listen to a public Space without signing in, so no "
+               "role applies; a private Space's answer 403 (test_private_spaces)"
        for m, p in (("GET", "/hls/{space_id}/live.m3u8"), ("GET", "/hls/{space_id}/replay.m3u8"),
                     ("GET", "/hls/{space_id}/{name}"))},
+    **{(m, p): "signed HLS: the URL is the key (GET /playback mints it, in the matrix as "
+               "'listen'); bad, expired and foreign tokens are in test_private_spaces"
+       for m, p in (("GET", "/hls/{space_id}/t/{token}/live.m3u8"),
+                    ("GET", "/hls/{space_id}/t/{token}/replay.m3u8"),
+                    ("GET", "/hls/{space_id}/t/{token}/{name}"))},
     **{(m, p): "HTML pages and static files: they call the API, which is in the matrix"
        for m, p in (("GET", "/"), ("GET", "/signin"), ("GET", "/signup"),
                     ("GET", "/s/{space_id}"), ("GET", "/s/{space_id}/invite/{code}"),
@@ -246,7 +278,7 @@ def cast(server: Server) -> Iterator[Cast]:
 
 def fresh_space(cast: Cast, endpoint: Endpoint) -> str:
     """A new Space of the host's, scheduled or live, with nobody in it yet."""
-    body: dict[str, Any] = {"title": f"Matrix {endpoint.id}"}
+    body: dict[str, Any] = {"title": f"Matrix {endpoint.id}", "private": endpoint.private}
     if endpoint.scheduled:
         body["scheduled_start"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     space_id: str = Cast.ok(cast.host.post("/api/spaces", json=body)).json()["id"]
@@ -265,12 +297,15 @@ def cast_roles(cast: Cast, space_id: str, endpoint: Endpoint) -> Ctx:
 
     cast.ok(host.post(f"{url}/cohosts", json={"user_id": cast.ids["cohost"]}))
     make_speaker("speaker")
+    cast.ok(host.post(f"{url}/listeners/{cast.names['guest']}"))
     cast.ok(host.post(f"{url}/remove", json={"user_id": cast.ids["removed"]}))
     ctx: Ctx = {**cast.ids, "names": cast.names}
     if "cohost2" in endpoint.needs:
         cast.ok(host.post(f"{url}/cohosts", json={"user_id": cast.ids["cohost2"]}))
     if "speaker2" in endpoint.needs:
         make_speaker("speaker2")
+    if "guest2" in endpoint.needs:
+        cast.ok(host.post(f"{url}/listeners/{cast.names['guest2']}"))
     if "raiser" in endpoint.needs:
         raiser = cast.next_raiser()
         cast.ok(cast.clients[raiser].post(f"{url}/hand"))
@@ -324,7 +359,7 @@ def test_matrix(cast: Cast, endpoint: Endpoint, actor: str) -> None:
                                       and endpoint.id in ("end", "cancel")), end.text
 
     what = f"{endpoint.method} {endpoint.path} as {actor}: {status} {body}"
-    if ACTORS[actor] in PERMISSIONS[endpoint.action]:
+    if ACTORS[actor] in allowed(endpoint.action, endpoint.private):
         expected = 409 if actor in endpoint.conflict else endpoint.ok
         assert status == expected, what
         if endpoint.stream:
@@ -372,6 +407,9 @@ def test_every_action_has_an_endpoint() -> None:
     assert used == PERMISSIONS.keys(), (used ^ PERMISSIONS.keys())
     assert len({e.id for e in ENDPOINTS}) == len(ENDPOINTS)
     for endpoint in ENDPOINTS:  # a 409 is only for allowed actors
-        assert all(ACTORS[a] in PERMISSIONS[endpoint.action] for a in endpoint.conflict)
+        assert all(ACTORS[a] in allowed(endpoint.action, endpoint.private) for a in endpoint.conflict)
+    # A guest is a listener with an invitation: the same rights, and more only in private.
+    for action, actors in PERMISSIONS.items():
+        assert (Actor.GUEST in actors) == (Actor.LISTENER in actors), action
     for endpoint_id, actor in DISAGREEMENTS:
         assert endpoint_id in {e.id for e in ENDPOINTS} and actor in ACTORS
