@@ -48,7 +48,10 @@ class _LiveState(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         svc = self.services
         listeners = GaugeMetricFamily(
-            "townhall_space_listeners", "Clients following the Space live (event streams)",
+            "townhall_space_listeners",
+            "Concurrent listeners (player beacons, counted across the cluster)", labels=["space"])
+        followers = GaugeMetricFamily(
+            "townhall_space_event_streams", "Live event streams (SSE) open on this node",
             labels=["space"])
         speakers = GaugeMetricFamily(
             "townhall_space_speakers", "Speakers connected over WHIP", labels=["space"])
@@ -70,7 +73,8 @@ class _LiveState(Collector):
             connected[resource.space_id] = connected.get(resource.space_id, 0) + 1
         for space_id, media in list(svc.media.items()):
             worker = media.worker
-            listeners.add_metric([space_id], svc.bus.count(space_id))
+            listeners.add_metric([space_id], svc.listeners_now(space_id))
+            followers.add_metric([space_id], svc.bus.count(space_id))
             speakers.add_metric([space_id], connected.get(space_id, 0))
             parts.add_metric([space_id], media.parts_published)
             ticks.add_metric([space_id], worker.ticks)
@@ -78,7 +82,7 @@ class _LiveState(Collector):
             lateness.add_metric([space_id], worker.lateness_seconds_total)
             encode.add_metric([space_id], worker.encode_seconds_total)
             recording_errors.add_metric([space_id], media.recorder.errors)
-        yield from (listeners, speakers, parts, ticks, late, lateness, encode, recording_errors)
+        yield from (listeners, followers, speakers, parts, ticks, late, lateness, encode, recording_errors)
         yield CounterMetricFamily(
             "townhall_whip_errors", "WHIP offers rejected after parsing", value=svc.whip.errors)
         yield GaugeMetricFamily("townhall_live_spaces", "Spaces with media running",
