@@ -17,7 +17,7 @@ from townhall.config import Settings
 from townhall.logs import configure as configure_logging
 from townhall.media.sources import SyntheticVoice
 from townhall.rooms import SpaceState
-from townhall.services import Services
+from townhall.services import MediaElsewhere, Services
 from townhall.store.db import new_token
 from townhall.store.models import Space, User, utcnow
 
@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--host", help="address to bind (default 127.0.0.1)")
         command.add_argument("--port", type=int, help="port to bind (default 8080)")
         command.add_argument("--data-dir", type=Path, help="where the database and recordings live")
+        command.add_argument("--redis-url", help="cluster mode: the Redis every origin shares")
+        command.add_argument("--database-url", help="SQLAlchemy URL (clusters: PostgreSQL)")
     add_bench_parser(commands)
     edge = commands.add_parser("edge-config", help="print an nginx edge config for origins")
     edge.add_argument("--origin", action="append", required=True, metavar="HOST:PORT",
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
-                                   ("data_dir", args.data_dir)) if v is not None}
+                                   ("data_dir", args.data_dir), ("redis_url", args.redis_url),
+                                   ("database_url", args.database_url)) if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level, settings.log_format)
     on_start = start_demo if args.command == "demo" else None
     app = create_app(settings, on_start=on_start)
-    print(f"Townhall on {settings.base_url}/", flush=True)
+    mode = " (cluster node: shared Redis and database)" if settings.cluster else ""
+    print(f"Townhall on {settings.base_url}/{mode}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=False)
 
@@ -86,7 +90,10 @@ async def start_demo(services: Services) -> None:
             space = Space(id=DEMO_SPACE_ID, title=DEMO_TITLE, host_id=host.id)
             db.add(space)
         space.state, space.started_at, space.ended_at = SpaceState.LIVE, utcnow(), None
-    media = await services.start_media(DEMO_SPACE_ID)
+    try:
+        media = await services.start_media(DEMO_SPACE_ID)
+    except MediaElsewhere:
+        return  # cluster: another node already plays the demo
     media.add_source("demo-voice", SyntheticVoice())
     base = services.settings.base_url
     print(f"Demo Space page: {base}/s/{DEMO_SPACE_ID}", flush=True)
