@@ -1,0 +1,238 @@
+"""The nginx edge (issue #4): real nginx with the shipped config in front of the session's
+`townhall demo` origin."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import httpx
+import m3u8
+import numpy as np
+import pytest
+
+from tests.conftest import REPO_ROOT, Server, free_port, signed_in_client
+from tests.edge_helpers import StubOrigin, edge, origin_of  # noqa: F401 (fixture)
+from townhall import limits
+from townhall.clients.hls import HlsReader, decode_fmp4
+from townhall.edge import NginxEdge, render_nginx_config
+from townhall.media.llhls import part_name
+from townhall.media.sources import DEMO_TUNE
+
+DEMO = "/hls/demo/live.m3u8"
+PARTS_PER_SEGMENT = 8
+CONCURRENT_LISTENERS = 50
+
+
+def listed_parts(text: str) -> list[tuple[int, int]]:
+    """(msn, part index) of every part a playlist lists, oldest first."""
+    playlist = m3u8.loads(text)
+    return [(playlist.media_sequence + offset, index)
+            for offset, segment in enumerate(playlist.segments)
+            for index, _ in enumerate(segment.parts)]
+
+
+def after(position: tuple[int, int]) -> tuple[int, int]:
+    msn, part = position
+    return (msn, part + 1) if part + 1 < PARTS_PER_SEGMENT else (msn + 1, 0)
+
+
+def test_example_config_is_the_rendered_config() -> None:
+    committed = (REPO_ROOT / "deploy/nginx/townhall.conf").read_text()
+    assert committed == render_nginx_config(["127.0.0.1:8081", "127.0.0.1:8082"]), (
+        "deploy/nginx/townhall.conf is stale: regenerate it with `townhall edge-config "
+        "--origin 127.0.0.1:8081 --origin 127.0.0.1:8082 > deploy/nginx/townhall.conf`")
+
+
+def test_playlist_and_parts_come_through_the_edge(server: Server, edge: NginxEdge) -> None:
+    response = httpx.get(edge.url + DEMO, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    assert response.headers["cache-control"] == "public, max-age=1"  # the origin's
+    playlist = m3u8.loads(response.text)
+    assert playlist.segment_map and playlist.segments[-1].parts
+    for uri in (playlist.segment_map[0].uri, playlist.segments[-1].parts[0].uri):
+        via_edge = httpx.get(f"{edge.url}/hls/demo/{uri}", timeout=10)
+        direct = httpx.get(f"{server.base_url}/hls/demo/{uri}", timeout=10)
+        assert via_edge.status_code == 200 and via_edge.content == direct.content
+        assert "immutable" in via_edge.headers["cache-control"]
+
+
+def test_a_media_object_is_a_miss_then_a_hit(server: Server, edge: NginxEdge) -> None:
+    fetched = {e.uri for e in edge.log_entries()}
+    deadline = time.monotonic() + 5
+    while True:  # a part nobody fetched through the edge yet (the next one, at worst)
+        playlist = m3u8.loads(httpx.get(server.base_url + DEMO, timeout=10).text)
+        fresh = [p.uri for s in playlist.segments for p in s.parts
+                 if f"/hls/demo/{p.uri}" not in fetched]
+        if fresh or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    uri = fresh[0]
+    since = edge.log_offset()
+    first = httpx.get(f"{edge.url}/hls/demo/{uri}", timeout=10)
+    second = httpx.get(f"{edge.url}/hls/demo/{uri}?cache-buster=1", timeout=10)
+    assert first.headers["x-cache-status"] == "MISS"
+    assert second.headers["x-cache-status"] == "HIT"
+    assert first.content == second.content and first.status_code == 200
+    assert edge.upstream_requests(since, f"/hls/demo/{uri}", expect_logged=2) == 1
+
+
+async def test_concurrent_blocking_reloads_are_one_origin_request(
+        server: Server, edge: NginxEdge) -> None:
+    """Many listeners waiting for the same next part cost the origin one request, and each
+    gets the playlist with that part within the cache-lock timeout of it existing."""
+    async with httpx.AsyncClient(timeout=15, limits=httpx.Limits(max_connections=100)) as client:
+        text = (await client.get(server.base_url + DEMO)).text
+        # Wait (at the origin) for the next part, so the target below is one part away.
+        now = after(listed_parts(text)[-1])
+        await client.get(server.base_url + DEMO,
+                         params={"_HLS_msn": now[0], "_HLS_part": now[1]})
+        target = after(now)
+        params = {"_HLS_msn": target[0], "_HLS_part": target[1]}
+        since = edge.log_offset()
+
+        async def listener() -> tuple[httpx.Response, float]:
+            response = await client.get(edge.url + DEMO, params=params)
+            return response, time.monotonic()
+
+        results = await asyncio.gather(*(listener() for _ in range(CONCURRENT_LISTENERS)))
+    responses = [r for r, _ in results]
+    assert [r.status_code for r in responses] == [200] * CONCURRENT_LISTENERS
+    assert all(target in listed_parts(r.text) for r in responses)
+    assert len({r.text for r in responses}) == 1  # one cached answer
+    assert edge.upstream_requests(since, DEMO, expect_logged=CONCURRENT_LISTENERS) == 1
+    statuses = sorted(r.headers["x-cache-status"] for r in responses)
+    assert statuses.count("MISS") == 1 and statuses.count("HIT") == CONCURRENT_LISTENERS - 1
+    # Everyone has it within the lock timeout (0.3 s) of the first answer, plus slack.
+    done = sorted(t for _, t in results)
+    assert done[-1] - done[0] < 0.6, done[-1] - done[0]
+
+
+def test_not_found_answers_are_not_cached(server: Server, edge: NginxEdge) -> None:
+    since = edge.log_offset()
+    for _ in range(3):
+        missing = httpx.get(f"{edge.url}/hls/demo/seg99999999.m4s", timeout=10)
+        assert missing.status_code == 404 and missing.headers["x-cache-status"] != "HIT"
+        not_live = httpx.get(f"{edge.url}/hls/nosuchspace/live.m3u8", timeout=10)
+        assert not_live.status_code == 404 and not_live.headers["x-cache-status"] != "HIT"
+    assert edge.upstream_requests(since, "/hls/", expect_logged=6) == 6
+
+
+def test_errors_are_not_cached_even_if_the_origin_says_so(tmp_path: Path) -> None:
+    """The edge caches only 200s: a 404 or 503 that an origin wrongly marks cacheable
+    still goes to the origin every time."""
+    cacheable = {"Cache-Control": "public, max-age=60"}
+    routes = {
+        "/hls/s/live.m3u8": (503, {**cacheable, "Retry-After": "1"}, b"not yet"),
+        "/hls/s/seg5.1.m4s": (404, cacheable, b"no such part"),
+        "/hls/s/seg5.0.m4s": (200, cacheable, b"part"),
+    }
+    with StubOrigin(routes) as stub, NginxEdge([stub.address], tmp_path) as edge_:
+        for _ in range(3):
+            for path, (status, _, _) in routes.items():
+                assert httpx.get(edge_.url + path, timeout=10).status_code == status
+    assert stub.hits["/hls/s/live.m3u8"] == 3
+    assert stub.hits["/hls/s/seg5.1.m4s"] == 3
+    assert stub.hits["/hls/s/seg5.0.m4s"] == 1  # and a 200 is cached (the test can fail)
+
+
+def test_a_dead_origin_is_skipped_for_gets_and_posts(server: Server, tmp_path: Path) -> None:
+    """A refused connection moves the request to the next origin, POSTs (sign-in, WHIP
+    offers) included: they were never sent, so nothing can happen twice."""
+    dead = f"127.0.0.1:{free_port()}"
+    for order, origins in enumerate(([dead, origin_of(server)], [origin_of(server), dead])):
+        with NginxEdge(origins, tmp_path / str(order)) as edge_:
+            for _ in range(4):
+                signin = httpx.post(edge_.url + "/api/auth/signin", timeout=10,
+                                    json={"username": "nobody_here", "password": "wrong password"})
+                assert signin.status_code == 401, signin.text
+                whip = httpx.post(edge_.url + "/whip/demo", content=b"v=0\r\n", timeout=10,
+                                  headers={"Content-Type": "application/sdp",
+                                           "Authorization": "Bearer not-a-token"})
+                assert whip.status_code == 401, whip.text
+                assert httpx.get(edge_.url + DEMO, timeout=10).status_code == 200
+            tried = [e.origins for e in edge_.log_entries()]
+            assert any(dead in o for o in tried) or order == 1  # hash may never pick it
+            assert all(o[-1] == origin_of(server) for o in tried if o)
+
+
+async def test_live_events_stream_through_the_edge_unbuffered(
+        server: Server, edge: NginxEdge) -> None:
+    fan = signed_in_client(server.base_url, "edgefan")
+    emoji = "🔥"
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=10)) as client:
+            async with client.stream("GET", f"{edge.url}/api/spaces/demo/events") as stream:
+                assert stream.status_code == 200
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = stream.aiter_lines()
+                event = ""
+                async with asyncio.timeout(5):
+                    async for line in lines:
+                        if line.startswith("event: snapshot"):
+                            break
+                sent = time.monotonic()
+                reacted = await asyncio.to_thread(
+                    fan.post, "/api/spaces/demo/reactions", json={"emoji": emoji})
+                assert reacted.status_code == 202, reacted.text
+                async with asyncio.timeout(5):
+                    async for line in lines:
+                        if line.startswith("event: "):
+                            event = line.removeprefix("event: ")
+                        elif event == "reaction" and line.startswith("data: "):
+                            data = json.loads(line.removeprefix("data: "))
+                            if data["emoji"] == emoji and data["user"] == fan.get(
+                                    "/api/me").json()["username"]:
+                                break
+                latency = time.monotonic() - sent
+    finally:
+        fan.close()
+    assert latency < 1.0, latency
+
+
+async def test_a_listener_through_the_edge_hears_the_demo(server: Server, edge: NginxEdge) -> None:
+    async with httpx.AsyncClient() as client:
+        reader = HlsReader(edge.url + DEMO, client)
+        await reader.start(parts_back=2)
+        await reader.read_seconds(3.0, timeout=20)
+        # Byte for byte what the origin serves.
+        for part in reader.parts[:3]:
+            direct = await client.get(f"{server.base_url}/hls/demo/{part.uri}")
+            assert direct.content == part.data
+    pcm, frames = reader.decode()
+    pts = np.array([f[0] for f in frames])
+    assert (np.diff(pts) == limits.AAC_FRAME_SAMPLES).all(), "gaps or overlaps"
+    assert pcm.shape[0] >= 3.0 * limits.SAMPLE_RATE * 0.9
+    # The demo tune's notes are in it: dominant frequencies of 100 ms windows that are
+    # loud lie near a note of the tune.
+    notes = [f for f, _ in DEMO_TUNE if f]
+    window = limits.SAMPLE_RATE // 10
+    heard = []
+    for start in range(0, pcm.shape[0] - window, window):
+        chunk = pcm[start:start + window].astype(np.float64)
+        if np.sqrt(np.mean(chunk ** 2)) < 1000:
+            continue
+        spectrum = np.abs(np.fft.rfft(chunk * np.hanning(window)))
+        heard.append(np.fft.rfftfreq(window, 1 / limits.SAMPLE_RATE)[np.argmax(spectrum)])
+    assert len(heard) >= 5, "mostly silence"
+    assert all(min(abs(h - n) for n in notes) < 20 for h in heard), heard
+
+
+def test_edge_config_command_prints_the_config(capsys: pytest.CaptureFixture[str]) -> None:
+    from townhall.cli import main
+
+    main(["edge-config", "--origin", "10.0.0.1:8080", "--origin", "10.0.0.2:8080",
+          "--listen", "0.0.0.0:80"])
+    out = capsys.readouterr().out
+    assert out == render_nginx_config(["10.0.0.1:8080", "10.0.0.2:8080"], "0.0.0.0:80")
+    assert "server 10.0.0.2:8080" in out and "listen 0.0.0.0:80" in out
+
+
+def test_pids_and_cpu_are_measurable(edge: NginxEdge) -> None:
+    pids = edge.pids()
+    assert pids[0] == edge.process.pid and len(pids) >= 2  # master + worker(s)
+    assert edge.cpu_seconds() >= 0
+    assert part_name(1, 2) == "seg1.2.m4s"  # the names the log counts are made of
