@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from townhall import __version__, limits
 from townhall.api import room_store
-from townhall.api.deps import public_base
+from townhall.api.deps import current_user, public_base
 from townhall.api.live import REACTIONS
 from townhall.errors import NotFound
 from townhall.store.models import User
@@ -66,13 +66,21 @@ def _iso_utc(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _share(request: Request, space_id: str) -> Share | None:
+# A private Space the viewer may not see: its page says so and shows nothing of it.
+PRIVATE = "private"
+
+
+def _share(request: Request, space_id: str) -> Share | None | str:
     services = request.app.state.services
     with services.db.session() as db:
         try:
             space, room = room_store.load(db, space_id)
         except NotFound:
             return None
+        if room.private:
+            viewer = current_user(request)
+            if not room.may("view", viewer.id if viewer else None):
+                return PRIVATE
         host = db.get(User, room.host_id)
         description = (space.description or "").strip()
         host_name = host.username if host is not None else "someone"
@@ -109,9 +117,13 @@ def signup(request: Request) -> HTMLResponse:
 
 def _space_page(request: Request, space_id: str, template: str, page: str,
                 **context: object) -> HTMLResponse:
-    """A page about one Space: 404 (still rendered, for people) when there is none."""
+    """A page about one Space: 404 (still rendered, for people) when there is none; a
+    private Space's is a 403 saying it is private, to everyone but its members."""
     space_id = space_id[:MAX_ID_LENGTH]
     share = _share(request, space_id)
+    if share == PRIVATE:
+        return _page(request, "private.html", status_code=403, page=page, space_id=space_id,
+                     signed_in=current_user(request) is not None)
     return _page(request, template, status_code=200 if share is not None else 404,
                  page=page, space_id=space_id, share=share, **context)
 

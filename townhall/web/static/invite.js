@@ -14,7 +14,12 @@ get(`/api/spaces/${encodeURIComponent(spaceId)}`)
     document.title = `Invite: ${space.title} · Townhall`;
     if (space.state === "ended") showError("This Space has ended.");
   })
-  .catch(showError);
+  .catch((err) => {
+    // A private Space shows nothing of itself to outsiders; the invite still works.
+    if (err.status === 401 || err.status === 403) {
+      document.getElementById("invite-title").textContent = "A private Space";
+    } else showError(err);
+  });
 
 currentUser.then((user) => {
   const here = encodeURIComponent(location.pathname);

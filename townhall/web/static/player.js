@@ -10,6 +10,14 @@ const LIVE_EDGE_SLACK = 1.0; // seconds behind the live sync point before jumpin
 // playback starts, then every BEACON_INTERVAL while the audio plays.
 const BEACON_MS = 10_000;
 
+/**
+ * The stream a URL names, whatever its token: a private Space's signed URLs
+ * (/hls/{id}/t/{token}/live.m3u8) change every few minutes for the same stream.
+ */
+function streamOf(url) {
+  return url ? url.replace(/\/t\/[^/]+\//, "/") : url;
+}
+
 /** A random id per player start: no cookie, no account. */
 function newSession() {
   if (crypto.randomUUID) return crypto.randomUUID().replaceAll("-", "");
@@ -40,6 +48,7 @@ export class Player {
     this.autoplay = true;
     this.mode = null; // "hls.js" | "native"
     this.url = null; // playlist URL being played
+    this.refresh = null; // async () => a fresh URL for this stream (signed URLs expire)
     this.kind = null; // "live" | "replay"
     this.blocked = false; // autoplay refused: waiting for a tap on "Listen"
     this.error = null;
@@ -95,10 +104,14 @@ export class Player {
   /**
    * Load a playlist: kind "live" follows the live edge, "replay" starts at the beginning.
    * Without autoplay the element just shows its controls and waits for the user.
-   * `beaconUrl`: where to send audience beacons while this playlist plays.
+   * `beaconUrl`: where to send audience beacons while this playlist plays. `refresh`:
+   * how to get a new URL for the stream (a private Space's expire), asked after a
+   * network failure (such as the 403 of an expired URL) before loading again.
    */
-  async play(url, kind, { autoplay = true, beaconUrl = null } = {}) {
-    if (this.url === url && this.kind === kind) {
+  async play(url, kind, { autoplay = true, beaconUrl = null, refresh = null } = {}) {
+    this.refresh = refresh;
+    // The same stream under a newer token keeps playing: no reload, no gap.
+    if (streamOf(this.url) === streamOf(url) && this.kind === kind) {
       this.beaconUrl = beaconUrl;
       if (!beaconUrl) this._stopBeacons();
       return;
@@ -148,8 +161,16 @@ export class Player {
       hls.destroy();
       this.hls = null;
       clearTimeout(this._retry);
-      this._retry = setTimeout(() => {
+      this._retry = setTimeout(async () => {
         if (generation !== this._generation) return;
+        if (this.refresh) {
+          try {
+            this.url = (await this.refresh()) || this.url;
+          } catch (_) {
+            /* keep the old URL: the next failure asks again */
+          }
+          if (generation !== this._generation) return;
+        }
         this._attachHls(Hls, generation);
       }, RETRY_MS);
       this._render();

@@ -123,6 +123,8 @@ let selfLoweredAt = 0;
 let audienceNotice = ""; // news for a listener: approved, declined, invited
 let stageNotice = ""; // news for a speaker: muted by a host, made co-host
 let hostNotice = "";
+let playback = null; // a private Space's signed URLs (GET …/playback), while fresh
+let playbackAsked = null; // for which kind ("live" | "replay") it was last asked
 
 window.townhallPlayer = player;
 window.townhallPublisher = publisher;
@@ -340,13 +342,22 @@ function renderPlayer() {
     player.stop();
     return;
   }
+  const urls = streamUrls();
+  if (!urls) {
+    player.stop();
+    ui.playerStatus.textContent = "Getting your listening link…";
+    return;
+  }
   if (space.state === "live" || space.state === "scheduled") {
     // The waiting room and the live Space are one stream: going live must not reload
     // the player (same URL and kind: Player.play keeps playing).
     ui.playerHeading.textContent = space.state === "live" ? "Listen live" : "Waiting room";
     player.note = space.state === "scheduled" ? "● Waiting room · the Space starts here" : null;
-    player.play(localUrl(space.hls_url, space), "live", { beaconUrl: `${apiBase}/beacon` });
-  } else if (space.state === "ended" && space.replay_url) {
+    player.play(localUrl(urls.live, space), "live", {
+      beaconUrl: `${apiBase}/beacon`,
+      refresh: space.private ? () => freshUrl("live") : null,
+    });
+  } else if (space.state === "ended" && urls.replay) {
     ui.playerHeading.textContent = "Replay";
     player.note = null;
     // Someone listening when the Space ends goes straight on into the replay; a page
@@ -354,12 +365,41 @@ function renderPlayer() {
     const audio = player.audio;
     const wasListening =
       player.kind === "live" && !player.blocked && audio.currentTime > 0 && (!audio.paused || audio.ended);
-    player.play(localUrl(space.replay_url, space), "replay", { autoplay: wasListening });
+    player.play(localUrl(urls.replay, space), "replay", {
+      autoplay: wasListening,
+      refresh: space.private ? () => freshUrl("replay") : null,
+    });
   } else {
     player.stop();
     ui.playerHeading.textContent = "Listen";
     ui.playerStatus.textContent = "This Space has ended; no replay is available.";
   }
+}
+
+/**
+ * The stream's URLs: a public Space's plain ones, a private Space's signed ones from
+ * GET …/playback (asked once, again when the Space ends for the replay's, and again
+ * by the player when a URL stops working); null while being asked.
+ */
+function streamUrls() {
+  if (!space.private) return { live: space.hls_url, replay: space.replay_url };
+  if (playback && (space.state !== "ended" || playback.replay)) return playback;
+  const want = space.state === "ended" ? "replay" : "live";
+  if (playbackAsked !== want) {
+    playbackAsked = want;
+    get(`${apiBase}/playback`)
+      .then((fresh) => {
+        playback = fresh;
+        render();
+      })
+      .catch(showError);
+  }
+  return null;
+}
+
+async function freshUrl(kind) {
+  playback = await get(`${apiBase}/playback`);
+  return localUrl(kind === "live" ? playback.live : playback.replay, space);
 }
 
 function renderAudience() {
