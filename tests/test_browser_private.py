@@ -51,6 +51,17 @@ def test_private_space_plays_for_guests_only(server, browsers) -> None:  # noqa:
     assert "Members only" not in stranger.content()
     screenshot(stranger, "private-space-outsider.png")
 
+    # The host puts the outsider on the guest list from the page; reloaded, theirs plays.
+    host.wait_for_selector("#guests-block:not([hidden])")
+    host.fill("#person-username", outsider.username)
+    host.click("#listen-user-button")
+    host.wait_for_selector(f"#guests-list li[data-user-id='{outsider.id}']", timeout=UI_TIMEOUT_MS)
+    screenshot(host, "private-space-host.png")
+    response = stranger.reload()
+    assert response is not None and response.status == 200
+    stranger.wait_for_selector("#private-badge:not([hidden])", timeout=UI_TIMEOUT_MS)
+    wait_playing(stranger, 1.0, PLAY_TIMEOUT_MS, "the new guest's player")
+
     assert httpx.get(f"{base}/hls/{space_id}/live.m3u8").status_code == 403
     ended = host_user.client.post(f"/api/spaces/{space_id}/end")
     assert ended.status_code == 200, ended.text

@@ -77,6 +77,7 @@ $("create-form").addEventListener("submit", async (event) => {
     title: $("create-title").value.trim(),
     description: $("create-description").value.trim(),
     topics,
+    private: $("create-private").checked,
   };
   if (startInput.value) {
     body.scheduled_start = localInputToIso(startInput.value);

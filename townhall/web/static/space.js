@@ -76,6 +76,10 @@ const ui = {
   handQueue: $("hand-queue"),
   invitedBlock: $("invited-block"),
   invitedList: $("invited-list"),
+  guestsBlock: $("guests-block"),
+  guestsList: $("guests-list"),
+  listenUser: $("listen-user-button"),
+  privateBadge: $("private-badge"),
   personForm: $("person-form"),
   personUsername: $("person-username"),
   cohostUser: $("cohost-user-button"),
@@ -284,6 +288,7 @@ function renderHeader() {
   ui.state.textContent = STATE_LABELS[space.state] || space.state;
   ui.state.dataset.state = space.state;
   root.dataset.state = space.state;
+  ui.privateBadge.hidden = !space.private;
   ui.host.textContent = `@${space.host.username}`;
   ui.host.href = profileUrl(space.host.username);
   ui.topics.replaceChildren(...space.topics.map((t) => el("span", { class: "topic" }, t)));
@@ -497,6 +502,13 @@ function renderHostPanel() {
     ),
   );
 
+  ui.guestsBlock.hidden = !space.private && !space.guests.length;
+  ui.guestsList.replaceChildren(
+    ...(space.guests.length
+      ? space.guests.map((u) => personLine(u, smallButton("Uninvite", "unlisten", u.id)))
+      : [el("li", { class: "muted empty" }, "Nobody yet: invite people to listen by username below.")]),
+  );
+  ui.listenUser.hidden = !space.private;
   ui.cohostUser.hidden = !host;
   ui.blockUser.hidden = !host;
   ui.unpin.hidden = !space.pinned_url;
@@ -608,7 +620,7 @@ async function run(fn) {
 }
 const action = (button, fn) => button.addEventListener("click", () => run(fn));
 const usernameOf = (id) =>
-  [...space.speakers, ...space.hands, ...space.invited].find((u) => u.id === id)?.username || `user ${id}`;
+  [...space.speakers, ...space.hands, ...space.invited, ...space.guests].find((u) => u.id === id)?.username || `user ${id}`;
 
 const joinStage = async () => {
   stageNotice = "";
@@ -715,6 +727,9 @@ async function moderate(act, userId, name) {
       if (!window.confirm(`Remove @${name} from this Space? They cannot come back.`)) return "";
       applySpace(await post(`${apiBase}/remove`, target));
       return `Removed @${name}.`;
+    case "unlisten":
+      applySpace(await del(`${apiBase}/listeners/${encodeURIComponent(name)}`));
+      return `@${name} is off the guest list.`;
     case "block":
       if (!window.confirm(`Block @${name}? They are removed and cannot join any of your Spaces.`)) return "";
       applySpace(await post(`${apiBase}/block`, target));
@@ -724,7 +739,7 @@ async function moderate(act, userId, name) {
   }
 }
 
-for (const list of [ui.handQueue, ui.invitedList, ui.speakers]) {
+for (const list of [ui.handQueue, ui.invitedList, ui.guestsList, ui.speakers]) {
   list.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-act]");
     if (!button) return;
@@ -745,6 +760,9 @@ async function personAction(act) {
     if (act === "invite") {
       applySpace(await post(`${apiBase}/speakers`, { username }));
       hostNotice = `Invited @${username} to speak.`;
+    } else if (act === "listen") {
+      applySpace(await post(`${apiBase}/listeners/${encodeURIComponent(username)}`));
+      hostNotice = `@${username} may listen now.`;
     } else {
       const user = await get(`/api/users/${encodeURIComponent(username)}`);
       hostNotice = await moderate(act, user.id, user.username);
