@@ -151,6 +151,14 @@ def machine_busy_seconds() -> tuple[float, float]:
     return (sum(values[:8]) - idle) / CLK_TCK, time.monotonic()
 
 
+def softirq_seconds() -> float:
+    """CPU-seconds all cores spent in interrupts and softirqs (loopback TCP is mostly
+    softirq work, charged to no process)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return (values[5] + values[6]) / CLK_TCK
+
+
 def load_average() -> str:
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -348,3 +356,60 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- plain long GETs (Icecast listeners) ----------------------------------------------------
+
+
+@dataclass
+class StreamResult:
+    connections: int
+    duration: float
+    bytes_read: int
+    socket_errors: dict[str, int]
+    cpu_seconds: float
+
+    @property
+    def bytes_per_connection_per_second(self) -> float:
+        return self.bytes_read / self.connections / self.duration if self.duration else 0.0
+
+
+class StreamRun:
+    """wrk holding N plain GETs of an endless stream (an Icecast mount), each read as
+    fast as it comes: wrk keeps no body without a script, so this costs ~nothing."""
+
+    def __init__(self, url: str, connections: int, duration: float) -> None:
+        self.connections, self.duration = connections, duration
+        self.process = subprocess.Popen(
+            [wrk_path(), "-t", str(min(2, connections)), "-c", str(connections),
+             "-d", f"{duration:g}s", "--timeout", "60s", url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_raise_nofile)
+        self.pid = self.process.pid
+        self.started = time.monotonic()
+
+    def wait(self) -> StreamResult:
+        limit = self.started + self.duration + GRACE
+        while True:
+            pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+            if pid == self.pid:
+                break
+            if time.monotonic() > limit:
+                self.process.kill()
+                _, status, rusage = os.wait4(self.pid, 0)
+                break
+            time.sleep(0.1)
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        out = self.process.stdout.read() if self.process.stdout else ""
+        err = self.process.stderr.read() if self.process.stderr else ""
+        match = _REQUESTS.search(out)
+        if match is None:
+            raise WrkError(f"wrk printed no summary:\n{out[-2000:]}\n{err[-2000:]}")
+        socket_errors = {}
+        if (found := _SOCKET.search(out)):
+            socket_errors = dict(zip(("connect", "read", "write", "timeout"),
+                                     map(int, found.groups())))
+        return StreamResult(
+            connections=self.connections, duration=float(match[2]) * _UNITS[match[3]],
+            bytes_read=int(float(match[4]) * _BYTES[match[5]]), socket_errors=socket_errors,
+            cpu_seconds=rusage.ru_utime + rusage.ru_stime)

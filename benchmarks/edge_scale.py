@@ -17,24 +17,43 @@ second each, age of the parts they got) and the CPU of nginx, the origin and wrk
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import re
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
 
-from benchmarks._common import Deadline, log, print_table, running_server
+from benchmarks._common import (
+    LOOPBACK_ICE,
+    REPO_ROOT,
+    Deadline,
+    Server,
+    free_port,
+    log,
+    print_table,
+    running_server,
+    stop_server,
+)
+from benchmarks._parts import FRAMES_ENV, PARTS_ENV
 from benchmarks._wrk import (
     ListenerRun,
     cpu_seconds,
     load_average,
     machine_busy_seconds,
     probe_stream,
+    softirq_seconds,
 )
+from townhall import edge as edge_module
 from townhall.edge import NginxEdge
 
 DEFAULT_STEPS = [100, 1000, 5000, 10000]
@@ -63,8 +82,10 @@ class Step:
     nginx_cpu_pct: float  # % of one core over the window
     origin_cpu_pct: float
     wrk_cpu_pct: float
-    rest_cpu_pct: float
+    softirq_pct: float  # kernel interrupt work (loopback TCP), part of rest_cpu_pct
+    rest_cpu_pct: float  # everything else on the machine, other people's work included
     edge_statuses: dict[str, int]
+    edge_errors: dict[str, int]
 
     @property
     def origin_requests_per_part(self) -> float:
@@ -84,6 +105,45 @@ class Step:
         """CPU-ms of nginx + origin per listener-minute."""
         cpu = (self.nginx_cpu_pct + self.origin_cpu_pct) / 100 * self.window
         return cpu * 1000 / (self.listeners * self.window / 60)
+
+
+@contextlib.contextmanager
+def running_origin(part_frames: int | None = None,
+                   parts_per_segment: int | None = None) -> Iterator[Server]:
+    """`townhall demo` as the origin; with part_frames, parts of that many AAC frames
+    (benchmarks/_parts.py patches the limits; Townhall's defaults are unchanged)."""
+    if part_frames is None and parts_per_segment is None:
+        with running_server("demo") as server:
+            yield server
+        return
+    with tempfile.TemporaryDirectory(prefix="townhall-bench-parts-") as tmp:
+        port = free_port()
+        env = {**os.environ, **LOOPBACK_ICE, "TOWNHALL_LOG_LEVEL": "info",
+               "PYTHONPATH": str(REPO_ROOT),
+               FRAMES_ENV: str(part_frames or ""), PARTS_ENV: str(parts_per_segment or "")}
+        log_path = Path(tmp) / "server.log"
+        with open(log_path, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks._parts", "demo", "--port", str(port),
+                 "--data-dir", str(Path(tmp) / "data")],
+                cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
+        server = Server(f"http://127.0.0.1:{port}", Path(tmp) / "data", process, log_path)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"patched origin did not start:\n{server.log()[-3000:]}")
+                try:
+                    if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            log(f"origin pid {process.pid} on {server.base_url}: parts of {part_frames} AAC "
+                f"frames, {parts_per_segment} per segment")
+            yield server
+        finally:
+            stop_server(server)
 
 
 def raise_fd_limit() -> int:
@@ -107,11 +167,24 @@ def origin_position(client: httpx.Client, url: str, parts_per_segment: int) -> i
 
 
 def run_step(origin_url: str, origin_pid: int, listeners: int, workers: int,
-             duration: float, warmup: float, workdir: Path, deadline: Deadline) -> Step:
+             duration: float, warmup: float, workdir: Path, deadline: Deadline,
+             access_log: bool = True, lock_timeout: str | None = None) -> Step:
+    """One step: a fresh edge, `listeners` wrk players for `duration` s, measured over a
+    steady window. Without the access log, origin requests are not counted (0).
+    `lock_timeout` overrides the edge's proxy_cache_lock_timeout (experiments with
+    longer parts: waiters must outwait one part, or they all go to the origin)."""
+    if lock_timeout is not None:
+        saved = edge_module.LOCK_TIMEOUT
+        edge_module.LOCK_TIMEOUT = lock_timeout
+        try:
+            return run_step(origin_url, origin_pid, listeners, workers, duration, warmup,
+                            workdir, deadline, access_log)
+        finally:
+            edge_module.LOCK_TIMEOUT = saved
     origin_host = origin_url.removeprefix("http://")
     origin_playlist = f"{origin_url}/hls/demo/live.m3u8"
     with NginxEdge([origin_host], workdir, worker_processes=workers,
-                   unlimited_clients=["127.0.0.1"]) as edge, httpx.Client() as client:
+                   unlimited_clients=["127.0.0.1"], access_log=access_log) as edge, httpx.Client() as client:
         stream = probe_stream(f"{edge.url}/hls/demo/live.m3u8")
         log(f"step {listeners} players: edge {edge.url} ({workers} worker(s), pids "
             f"{edge.pids()}), wrk for {duration:g} s, measuring after {warmup:g} s")
@@ -122,6 +195,7 @@ def run_step(origin_url: str, origin_pid: int, listeners: int, workers: int,
         pos0 = origin_position(client, origin_playlist, stream.parts_per_segment)
         nginx0, origin0, wrk0 = edge.cpu_seconds(), cpu_seconds(origin_pid), cpu_seconds(run.pid)
         busy0, mono0 = machine_busy_seconds()
+        irq0 = softirq_seconds()
         end = run.started + duration - 1.0
         while time.monotonic() < end:
             deadline.check("waiting for the step to finish")
@@ -129,6 +203,7 @@ def run_step(origin_url: str, origin_pid: int, listeners: int, workers: int,
         pos1 = origin_position(client, origin_playlist, stream.parts_per_segment)
         nginx1, origin1, wrk1 = edge.cpu_seconds(), cpu_seconds(origin_pid), cpu_seconds(run.pid)
         busy1, mono1 = machine_busy_seconds()
+        irq1 = softirq_seconds()
         t1 = time.time()
         result = run.wait()
         window = mono1 - mono0
@@ -144,6 +219,7 @@ def run_step(origin_url: str, origin_pid: int, listeners: int, workers: int,
                 origin_playlists += entry.origin_requests
             else:
                 origin_media += entry.origin_requests
+        edge_errors = error_kinds(edge.error_log_path)
     pct = lambda a, b: 100 * (b - a) / window  # noqa: E731
     nginx, origin, wrk = pct(nginx0, nginx1), pct(origin0, origin1), pct(wrk0, wrk1)
     step = Step(
@@ -156,18 +232,31 @@ def run_step(origin_url: str, origin_pid: int, listeners: int, workers: int,
         age_p99=result.age_percentile(99), late_pct=100 * result.late_fraction,
         reload_timeouts=result.reload_timeouts, errors=result.errors,
         nginx_cpu_pct=nginx, origin_cpu_pct=origin, wrk_cpu_pct=wrk,
-        rest_cpu_pct=pct(busy0, busy1) - nginx - origin - wrk,
-        edge_statuses=dict(statuses),
+        softirq_pct=pct(irq0, irq1), rest_cpu_pct=pct(busy0, busy1) - nginx - origin - wrk,
+        edge_statuses=dict(statuses), edge_errors=edge_errors,
     )
     log(f"step {listeners}: {step.parts_produced} parts, {edge_requests} edge requests "
         f"({step.edge_rps:.0f}/s), {origin_requests} origin requests "
         f"({step.origin_requests_per_part:.2f} per part); players {step.parts_per_player_s:.2f} "
         f"parts/s, age p50 {step.age_p50:.3f} s; CPU nginx {nginx:.0f}% origin {origin:.0f}% "
         f"wrk {wrk:.0f}% rest {step.rest_cpu_pct:.0f}%; edge statuses {dict(statuses)}; "
-        f"socket errors {result.socket_errors}")
+        f"socket errors {result.socket_errors}; nginx error log {edge_errors}")
     if result.stderr.strip():
         log(f"wrk stderr: {result.stderr.strip()[:500]}")
     return step
+
+
+def error_kinds(path: Path) -> dict[str, int]:
+    """nginx error-log lines counted by message (time, pids and request details cut)."""
+    kinds: Counter[str] = Counter()
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return {}
+    for line in text.splitlines():
+        message = line.split("] ", 1)[-1].split(": ", 1)[-1]
+        kinds[re.split(r"[,(]", message, maxsplit=1)[0].strip()[:80]] += 1
+    return dict(kinds.most_common(4))
 
 
 def limit_of(step: Step, expected_rate: float) -> str:
@@ -193,6 +282,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds before measuring")
     parser.add_argument("--workers", type=int, default=0,
                         help="nginx workers (default: 1, or 2 past one worker's connections)")
+    parser.add_argument("--part-frames", type=int, help="experiment: AAC frames per part "
+                        "(Townhall: 12 = 0.256 s); with --parts-per-segment")
+    parser.add_argument("--parts-per-segment", type=int, help="experiment (Townhall: 8)")
+    parser.add_argument("--lock-timeout", help="experiment: the edge's proxy_cache_lock_timeout "
+                        "(default: the edge's; longer parts need longer, e.g. 700ms for 0.512 s)")
+    parser.add_argument("--no-access-log", action="store_true",
+                        help="edge without its access log (origin requests are not counted)")
     parser.add_argument("--quick", action="store_true", help="20 and 200 players, 6 s each")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -206,7 +302,8 @@ def main() -> None:
     deadline = Deadline(len(steps) * (args.duration + 90) + 120)
     log(f"load average {load_average()}; open-file limit {fd_limit} per process")
     steps_done: list[Step] = []
-    with running_server("demo") as origin, tempfile.TemporaryDirectory(
+    with running_origin(args.part_frames, args.parts_per_segment) as origin, \
+            tempfile.TemporaryDirectory(
             prefix="townhall-edge-scale-") as tmp:
         # Let the demo Space make a complete segment first.
         probe_stream(f"{origin.base_url}/hls/demo/live.m3u8")
@@ -215,11 +312,12 @@ def main() -> None:
             try:
                 steps_done.append(run_step(origin.base_url, origin.process.pid, n, workers,
                                            args.duration, args.warmup, Path(tmp) / f"edge-{n}",
-                                           deadline))
+                                           deadline, access_log=not args.no_access_log,
+                                           lock_timeout=args.lock_timeout))
             except Exception as error:  # noqa: BLE001 - report and go on to the summary
                 log(f"step {n} failed: {error!r}")
                 break
-    expected = 1 / 0.256
+    expected = 1 / (0.256 * (args.part_frames or 12) / 12)
     print()
     print(f"Edge scale: one origin, one nginx edge, wrk LL-HLS players; {args.duration:g} s "
           f"per step, measured over the last {args.duration - args.warmup - 1:g} s; "
@@ -227,15 +325,16 @@ def main() -> None:
     print_table(
         ["players", "nginx workers", "parts made", "edge req/s", "origin req", "origin req/part",
          "parts/s per player", "part age p50/p95/p99 s", "late %", "timeouts+errors",
-         "nginx %", "origin %", "wrk %", "rest %", "nginx µs/req", "server CPU-ms/listener-min",
+         "nginx %", "origin %", "wrk %", "softirq %", "rest %", "nginx µs/req", "server CPU-ms/listener-min",
          "limit"],
         [[s.listeners, s.workers, s.parts_produced, round(s.edge_rps), s.origin_requests,
           f"{s.origin_requests_per_part:.2f}", f"{s.parts_per_player_s:.2f}",
           f"{s.age_p50:.2f}/{s.age_p95:.2f}/{s.age_p99:.2f}", f"{s.late_pct:.1f}",
           s.reload_timeouts + s.errors, s.nginx_cpu_pct, s.origin_cpu_pct, s.wrk_cpu_pct,
-          s.rest_cpu_pct, s.nginx_us_per_request, f"{s.server_ms_per_listener_minute:.2f}",
+          s.softirq_pct, s.rest_cpu_pct - s.softirq_pct, s.nginx_us_per_request, f"{s.server_ms_per_listener_minute:.2f}",
           limit_of(s, expected)] for s in steps_done])
-    print("(CPU: % of one core; the machine has 2. Part age: when a player held a part, "
+    print("(CPU: % of one core; the machine has 2; rest = other processes, e.g. other "
+          "people's tests. Part age: when a player held a part, "
           "after its last sample's PROGRAM-DATE-TIME.)")
     if args.json:
         args.json.write_text(json.dumps([asdict(s) | {

@@ -1,0 +1,388 @@
+"""Icecast pieces for benchmarks/icecast_side_by_side.py: Debian's icecast2 with a
+generated config on loopback, a paced MP3 source with timed markers, and a measuring
+listener that decodes what it receives and times the markers.
+
+The program audio is a 15 s loop (silence with a 30 ms tone burst every 1.5 s, each
+burst at one of 10 frequencies) encoded once by ffmpeg to MP3, 64 kb/s CBR, 48 kHz mono
+(192-byte frames of 24 ms, no ID3/Xing header). The source client sends it frame by
+frame on the wall clock (as a live encoder would) and notes when it sent each burst's
+frame; a measuring listener notes when the frame holding a burst's onset arrived. The
+difference is the server's source-to-listener delay (burst-on-connect, queues),
+without any player buffer: the same thing the LL-HLS part age measures for Townhall.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from benchmarks._common import burst_frequency, find_onsets, tag_of_frequency
+
+RATE = 48_000
+BITRATE = 64_000
+FRAME_BYTES = 192  # MPEG-1 Layer III, 64 kb/s, 48 kHz: 144 * 64000 / 48000
+FRAME_SECONDS = 1152 / RATE
+LOOP_SECONDS = 15.0
+MARKER_PERIOD = 1.5
+MARKER_OFFSET = 0.5
+MARKER_SECONDS = 0.030
+MARKER_AMPLITUDE = 0.3
+TAGS = [500.0 + 150.0 * k for k in range(10)]  # as benchmarks/_common.py
+ICECAST = shutil.which("icecast2") or "/usr/bin/icecast2"
+MOUNT = "/live.mp3"
+SOURCE_PASSWORD = "bench-source"
+# Debian's shipped value: a new listener first gets this much already-sent audio.
+DEFAULT_BURST = 65535
+
+
+# --- the program ---------------------------------------------------------------------------
+
+
+@dataclass
+class Program:
+    frames: list[bytes]  # MP3 frames of one loop
+    markers: list[tuple[int, int]]  # (frame index in the loop, tag)
+
+
+def make_program(workdir: Path) -> Program:
+    pcm = np.zeros(int(LOOP_SECONDS * RATE), np.int16)
+    t = np.arange(int(MARKER_SECONDS * RATE)) / RATE
+    count = int(LOOP_SECONDS / MARKER_PERIOD)
+    for i in range(count):
+        start = int((MARKER_OFFSET + i * MARKER_PERIOD) * RATE)
+        wave_ = np.sin(2 * np.pi * TAGS[i % len(TAGS)] * t) * MARKER_AMPLITUDE * 32767
+        pcm[start:start + t.size] = wave_.astype(np.int16)
+    wav, mp3 = workdir / "program.wav", workdir / "program.mp3"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm.tobytes())
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav), "-c:a", "libmp3lame",
+                    "-b:a", f"{BITRATE // 1000}k", "-ar", str(RATE), "-ac", "1", "-write_xing",
+                    "0", "-id3v2_version", "0", "-f", "mp3", str(mp3)], check=True, timeout=60)
+    data = mp3.read_bytes()
+    if len(data) % FRAME_BYTES:
+        raise RuntimeError(f"unexpected MP3 size {len(data)} (not whole {FRAME_BYTES}-byte frames)")
+    frames = [data[i:i + FRAME_BYTES] for i in range(0, len(data), FRAME_BYTES)]
+    # Where the bursts are, as a decoder sees them: decode the frames as a listener will.
+    decoded = Decoded()
+    decoded.feed(data, 0.0)
+    markers = []
+    for onset, frame_index, tag in decoded.onsets():
+        markers.append((frame_index, tag))
+    if len(markers) != count:
+        raise RuntimeError(f"found {len(markers)} of {count} markers in the encoded program")
+    return Program(frames, markers)
+
+
+class Decoded:
+    """MP3 bytes in (with their arrival time), PCM and per-frame arrival times out."""
+
+    def __init__(self) -> None:
+        self.codec = av.CodecContext.create("mp3", "r")
+        self.chunks: list[np.ndarray] = []
+        self.frame_times: list[float] = []  # arrival time of the packet of each output frame
+        self.frame_starts: list[int] = []  # first sample of each output frame
+        self.samples = 0
+        self.bad_packets = 0
+
+    def feed(self, data: bytes, arrived: float) -> None:
+        for packet in self.codec.parse(data):
+            try:
+                frames = self.codec.decode(packet)
+            except av.error.InvalidDataError:
+                # A listener's stream starts wherever the server's buffer did, maybe
+                # mid-frame: the decoder resynchronises on the next frame.
+                self.bad_packets += 1
+                continue
+            for frame in frames:
+                pcm = frame.to_ndarray().reshape(-1)
+                if pcm.dtype != np.int16:
+                    pcm = (np.clip(pcm, -1, 1) * 32767).astype(np.int16)
+                self.chunks.append(pcm)
+                self.frame_times.append(arrived)
+                self.frame_starts.append(self.samples)
+                self.samples += pcm.size
+
+    def onsets(self) -> list[tuple[int, int, int]]:
+        """(sample, output frame index, tag) of each marker onset."""
+        if not self.chunks:
+            return []
+        pcm = np.concatenate(self.chunks)
+        out = []
+        starts = np.array(self.frame_starts)
+        for onset in find_onsets(pcm):
+            tag = tag_of_frequency(burst_frequency(pcm, onset))
+            if tag is None:
+                continue
+            frame = int(np.searchsorted(starts, onset, side="right") - 1)
+            out.append((onset, frame, tag))
+        return out
+
+
+# --- the server --------------------------------------------------------------------------
+
+
+def icecast_config(workdir: Path, port: int, max_clients: int, burst_size: int) -> str:
+    owner = ""
+    if os.geteuid() == 0:
+        # icecast2 refuses to run as root: it drops to this user after binding.
+        owner = "<changeowner><user>nobody</user><group>nogroup</group></changeowner>"
+    return f"""<icecast>
+  <location>loopback benchmark</location>
+  <admin>bench@localhost</admin>
+  <limits>
+    <clients>{max_clients}</clients>
+    <sources>2</sources>
+    <queue-size>524288</queue-size>
+    <client-timeout>30</client-timeout>
+    <header-timeout>15</header-timeout>
+    <source-timeout>10</source-timeout>
+    <burst-on-connect>{1 if burst_size else 0}</burst-on-connect>
+    <burst-size>{burst_size}</burst-size>
+  </limits>
+  <authentication>
+    <source-password>{SOURCE_PASSWORD}</source-password>
+    <admin-user>admin</admin-user>
+    <admin-password>{SOURCE_PASSWORD}</admin-password>
+  </authentication>
+  <hostname>127.0.0.1</hostname>
+  <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <fileserve>1</fileserve>
+  <paths>
+    <basedir>/usr/share/icecast2</basedir>
+    <logdir>{workdir}/log</logdir>
+    <webroot>/usr/share/icecast2/web</webroot>
+    <adminroot>/usr/share/icecast2/admin</adminroot>
+    <pidfile>{workdir}/icecast.pid</pidfile>
+  </paths>
+  <logging>
+    <accesslog>access.log</accesslog>
+    <errorlog>error.log</errorlog>
+    <loglevel>2</loglevel>
+  </logging>
+  <security><chroot>0</chroot>{owner}</security>
+</icecast>
+"""
+
+
+class Icecast:
+    """icecast2 in the foreground with a generated config inside `workdir`."""
+
+    def __init__(self, workdir: Path, port: int, max_clients: int,
+                 burst_size: int = DEFAULT_BURST) -> None:
+        self.workdir, self.port = workdir, port
+        self.max_clients, self.burst_size = max_clients, burst_size
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{MOUNT}"
+
+    def start(self) -> Icecast:
+        (self.workdir / "log").mkdir(parents=True, exist_ok=True)
+        # It runs as nobody: it must reach and write its log directory.
+        os.chmod(self.workdir, 0o755)
+        os.chmod(self.workdir / "log", 0o777)
+        config = self.workdir / "icecast.xml"
+        config.write_text(icecast_config(self.workdir, self.port, self.max_clients,
+                                         self.burst_size))
+        out = open(self.workdir / "icecast.out", "ab")
+        self.process = subprocess.Popen([ICECAST, "-c", str(config)], stdout=out,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        out.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"icecast2 exited: {self.diagnostics()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"icecast2 did not listen on {self.port}: {self.diagnostics()}")
+
+    def diagnostics(self) -> str:
+        texts = []
+        for path in (self.workdir / "icecast.out", self.workdir / "log" / "error.log"):
+            if path.exists():
+                texts.append(path.read_text(errors="replace")[-2000:])
+        return "\n".join(texts)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> Icecast:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- the source client -------------------------------------------------------------------
+
+
+class Source(threading.Thread):
+    """Sends the program to the mount in real time, frame by frame, for at most
+    `max_seconds`; notes when each marker's frame was sent."""
+
+    def __init__(self, program: Program, port: int, max_seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.program, self.port, self.max_seconds = program, port, max_seconds
+        self.sent: list[tuple[float, int]] = []  # (wall time, tag)
+        self.stop_event = threading.Event()
+        self.error: Exception | None = None
+        self.frames_sent = 0
+        self.cpu_seconds = 0.0  # this thread's CPU
+
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        auth = base64.b64encode(f"source:{SOURCE_PASSWORD}".encode()).decode()
+        sock.sendall((f"SOURCE {MOUNT} HTTP/1.0\r\nAuthorization: Basic {auth}\r\n"
+                      "Content-Type: audio/mpeg\r\nIce-Name: townhall-bench\r\n"
+                      "Ice-Public: 0\r\n\r\n").encode())
+        answer = sock.recv(1024)
+        if b" 200 " not in answer.split(b"\r\n", 1)[0]:
+            raise RuntimeError(f"icecast refused the source: {answer[:200]!r}")
+        return sock
+
+    def run(self) -> None:
+        cpu0 = time.thread_time()
+        try:
+            sock = self.connect()
+            markers = dict(self.program.markers)
+            frames = self.program.frames
+            start = time.time()
+            end = time.monotonic() + self.max_seconds
+            n = 0
+            # Five frames (120 ms) per send, on the wall clock.
+            while not self.stop_event.is_set() and time.monotonic() < end:
+                due = start + n * FRAME_SECONDS
+                delay = due - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                batch = []
+                for i in range(n, n + 5):
+                    batch.append(frames[i % len(frames)])
+                # Noted before sending: a listener cannot have it earlier.
+                now = time.time()
+                sock.sendall(b"".join(batch))
+                for i in range(n, n + 5):
+                    tag = markers.get(i % len(frames))
+                    if tag is not None:
+                        self.sent.append((now, tag))
+                n += 5
+                self.frames_sent = n
+            sock.close()
+        except Exception as error:  # noqa: BLE001 - reported by the benchmark
+            self.error = error
+        finally:
+            self.cpu_seconds = time.thread_time() - cpu0
+
+    def match(self, arrived: float, tag: int) -> float | None:
+        """Latency of the newest burst with this tag sent before `arrived`."""
+        candidates = [arrived - t for t, k in self.sent if k == tag and t <= arrived]
+        return min(candidates) if candidates else None
+
+
+# --- a measuring listener ------------------------------------------------------------------
+
+
+@dataclass
+class ListenerMeasure:
+    connected_at: float = 0.0
+    burst_bytes: int = 0  # bytes that arrived within BURST_WINDOW of the first byte
+    total_bytes: int = 0
+    seconds: float = 0.0
+    # Marker delay from the source's send to the listener, (a) as it arrived, (b) as a
+    # player that starts playing the first byte at once (no buffer of its own) plays it.
+    arrival_latencies: list[float] = field(default_factory=list)
+    play_latencies: list[float] = field(default_factory=list)
+    stalled: bool = False  # the stream ran slower than real time: (b) does not hold
+    error: str = ""
+
+    @property
+    def burst_seconds(self) -> float:
+        return self.burst_bytes * 8 / BITRATE
+
+
+BURST_WINDOW = 0.3
+
+
+def measure_listener(url_port: int, source: Source, seconds: float) -> ListenerMeasure:
+    """Connect, read and decode for `seconds`; the marker latencies and the burst."""
+    result = ListenerMeasure()
+    decoded = Decoded()
+    try:
+        sock = socket.create_connection(("127.0.0.1", url_port), timeout=10)
+        sock.sendall(f"GET {MOUNT} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        result.connected_at = time.time()
+        header = b""
+        while b"\r\n\r\n" not in header:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise RuntimeError("icecast closed the connection")
+            header += chunk
+        head, body = header.split(b"\r\n\r\n", 1)
+        first = time.time()
+        end = time.monotonic() + seconds
+        data = body
+        while True:
+            now = time.time()
+            if data:
+                result.total_bytes += len(data)
+                if now - first <= BURST_WINDOW:
+                    result.burst_bytes += len(data)
+                decoded.feed(data, now)
+            if time.monotonic() >= end:
+                break
+            sock.settimeout(max(0.05, end - time.monotonic()))
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                data = b""
+                continue
+            if not data:
+                break
+        result.seconds = time.time() - first
+        sock.close()
+    except Exception as error:  # noqa: BLE001
+        result.error = repr(error)
+    if not decoded.frame_times:
+        return result
+    start = decoded.frame_times[0]
+    # Playable audio never ran out: each frame arrived before its play time.
+    result.stalled = any(t > start + first / RATE + 0.05
+                         for t, first in zip(decoded.frame_times, decoded.frame_starts))
+    for sample, frame, tag in decoded.onsets():
+        arrival = source.match(decoded.frame_times[frame], tag)
+        if arrival is not None:
+            result.arrival_latencies.append(arrival)
+        play = source.match(start + sample / RATE, tag)
+        if play is not None:
+            result.play_latencies.append(play)
+    return result
+
+
+def tempdir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="townhall-icecast-")
