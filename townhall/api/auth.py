@@ -7,7 +7,7 @@ import re
 from typing import Annotated
 
 from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
+from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
@@ -88,7 +88,9 @@ async def signin(body: Credentials, request: Request, response: Response) -> Use
         if user is None:
             raise VerificationError
         await asyncio.to_thread(hasher.verify, user.password_hash, body.password)
-    except VerificationError:
+    except (VerificationError, InvalidHashError):
+        # InvalidHashError: an account nobody may sign in to (the demo host's hash is
+        # "!" + random) is a wrong password like any other, not a server error.
         raise Unauthorized("wrong username or password") from None
     _start_session(request, response, user.id)
     return UserOut(id=user.id, username=user.username)
