@@ -119,6 +119,13 @@ def test_not_found_answers_are_not_cached(server: Server, edge: NginxEdge) -> No
         not_live = httpx.get(f"{edge.url}/hls/nosuchspace/live.m3u8", timeout=10)
         assert not_live.status_code == 404 and not_live.headers["x-cache-status"] != "HIT"
     assert edge.upstream_requests(since, "/hls/", expect_logged=6) == 6
+    # Names the origin never makes are answered by the edge itself.
+    since = edge.log_offset()
+    for junk in ("/hls/demo/x.m4s", "/hls/demo/seg1.m4s.bak", "/hls/demo/seg123456789.m4s",
+                 "/hls/a%2Fb/live.m3u8", "/hls/demo/live.m3u8/x"):
+        response = httpx.get(edge.url + junk, timeout=10)
+        assert response.status_code in (400, 404), (junk, response.status_code)
+    assert edge.upstream_requests(since, "/", expect_logged=4) == 0
 
 
 def test_errors_are_not_cached_even_if_the_origin_says_so(tmp_path: Path) -> None:

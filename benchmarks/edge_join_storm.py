@@ -1,0 +1,174 @@
+"""A join storm through the nginx edge, and the same storm straight at the origin.
+
+    .venv/bin/python -m benchmarks.edge_join_storm [--count 10000] [--within 10]
+
+Starts `townhall demo` (the origin) and an nginx edge (townhall.edge.NginxEdge, the
+shipped config, one worker) in front of it, then `--count` listeners join within
+`--within` seconds through the edge (townhall/bench/join_storm.py: playlist, init, first
+part, a new connection per join), split over `--processes` generator processes that
+start together. Reports success rate, time to first audio, the origin requests the
+storm caused (from the edge's access log) and CPU of the edge and the origin; then the
+same storm at the origin directly, for the ratio. Progress: one line per generator
+process per second; every storm is bounded by JoinStorm's own timeouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from benchmarks._common import Deadline, log, print_table, running_server
+from townhall.bench.common import percentile
+from townhall.edge import NginxEdge
+
+DEFAULT_COUNT = 10_000
+DEFAULT_WITHIN = 10.0
+# Generator processes: one Python process makes ~500 fresh-connection joins/s on one of
+# these cores (BENCHMARKS.md section 4); the storm needs more than one.
+DEFAULT_PROCESSES = 2
+# Seconds the generator processes get to start before the storm begins together.
+START_DELAY = 3.0
+# The whole benchmark (two storms, start-up, warm-up) must end within this.
+TOTAL_BUDGET = 300.0
+# Parts the demo playlist must list before the storm (a player starts 3 parts back).
+WARM_PARTS = 4
+
+
+def _worker(url: str, count: int, within: float, start_at: float, tag: str) -> dict:
+    """One generator process: its share of the storm, returning the raw samples."""
+    from townhall.bench.join_storm import JoinStorm
+
+    def progress(message: str) -> None:
+        if message.startswith("["):  # the per-second line, not the banner
+            print(f"  {tag} {message}", flush=True)
+
+    async def run() -> dict:
+        bench = JoinStorm(url, count, within, progress=progress)
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        result = await bench.run()
+        result["ttfa"] = bench.ttfa
+        return result
+
+    return asyncio.run(run())
+
+
+def storm(url: str, count: int, within: float, processes: int, tag: str) -> dict:
+    shares = [count // processes + (1 if i < count % processes else 0) for i in range(processes)]
+    start_at = time.time() + START_DELAY
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes) as pool:
+        pending = [pool.apply_async(_worker, (url, n, within, start_at, f"{tag}#{i}"))
+                   for i, n in enumerate(shares)]
+        parts = [p.get(timeout=START_DELAY + within + 60) for p in pending]
+    ttfa = [t for p in parts for t in p["ttfa"]]
+    errors: Counter[str] = Counter()
+    for p in parts:
+        errors.update(p["errors"])
+    return {
+        "count": count,
+        "succeeded": len(ttfa),
+        "success_rate": len(ttfa) / count,
+        "ttfa_p50_s": percentile(ttfa, 50),
+        "ttfa_p99_s": percentile(ttfa, 99),
+        "ttfa_max_s": max(ttfa, default=float("nan")),
+        "errors": dict(errors),
+        "requests": sum(p["requests"] for p in parts),
+        "start_lateness_p99_s": max(p["start_lateness_s"]["p99"] for p in parts),
+        "generator_cpu_share_per_process": [p["generator"]["cpu_share_of_one_core"]
+                                            for p in parts],
+    }
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_parts(url: str, deadline: Deadline) -> None:
+    while True:
+        deadline.check("waiting for the demo Space's first parts")
+        try:
+            text = httpx.get(url, timeout=5).text
+            if text.count("#EXT-X-PART:") >= WARM_PARTS:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=DEFAULT_COUNT)
+    parser.add_argument("--within", type=float, default=DEFAULT_WITHIN)
+    parser.add_argument("--processes", type=int, default=DEFAULT_PROCESSES)
+    parser.add_argument("--no-direct", action="store_true",
+                        help="skip the comparison storm straight at the origin")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    deadline = Deadline(TOTAL_BUDGET)
+    results: dict[str, dict] = {}
+    with running_server("demo") as server, tempfile.TemporaryDirectory(prefix="edge-") as tmp:
+        origin_pid = server.process.pid
+        with NginxEdge([server.base_url.removeprefix("http://")], Path(tmp)) as edge:
+            log(f"nginx edge on {edge.url} (pids {edge.pids()}) -> origin {server.base_url}")
+            targets = [("edge", edge.url)] + ([] if args.no_direct else [("origin", server.base_url)])
+            for name, base in targets:
+                url = f"{base}/hls/demo/live.m3u8"
+                wait_for_parts(url, deadline)
+                deadline.check(f"starting the {name} storm")
+                log(f"storm via {name}: {args.count} joins within {args.within:g} s, "
+                    f"{args.processes} generator processes")
+                since, edge_cpu, origin_cpu = edge.log_offset(), edge.cpu_seconds(), \
+                    process_cpu(origin_pid)
+                result = storm(url, args.count, args.within, args.processes, name)
+                result["edge_cpu_s"] = round(edge.cpu_seconds() - edge_cpu, 2)
+                result["origin_cpu_s"] = round(process_cpu(origin_pid) - origin_cpu, 2)
+                if name == "edge":
+                    result["origin_requests"] = edge.upstream_requests(
+                        since, "/hls/", expect_logged=result["requests"], timeout=10)
+                else:
+                    result["origin_requests"] = result["requests"]
+                    result["edge_cpu_s"] = 0.0
+                results[name] = result
+                log(f"storm via {name} done: {result['success_rate']:.2%} ok, TTFA p99 "
+                    f"{result['ttfa_p99_s']:.3f} s, origin requests {result['origin_requests']}")
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+def report(results: dict[str, dict]) -> None:
+    names = list(results)
+    rows = [
+        ["joins (succeeded)"] + [f"{r['count']} ({r['succeeded']})" for r in results.values()],
+        ["success rate %"] + [100 * r["success_rate"] for r in results.values()],
+        ["TTFA p50 ms"] + [1000 * r["ttfa_p50_s"] for r in results.values()],
+        ["TTFA p99 ms"] + [1000 * r["ttfa_p99_s"] for r in results.values()],
+        ["TTFA max ms"] + [1000 * r["ttfa_max_s"] for r in results.values()],
+        ["errors"] + [json.dumps(r["errors"]) for r in results.values()],
+        ["requests made"] + [r["requests"] for r in results.values()],
+        ["origin requests"] + [r["origin_requests"] for r in results.values()],
+        ["origin CPU s"] + [r["origin_cpu_s"] for r in results.values()],
+        ["edge CPU s"] + [r["edge_cpu_s"] for r in results.values()],
+        ["generator CPU/core"] + [str(r["generator_cpu_share_per_process"])
+                                  for r in results.values()],
+        ["join start lateness p99 ms"] + [1000 * r["start_lateness_p99_s"]
+                                          for r in results.values()],
+    ]
+    print_table(["", *(f"via {n}" for n in names)], rows)
+    if len(results) == 2 and results["edge"]["origin_requests"]:
+        ratio = results["origin"]["origin_requests"] / results["edge"]["origin_requests"]
+        print(f"origin requests, direct / through the edge: {ratio:.0f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
