@@ -21,6 +21,7 @@ from tests.backing_services import postgres_server, redis_server
 from tests.conftest import MANY_SIGNUPS, Server, live_space, signed_in_client, stage, start_server, stop_server
 from townhall.clients.hls import HlsReader
 from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.services import LIVE_SPACES_EVERY
 
 
 @dataclass
@@ -161,5 +162,12 @@ async def test_moderation_on_one_origin_reaches_the_media_on_the_other(cluster: 
             assert time.monotonic() < deadline, "the owner did not stop the media"
             await asyncio.sleep(0.1)
         assert "#EXT-X-ENDLIST" in httpx.get(url).text
+        # Nobody takes the ended Space "over" later (a node's list of live Spaces may be
+        # a few seconds old): watch both nodes for longer than that list lives.
+        watch_until = time.monotonic() + LIVE_SPACES_EVERY + 1
+        while time.monotonic() < watch_until:
+            for origin in (a, b):
+                assert httpx.get(f"{origin.base_url}/healthz").json()["live_spaces"] == 0
+            await asyncio.sleep(0.25)
     finally:
         await speaker.stop()

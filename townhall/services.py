@@ -262,7 +262,7 @@ class Services:
         """Cluster: renew this node's leases (a lost one means another node took the
         Space: stop here), and take over live Spaces whose owner died."""
         assert self.leases is not None
-        live: list[str] = []
+        live: set[str] = set()
         last_read = 0.0
         while True:
             await asyncio.sleep(RENEW_EVERY)
@@ -272,17 +272,29 @@ class Services:
                         log.warning("lost the media lease of %s; stopping here", space_id)
                         await self._drop_media(space_id)
                 if time.monotonic() - last_read > LIVE_SPACES_EVERY:
-                    with self.db.session() as db:
-                        live = list(db.scalars(select(Space.id).where(Space.state == "live")))
+                    live = self._live_space_ids()
                     last_read = time.monotonic()
+                    for space_id, media in list(self.media.items()):
+                        if media.recording and space_id not in live:
+                            # Ended while its end command was in flight to nobody.
+                            await self.stop_media(space_id)
                 for space_id in live:
                     if space_id not in self.media and await self.leases.owner(space_id) is None:
+                        if space_id not in self._live_space_ids(space_id):
+                            continue  # ended since the list was read
                         log.info("taking over live Space %s", space_id)
                         await self.start_media(space_id)
             except MediaElsewhere:
                 pass  # another node was quicker
             except Exception:
                 log.exception("keeping media leases failed")
+
+    def _live_space_ids(self, only: str | None = None) -> set[str]:
+        query = select(Space.id).where(Space.state == "live")
+        if only is not None:
+            query = query.where(Space.id == only)
+        with self.db.session() as db:
+            return set(db.scalars(query))
 
     async def _drop_media(self, space_id: str) -> None:
         """Stop this node's copy without ending the Space's playlist (the new owner
