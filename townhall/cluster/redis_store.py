@@ -117,9 +117,7 @@ class RedisSegmentStore(SegmentStore):
     ) -> PlaylistSnapshot | None:
         def ready() -> bool:
             snap = self._mirror.get(space_id)
-            return snap is not None and (
-                snap.ended or (snap.position is not None and snap.position.has(msn, part))
-            )
+            return snap is not None and snap.reached(msn, part)
 
         await self.playlist(space_id)  # fill the mirror from Redis if this node is new
         condition = self._changed.setdefault(space_id, asyncio.Condition())

@@ -23,6 +23,11 @@ class PlaylistSnapshot:
     # (a restart, a failover to another node) continues the same playlist.
     discontinuity_sequence: int = 0
 
+    def reached(self, msn: int, part: int | None) -> bool:
+        """Does this playlist answer a blocking reload for (msn, part)? An ended one
+        answers every request (there will be nothing newer)."""
+        return self.ended or (self.position is not None and self.position.has(msn, part))
+
 
 class SegmentStore(ABC):
     async def start(self) -> None:
@@ -89,9 +94,7 @@ class MemorySegmentStore(SegmentStore):
     ) -> PlaylistSnapshot | None:
         def ready() -> bool:
             snap = self._playlists.get(space_id)
-            return snap is not None and (
-                snap.ended or (snap.position is not None and snap.position.has(msn, part))
-            )
+            return snap is not None and snap.reached(msn, part)
 
         condition = self._condition(space_id)
         try:

@@ -102,15 +102,8 @@ class SpaceMedia:
 
     async def stop(self) -> None:
         """Stop mixing, publish the last parts, end the playlist with EXT-X-ENDLIST."""
-        if self._worker is None or self.stopped.is_set():
+        if not await self._stop_mixing():
             return
-        for key in list(self.outputs):
-            self.remove_speaker(key)
-        await asyncio.to_thread(self._worker.stop)
-        # The worker's final parts were queued before stop() returned; None ends the loop.
-        self._queue.put_nowait(None)
-        if self._publisher is not None:
-            await self._publisher
         last = self.playlist.end()
         if last is not None:
             await self._complete_segment(last)
@@ -120,15 +113,21 @@ class SpaceMedia:
     async def abandon(self) -> None:
         """Stop mixing without ending the playlist: another node continues it (cluster
         failover or a node leaving)."""
+        if await self._stop_mixing():
+            self.stopped.set()
+
+    async def _stop_mixing(self) -> bool:
+        """Stop the mixer and publish the parts it made; False if it was not running."""
         if self._worker is None or self.stopped.is_set():
-            return
+            return False
         for key in list(self.outputs):
             self.remove_speaker(key)
         await asyncio.to_thread(self._worker.stop)
+        # The worker's final parts were queued before stop() returned; None ends the loop.
         self._queue.put_nowait(None)
         if self._publisher is not None:
             await self._publisher
-        self.stopped.set()
+        return True
 
     def _deliver_mix_minus(self, frames: dict[str, np.ndarray]) -> None:
         for key, pcm in frames.items():
