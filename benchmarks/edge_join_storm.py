@@ -5,8 +5,8 @@
 Starts `townhall demo` (the origin) and an nginx edge (townhall.edge.NginxEdge, the
 shipped config, one worker) in front of it, then `--count` listeners join within
 `--within` seconds through the edge (townhall/bench/join_storm.py: playlist, init, first
-part, a new connection per join), split over `--processes` generator processes that
-start together. Reports success rate, time to first audio, the origin requests the
+part, a new connection per join; over plain asyncio connections by default, see
+RawJoinStorm), split over `--processes` generator processes that start together. Reports success rate, time to first audio, the origin requests the
 storm caused (from the edge's access log) and CPU of the edge and the origin; then the
 same storm at the origin directly, for the ratio. Progress: one line per generator
 process per second; every storm is bounded by JoinStorm's own timeouts.
@@ -23,17 +23,20 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from benchmarks._common import Deadline, log, print_table, running_server
-from townhall.bench.common import percentile
+from townhall.bench.common import HttpStatusError, error_kind, percentile
+from townhall.bench.join_storm import JOIN_TIMEOUT, JoinStorm
+from townhall.bench.playlist import PlaylistError, parse
 from townhall.edge import NginxEdge
 
 DEFAULT_COUNT = 10_000
 DEFAULT_WITHIN = 10.0
-# Generator processes: one Python process makes ~500 fresh-connection joins/s on one of
-# these cores (BENCHMARKS.md section 4); the storm needs more than one.
+# Generator processes that share the storm (with --generator httpx one process makes
+# only ~500 fresh-connection joins/s on one of these cores: BENCHMARKS.md section 4).
 DEFAULT_PROCESSES = 2
 # Seconds the generator processes get to start before the storm begins together.
 START_DELAY = 3.0
@@ -43,16 +46,83 @@ TOTAL_BUDGET = 300.0
 WARM_PARTS = 4
 
 
-def _worker(url: str, count: int, within: float, start_at: float, tag: str) -> dict:
-    """One generator process: its share of the storm, returning the raw samples."""
-    from townhall.bench.join_storm import JoinStorm
+class RawJoinStorm(JoinStorm):
+    """townhall/bench/join_storm.py's storm (same schedule, statistics and progress) with
+    each join made over a plain asyncio connection instead of httpx: a join costs the
+    generator a fraction of the CPU, so one process can start 1,000 joins/s and the
+    figures show the server, not the generator. A join is the same three requests on a
+    new connection: the playlist, then the init segment and the first part (pipelined,
+    as a player fetches them together), the last with `Connection: close`."""
 
+    async def _join(self, client: object, at: float) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(max(0.0, at - loop.time()))
+        begun = loop.time()
+        self.lateness.append(begun - at)
+        self.started += 1
+        self.in_flight += 1
+        target = urlsplit(self.url)
+        writer = None
+        try:
+            async with asyncio.timeout(JOIN_TIMEOUT):
+                reader, writer = await asyncio.open_connection(target.hostname, target.port)
+                self.requests += 1
+                writer.write(_request(target.netloc, target.path))
+                playlist = parse((await _response(reader)).decode())
+                if playlist.init_uri is None or not playlist.parts:
+                    raise PlaylistError("no EXT-X-MAP or no parts")
+                first = playlist.parts[max(0, len(playlist.parts) - playlist.parts_back())]
+                self.requests += 2
+                writer.write(_request(target.netloc, urljoin(target.path, playlist.init_uri))
+                             + _request(target.netloc, urljoin(target.path, first.uri),
+                                        close=True))
+                await _response(reader)
+                await _response(reader)
+            self.ttfa.append(loop.time() - begun)
+        except TimeoutError:
+            self.errors["join_timeout"] += 1
+        except (OSError, HttpStatusError, ValueError, asyncio.IncompleteReadError) as exc:
+            self.errors[error_kind(exc)] += 1
+        finally:
+            self.in_flight -= 1
+            if writer is not None:
+                writer.close()
+
+
+def _request(host: str, path: str, close: bool = False) -> bytes:
+    connection = "close" if close else "keep-alive"
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: townhall-bench\r\n"
+            f"Connection: {connection}\r\n\r\n").encode()
+
+
+async def _response(reader: asyncio.StreamReader) -> bytes:
+    """The body of one HTTP/1.1 response (Content-Length or chunked); non-200 raises."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+    status = int(head.split(" ", 2)[1])
+    if "transfer-encoding: chunked" in head:
+        body = b""
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            body += (await reader.readexactly(size + 2))[:-2]
+        await reader.readuntil(b"\r\n")
+    else:
+        length = head.split("content-length:", 1)[1].split("\r\n", 1)[0] \
+            if "content-length:" in head else "0"
+        body = await reader.readexactly(int(length))
+    if status != 200:
+        raise HttpStatusError(status)
+    return body
+
+
+def _worker(url: str, count: int, within: float, start_at: float, tag: str,
+            generator: str = "raw") -> dict:
+    """One generator process: its share of the storm, returning the raw samples."""
     def progress(message: str) -> None:
         if message.startswith("["):  # the per-second line, not the banner
             print(f"  {tag} {message}", flush=True)
 
     async def run() -> dict:
-        bench = JoinStorm(url, count, within, progress=progress)
+        kind = RawJoinStorm if generator == "raw" else JoinStorm
+        bench = kind(url, count, within, progress=progress)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         result = await bench.run()
         result["ttfa"] = bench.ttfa
@@ -61,12 +131,13 @@ def _worker(url: str, count: int, within: float, start_at: float, tag: str) -> d
     return asyncio.run(run())
 
 
-def storm(url: str, count: int, within: float, processes: int, tag: str) -> dict:
+def storm(url: str, count: int, within: float, processes: int, tag: str,
+          generator: str = "raw") -> dict:
     shares = [count // processes + (1 if i < count % processes else 0) for i in range(processes)]
     start_at = time.time() + START_DELAY
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes) as pool:
-        pending = [pool.apply_async(_worker, (url, n, within, start_at, f"{tag}#{i}"))
+        pending = [pool.apply_async(_worker, (url, n, within, start_at, f"{tag}#{i}", generator))
                    for i, n in enumerate(shares)]
         parts = [p.get(timeout=START_DELAY + within + 60) for p in pending]
     ttfa = [t for p in parts for t in p["ttfa"]]
@@ -110,6 +181,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT)
     parser.add_argument("--within", type=float, default=DEFAULT_WITHIN)
     parser.add_argument("--processes", type=int, default=DEFAULT_PROCESSES)
+    parser.add_argument("--generator", choices=("raw", "httpx"), default="raw",
+                        help="joins over plain asyncio connections (default, cheap) or "
+                             "httpx (exactly `townhall bench join-storm`)")
     parser.add_argument("--no-direct", action="store_true",
                         help="skip the comparison storm straight at the origin")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -129,7 +203,8 @@ def main() -> None:
                     f"{args.processes} generator processes")
                 since, edge_cpu, origin_cpu = edge.log_offset(), edge.cpu_seconds(), \
                     process_cpu(origin_pid)
-                result = storm(url, args.count, args.within, args.processes, name)
+                result = storm(url, args.count, args.within, args.processes, name,
+                               args.generator)
                 result["edge_cpu_s"] = round(edge.cpu_seconds() - edge_cpu, 2)
                 result["origin_cpu_s"] = round(process_cpu(origin_pid) - origin_cpu, 2)
                 if name == "edge":
@@ -139,6 +214,11 @@ def main() -> None:
                     result["origin_requests"] = result["requests"]
                     result["edge_cpu_s"] = 0.0
                 results[name] = result
+                if name == "edge":
+                    errors = edge.error_log_path.read_text(errors="replace").splitlines()
+                    result["edge_error_log_lines"] = len(errors)
+                    for line in errors[-5:]:
+                        log(f"nginx error log: {line[:300]}")
                 log(f"storm via {name} done: {result['success_rate']:.2%} ok, TTFA p99 "
                     f"{result['ttfa_p99_s']:.3f} s, origin requests {result['origin_requests']}")
     report(results)
