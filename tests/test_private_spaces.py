@@ -336,3 +336,18 @@ def test_the_secret_is_made_once_and_kept(tmp_path) -> None:  # type: ignore[no-
     assert load_secret("x" * 20, tmp_path) == b"x" * 20
     with pytest.raises(ValueError):
         load_secret("short", tmp_path)
+
+
+def test_an_older_database_gets_the_private_column(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import inspect, text
+
+    from townhall.store.db import Database
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    with db.engine.begin() as connection:  # as it was before private Spaces
+        connection.execute(text("ALTER TABLE spaces DROP COLUMN private"))
+    db.close()
+    db = Database(url)
+    assert "private" in {c["name"] for c in inspect(db.engine).get_columns("spaces")}
+    db.close()

@@ -8,12 +8,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
 from townhall.store.models import Base
 
+
+# Columns added after tables existed (there is no migration tool): an older database
+# gets them on start, with their default.
+ADDED_COLUMNS = {("spaces", "private"): "BOOLEAN NOT NULL DEFAULT FALSE"}
 
 # PostgreSQL advisory lock id held while creating the schema ("TOWN").
 SCHEMA_LOCK = 0x544F574E
@@ -32,6 +36,7 @@ class Database:
                 # Origins of a cluster start together: one creates the tables at a time.
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
             Base.metadata.create_all(connection)
+            _add_missing_columns(connection)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -41,6 +46,13 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _add_missing_columns(connection) -> None:  # type: ignore[no-untyped-def]
+    inspector = inspect(connection)
+    for (table, column), ddl in ADDED_COLUMNS.items():
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
 
 
 def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
