@@ -76,3 +76,26 @@ async def test_one_person_speaks_in_at_most_two_spaces_at_once(server: Server) -
             await publisher.stop()
         for space in spaces:
             host.post(f"/api/spaces/{space['id']}/end")
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_audience_beacons_are_limited_per_client_address(tmp_path: Path, trusted: bool) -> None:
+    """A script forging beacons from one address adds at most LISTENERS_PER_ADDRESS
+    listeners. Behind the edge, the address is the one in X-Forwarded-For, but only
+    when the request comes from a trusted proxy."""
+    env = {"TOWNHALL_LISTENERS_PER_ADDRESS": "3",
+           "TOWNHALL_TRUSTED_PROXIES": "127.0.0.1" if trusted else "192.0.2.1"}
+    server = start_server(tmp_path, command="demo", extra_env=env)
+    try:
+        beacon = f"{server.base_url}/api/spaces/demo/beacon"
+        codes = [httpx.post(beacon, json={"session": f"forged-session-{i:04d}"}).status_code
+                 for i in range(4)]
+        assert codes == [204, 204, 204, 429]
+        # Another listener, behind the same proxy (the edge) but at another address.
+        other = httpx.post(beacon, json={"session": "real-listener-0001"},
+                           headers={"X-Forwarded-For": "203.0.113.7"})
+        assert other.status_code == (204 if trusted else 429)
+        figures = httpx.get(f"{server.base_url}/api/spaces/demo/audience").json()
+        assert figures["unique"] == (4 if trusted else 3)
+    finally:
+        stop_server(server)

@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     mode = " (cluster node: shared Redis and database)" if settings.cluster else ""
     print(f"Townhall on {settings.base_url}/{mode}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=False)
+                access_log=False, proxy_headers=True,
+                forwarded_allow_ips=settings.trusted_proxies)
 
 
 async def start_demo(services: Services) -> None:

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # Sign-ins and sign-ups allowed in a row from one client address (then rate-limited).
     signin_burst: int = Field(limits.SIGNIN_BURST, ge=1)
     signup_burst: int = Field(limits.SIGNUP_BURST, ge=1)
+    # Listeners counted per client address (audience beacons are limited to match).
+    listeners_per_address: int = Field(limits.LISTENERS_PER_ADDRESS, ge=1)
+    # Proxies (the nginx edge) whose X-Forwarded-For names the real client: rate limits
+    # and audience counts then go by the listener's address, not the edge's.
+    trusted_proxies: str = "127.0.0.1,::1"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # "json": one JSON object per line (for log pipelines); "text" for people.
     log_format: Literal["text", "json"] = "text"

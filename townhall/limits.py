@@ -65,6 +65,10 @@ MAX_URL_LENGTH = 2000
 # Reactions: a burst of 5, then 2 per second per client: enough to cheer, not to flood.
 REACTION_BURST = 5
 REACTIONS_PER_SECOND = 2.0
+# Audience beacons per client address: each player beacons every 10 s, so this many
+# listeners behind one address (a NAT, an office) are counted; a script forging beacons
+# from one address cannot add more than this many fake listeners.
+LISTENERS_PER_ADDRESS = 200
 # Hand raises: a listener may raise/lower 4 times in a row, then once per 5 s.
 HAND_RAISE_BURST = 4
 HAND_RAISES_PER_SECOND = 0.2

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from townhall import limits
 from townhall.api.room_store import event_json
-from townhall.audience import SAMPLE_EVERY, AudienceBook
+from townhall.audience import BEACON_INTERVAL, SAMPLE_EVERY, AudienceBook
 from townhall.bus import EventBus, Message
 from townhall.cluster.audience import RedisAudienceBook
 from townhall.cluster.leases import RENEW_EVERY, MediaLeases
@@ -89,6 +89,7 @@ class Services:
     metrics: Metrics = field(init=False)
     signins: RateLimiter = field(init=False)
     signups: RateLimiter = field(init=False)
+    beacons: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self)
@@ -96,6 +97,8 @@ class Services:
         # raise them, the defaults are the named limits.
         self.signins = RateLimiter(self.settings.signin_burst, limits.SIGNINS_PER_SECOND)
         self.signups = RateLimiter(self.settings.signup_burst, limits.SIGNUPS_PER_SECOND)
+        per_address = self.settings.listeners_per_address
+        self.beacons = RateLimiter(per_address, per_address / BEACON_INTERVAL)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:

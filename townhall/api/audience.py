@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from townhall.api import room_store
-from townhall.api.deps import services
+from townhall.api.deps import client_key, services
 from townhall.api.errors_doc import API_ERRORS
 from townhall.audience import BEACON_INTERVAL, CONCURRENT_WINDOW, AudienceCounter
 from townhall.errors import BadRequest
@@ -41,6 +41,7 @@ async def beacon(space_id: str, body: Beacon, request: Request) -> Response:
         with svc.db.session() as db:
             room_store.load(db, space_id)  # 404 for an unknown Space
         raise BadRequest("this Space is not on air")
+    svc.beacons.hit(client_key(request, None), "audience beacons")
     await svc.audience.beat(space_id, body.session, time.time())
     return Response(status_code=204)
 
