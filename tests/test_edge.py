@@ -126,6 +126,13 @@ def test_not_found_answers_are_not_cached(server: Server, edge: NginxEdge) -> No
         response = httpx.get(edge.url + junk, timeout=10)
         assert response.status_code in (400, 404), (junk, response.status_code)
     assert edge.upstream_requests(since, "/", expect_logged=4) == 0
+    # A signed URL (private Spaces: the token is a path segment) reaches the origin, which
+    # refuses a bad signature; the refusal is not cached.
+    signed = f"/hls/demo/t/{int(time.time()) + 3600}.{'A' * 22}/live.m3u8"
+    since = edge.log_offset()
+    for _ in range(2):
+        assert httpx.get(edge.url + signed, timeout=10).status_code == 403
+    assert edge.upstream_requests(since, "/hls/demo/t/", expect_logged=2) == 2
 
 
 def test_errors_are_not_cached_even_if_the_origin_says_so(tmp_path: Path) -> None:
