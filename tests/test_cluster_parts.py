@@ -79,6 +79,9 @@ async def test_leases_have_one_holder_and_lapse(two_nodes) -> None:  # type: ign
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
     assert await a.owner("s1") == "http://b" and not await a.renew("s1")
+    # A lease that vanished (Redis restarted empty) is taken again by its holder.
+    await two_nodes[0].delete("townhall:lease:s1")
+    assert not await b.renew("s1") and await b.acquire("s1")
 
 
 @pytest.mark.parametrize("book_kind", ["memory", "redis"])

@@ -271,7 +271,9 @@ class Services:
             await asyncio.sleep(RENEW_EVERY)
             try:
                 for space_id in list(self.media):
-                    if not await self.leases.renew(space_id):
+                    # acquire = renew, or take it again if it vanished (Redis restarted
+                    # empty); False only when another node holds it.
+                    if not await self.leases.acquire(space_id):
                         log.warning("lost the media lease of %s; stopping here", space_id)
                         await self._drop_media(space_id)
                 if time.monotonic() - last_read > LIVE_SPACES_EVERY:
