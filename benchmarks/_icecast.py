@@ -13,7 +13,10 @@ without any player buffer: the same thing the LL-HLS part age measures for Townh
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
+import re
 import os
 import shutil
 import socket
@@ -194,7 +197,9 @@ class Icecast:
 
     def start(self) -> Icecast:
         (self.workdir / "log").mkdir(parents=True, exist_ok=True)
-        # It runs as nobody: it must reach and write its log directory.
+        # It runs as nobody: it must reach and write its log directory (the workdir and
+        # its parent, e.g. a private temporary directory, must be searchable).
+        os.chmod(self.workdir.parent, 0o755)
         os.chmod(self.workdir, 0o755)
         os.chmod(self.workdir / "log", 0o777)
         config = self.workdir / "icecast.xml"
@@ -215,6 +220,52 @@ class Icecast:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"icecast2 did not listen on {self.port}: {self.diagnostics()}")
+
+    @property
+    def access_log_path(self) -> Path:
+        return self.workdir / "log" / "access.log"
+
+    def listeners_logged(self, since: int = 0) -> list[tuple[int, int]]:
+        """(bytes sent, seconds connected) of each listener that left, from icecast's
+        access log (written when a listener disconnects), from byte offset `since`."""
+        out = []
+        try:
+            with open(self.access_log_path, errors="replace") as f:
+                f.seek(since)
+                for line in f:
+                    parts = line.split('"')
+                    if len(parts) >= 3 and MOUNT in parts[1]:
+                        fields = parts[2].split()
+                        tail = line.split()
+                        if len(fields) >= 2 and fields[1].isdigit() and tail[-1].isdigit():
+                            out.append((int(fields[1]), int(tail[-1])))
+        except FileNotFoundError:
+            pass
+        return out
+
+    def listener_count(self) -> int:
+        """Listeners on the mount now (icecast's /status-json.xsl)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+                sock.sendall(b"GET /status-json.xsl HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+        except OSError:
+            return -1
+        body = data.split(b"\r\n\r\n", 1)[-1]
+        try:
+            # icecast 2.4.4 writes `"dummy":null}}` without an opening brace: not JSON.
+            match = re.search(rb'"listeners":(\d+)', body)
+            return int(match[1]) if match else 0
+        except ValueError:
+            return -1
+
+    def log_offset(self) -> int:
+        try:
+            return self.access_log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def diagnostics(self) -> str:
         texts = []
@@ -269,7 +320,15 @@ class Source(threading.Thread):
     def run(self) -> None:
         cpu0 = time.thread_time()
         try:
-            sock = self.connect()
+            for attempt in range(10):
+                try:
+                    sock = self.connect()
+                    break
+                except (OSError, RuntimeError):
+                    # Just started: icecast may reset the first connection.
+                    if attempt == 9:
+                        raise
+                    time.sleep(0.5)
             markers = dict(self.program.markers)
             frames = self.program.frames
             start = time.time()
@@ -311,7 +370,6 @@ class Source(threading.Thread):
 @dataclass
 class ListenerMeasure:
     connected_at: float = 0.0
-    burst_bytes: int = 0  # bytes that arrived within BURST_WINDOW of the first byte
     total_bytes: int = 0
     seconds: float = 0.0
     # Marker delay from the source's send to the listener, (a) as it arrived, (b) as a
@@ -323,10 +381,8 @@ class ListenerMeasure:
 
     @property
     def burst_seconds(self) -> float:
-        return self.burst_bytes * 8 / BITRATE
-
-
-BURST_WINDOW = 0.3
+        """Audio received beyond real time: what the server sent at once on connect."""
+        return max(0.0, self.total_bytes * 8 / BITRATE - self.seconds)
 
 
 def measure_listener(url_port: int, source: Source, seconds: float) -> ListenerMeasure:
@@ -351,8 +407,6 @@ def measure_listener(url_port: int, source: Source, seconds: float) -> ListenerM
             now = time.time()
             if data:
                 result.total_bytes += len(data)
-                if now - first <= BURST_WINDOW:
-                    result.burst_bytes += len(data)
                 decoded.feed(data, now)
             if time.monotonic() >= end:
                 break
@@ -386,3 +440,88 @@ def measure_listener(url_port: int, source: Source, seconds: float) -> ListenerM
 
 def tempdir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="townhall-icecast-")
+
+
+# --- many listeners: a ramped asyncio generator (own process) ------------------------------
+#
+# wrk opens all its connections at once; icecast2 listens with a backlog of 5, so most of
+# them wait for SYN retransmits (1, 3, 7, 15, 31 s ...) and some are not in after 45 s.
+# This opens connections a few at a time, then only reads: asyncio Protocol callbacks,
+# no per-read coroutine, so ~2,000 listeners at 8 kB/s cost a fraction of a core.
+
+CONNECT_CONCURRENCY = 4
+
+
+class _Listener(asyncio.Protocol):
+    def __init__(self, stats: dict[str, int], done: asyncio.Future[None]) -> None:
+        self.stats, self.done = stats, done
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        transport.write(f"GET {MOUNT} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        self.stats["connected"] += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.stats["bytes"] += len(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stats["connected"] -= 1
+        self.stats["lost"] += 1
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def _hold(port: int, count: int, seconds: float) -> dict[str, int]:
+    loop = asyncio.get_running_loop()
+    stats = {"connected": 0, "bytes": 0, "lost": 0, "failed": 0, "opened": 0}
+    stop_at = loop.time() + seconds
+    transports = []
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def open_one() -> None:
+        async with gate:
+            for _ in range(5):
+                if loop.time() > stop_at:
+                    return
+                try:
+                    transport, _ = await asyncio.wait_for(loop.create_connection(
+                        lambda: _Listener(stats, loop.create_future()), "127.0.0.1", port), 10)
+                    transports.append(transport)
+                    stats["opened"] += 1
+                    return
+                except (OSError, asyncio.TimeoutError):
+                    await asyncio.sleep(0.2)
+            stats["failed"] += 1
+
+    async def report() -> None:
+        while True:
+            print(json.dumps(stats), flush=True)
+            await asyncio.sleep(2.0)
+
+    reporter = asyncio.create_task(report())
+    opening = [asyncio.create_task(open_one()) for _ in range(count)]
+    stop = asyncio.Event()
+    import signal as _signal
+
+    for sig in (_signal.SIGINT, _signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=max(0.0, stop_at - loop.time()))
+    except asyncio.TimeoutError:
+        pass
+    reporter.cancel()
+    for task in opening:
+        task.cancel()
+    for transport in transports:
+        transport.abort()
+    return stats
+
+
+if __name__ == "__main__":
+    import resource
+    import sys
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    # python -m benchmarks._icecast PORT LISTENERS SECONDS
+    final = asyncio.run(_hold(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
+    print("FINAL " + json.dumps(final), flush=True)
