@@ -28,8 +28,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from benchmarks._common import Deadline, log, print_table, running_server
-from townhall.bench.common import HttpStatusError, error_kind, percentile
-from townhall.bench.join_storm import JOIN_TIMEOUT, JoinStorm
+from townhall.bench.common import HttpStatusError, percentile
+from townhall.bench.join_storm import JoinStorm
 from townhall.bench.playlist import PlaylistError, parse
 from townhall.edge import NginxEdge
 
@@ -54,39 +54,23 @@ class RawJoinStorm(JoinStorm):
     new connection: the playlist, then the init segment and the first part (pipelined,
     as a player fetches them together), the last with `Connection: close`."""
 
-    async def _join(self, client: object, at: float) -> None:
-        loop = asyncio.get_running_loop()
-        await asyncio.sleep(max(0.0, at - loop.time()))
-        begun = loop.time()
-        self.lateness.append(begun - at)
-        self.started += 1
-        self.in_flight += 1
+    async def _first_audio(self, client: object) -> None:
         target = urlsplit(self.url)
-        writer = None
+        reader, writer = await asyncio.open_connection(target.hostname, target.port)
         try:
-            async with asyncio.timeout(JOIN_TIMEOUT):
-                reader, writer = await asyncio.open_connection(target.hostname, target.port)
-                self.requests += 1
-                writer.write(_request(target.netloc, target.path))
-                playlist = parse((await _response(reader)).decode())
-                if playlist.init_uri is None or not playlist.parts:
-                    raise PlaylistError("no EXT-X-MAP or no parts")
-                first = playlist.parts[max(0, len(playlist.parts) - playlist.parts_back())]
-                self.requests += 2
-                writer.write(_request(target.netloc, urljoin(target.path, playlist.init_uri))
-                             + _request(target.netloc, urljoin(target.path, first.uri),
-                                        close=True))
-                await _response(reader)
-                await _response(reader)
-            self.ttfa.append(loop.time() - begun)
-        except TimeoutError:
-            self.errors["join_timeout"] += 1
-        except (OSError, HttpStatusError, ValueError, asyncio.IncompleteReadError) as exc:
-            self.errors[error_kind(exc)] += 1
+            self.requests += 1
+            writer.write(_request(target.netloc, target.path))
+            playlist = parse((await _response(reader)).decode())
+            if playlist.init_uri is None or not playlist.parts:
+                raise PlaylistError("no EXT-X-MAP or no parts")
+            first = playlist.parts[max(0, len(playlist.parts) - playlist.parts_back())]
+            self.requests += 2
+            writer.write(_request(target.netloc, urljoin(target.path, playlist.init_uri))
+                         + _request(target.netloc, urljoin(target.path, first.uri), close=True))
+            await _response(reader)
+            await _response(reader)
         finally:
-            self.in_flight -= 1
-            if writer is not None:
-                writer.close()
+            writer.close()
 
 
 def _request(host: str, path: str, close: bool = False) -> bytes:
@@ -96,7 +80,15 @@ def _request(host: str, path: str, close: bool = False) -> bytes:
 
 
 async def _response(reader: asyncio.StreamReader) -> bytes:
-    """The body of one HTTP/1.1 response (Content-Length or chunked); non-200 raises."""
+    """The body of one HTTP/1.1 response; non-200 raises, and so (as an OSError, which
+    JoinStorm counts) does a connection closed mid-response."""
+    try:
+        return await _read_response(reader)
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        raise ConnectionError(f"bad or cut response: {exc}") from exc
+
+
+async def _read_response(reader: asyncio.StreamReader) -> bytes:
     head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
     status = int(head.split(" ", 2)[1])
     if "transfer-encoding: chunked" in head:

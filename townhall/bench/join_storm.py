@@ -75,20 +75,25 @@ class JoinStorm:
         self.in_flight += 1
         try:
             async with asyncio.timeout(JOIN_TIMEOUT):
-                playlist = parse((await self._get(client, self.url)).text)
-                if playlist.init_uri is None or not playlist.parts:
-                    raise PlaylistError("no EXT-X-MAP or no parts")
-                await self._get(client, urljoin(self.url, playlist.init_uri))
-                first = playlist.parts[max(0, len(playlist.parts) - playlist.parts_back())]
-                close = None if self.reuse else {"Connection": "close"}
-                await self._get(client, urljoin(self.url, first.uri), headers=close)
+                await self._first_audio(client)
             self.ttfa.append(loop.time() - begun)
         except TimeoutError:
             self.errors["join_timeout"] += 1
-        except (httpx.HTTPError, HttpStatusError, ValueError) as exc:  # ValueError: parsing
+        # ValueError: parsing; OSError: connections made without httpx (subclasses).
+        except (httpx.HTTPError, HttpStatusError, ValueError, OSError) as exc:
             self.errors[error_kind(exc)] += 1
         finally:
             self.in_flight -= 1
+
+    async def _first_audio(self, client: httpx.AsyncClient) -> None:
+        """One join's requests: playlist, init segment, the first part."""
+        playlist = parse((await self._get(client, self.url)).text)
+        if playlist.init_uri is None or not playlist.parts:
+            raise PlaylistError("no EXT-X-MAP or no parts")
+        await self._get(client, urljoin(self.url, playlist.init_uri))
+        first = playlist.parts[max(0, len(playlist.parts) - playlist.parts_back())]
+        close = None if self.reuse else {"Connection": "close"}
+        await self._get(client, urljoin(self.url, first.uri), headers=close)
 
     async def run(self) -> dict:
         clients = Clients(self.connections, self.count)
