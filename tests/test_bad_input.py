@@ -64,6 +64,8 @@ def bad_requests(server: Server, space_id: str, token: str, location: str, other
         ("a listener ends the Space", other.post(f"/api/spaces/{space_id}/end"), 403),
         ("empty title", other.post("/api/spaces", json={"title": "  "}), 422),
         ("title too long", other.post("/api/spaces", json={"title": "x" * 1000}), 422),
+        ("huge JSON body", other.post("/api/spaces", content=b'{"title": "' + b"x" * (
+            limits.MAX_REQUEST_BODY_BYTES + 1) + b'"}', headers={"Content-Type": "application/json"}), 413),
         ("not JSON", other.post("/api/spaces", content=b"{", headers={"Content-Type": "application/json"}), 422),
         ("unknown Space page data", other.get("/api/spaces/" + "x" * 300), 404),
         ("go live twice", c.post(f"{server.base_url}/api/spaces/{space_id}/live"), 401),

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
-from townhall import __version__
+from townhall import __version__, limits
 from townhall.api.csrf import OriginCheck
 from townhall.api import audience, auth, live, moderation, private, spaces, users, whip
 from townhall.config import Settings
@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
         finally:
             await services.close()
 
-    app = FastAPI(title="Townhall", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="Townhall", version=__version__, lifespan=lifespan,
+                  max_body_size=limits.MAX_REQUEST_BODY_BYTES)
     app.add_middleware(OriginCheck, public_url=settings.public_url)
 
     @app.exception_handler(ClientError)

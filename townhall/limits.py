@@ -23,6 +23,9 @@ MAX_SPEAKERS = 13
 # A WHIP offer from Chromium with one audio section is ~4 KiB; OBS ~6 KiB. 64 KiB leaves
 # room for many candidates while refusing bodies meant to exhaust memory.
 MAX_SDP_BYTES = 64 * 1024
+# Any request body (JSON API, forms, WHIP): twice the largest SDP we accept, so WHIP's
+# own clearer 413 answers first; larger bodies are refused before they are read whole.
+MAX_REQUEST_BODY_BYTES = 2 * MAX_SDP_BYTES
 # A speaker publishes one audio track; a few extra sections (e.g. a data channel or a
 # disabled video) are tolerated and rejected by the answer.
 MAX_SDP_MEDIA_SECTIONS = 4
