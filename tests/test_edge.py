@@ -153,6 +153,22 @@ def test_errors_are_not_cached_even_if_the_origin_says_so(tmp_path: Path) -> Non
     assert stub.hits["/hls/s/seg5.0.m4s"] == 1  # and a 200 is cached (the test can fail)
 
 
+def test_a_stalled_space_does_not_take_origins_out(tmp_path: Path) -> None:
+    """HLS 503s ("the part did not come in time", the same on every origin) are passed on
+    as they are: not retried on another origin, not counted as origin failures."""
+    routes = {"/hls/s/live.m3u8": (503, {"Cache-Control": "no-store"}, b"not in time"),
+              "/api/x": (200, {}, b"{}")}
+    with StubOrigin(routes) as a, StubOrigin(routes) as b, \
+            NginxEdge([a.address, b.address], tmp_path) as edge_:
+        for _ in range(6):
+            response = httpx.get(edge_.url + "/hls/s/live.m3u8", params={"_HLS_msn": 1},
+                                 timeout=10)
+            assert response.status_code == 503
+        assert a.hits["/hls/s/live.m3u8"] + b.hits["/hls/s/live.m3u8"] == 6
+        assert [httpx.get(edge_.url + "/api/x", timeout=10).status_code
+                for _ in range(4)] == [200] * 4
+
+
 def test_a_dead_origin_is_skipped_for_gets_and_posts(server: Server, tmp_path: Path) -> None:
     """A refused connection moves the request to the next origin, POSTs (sign-in, WHIP
     offers) included: they were never sent, so nothing can happen twice."""
