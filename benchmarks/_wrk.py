@@ -250,9 +250,18 @@ class ListenerRun:
 
     def __init__(self, stream: Stream, connections: int, duration: float,
                  threads: int | None = None, progress: Progress = None,
-                 progress_every: float = 5.0, cpus: str | None = None) -> None:
+                 progress_every: float = 5.0, cpus: str | None = None,
+                 mode: str = "parts") -> None:
+        """`mode`: "parts" (low-latency players) or "segments" (players of whole
+        segments: one blocking reload and one segment per segment duration)."""
         if connections < 1 or duration <= 0:
             raise ValueError("need at least one connection and a positive duration")
+        if mode not in ("parts", "segments"):
+            raise ValueError(f"unknown mode {mode!r}")
+        hold_back = stream.hold_back
+        if mode == "segments":
+            # A player of segments stays 3 target durations behind (hls.js's default).
+            hold_back = 3 * stream.part_duration * stream.parts_per_segment
         self.threads = threads or min(2, connections)
         self.connections = connections
         self.duration = duration
@@ -263,7 +272,7 @@ class ListenerRun:
             "-s", str(LUA_SCRIPT), stream.base_url, "--",
             f"part_samples={stream.part_samples}", f"index_offset={stream.index_offset}",
             f"parts_per_segment={stream.parts_per_segment}",
-            f"part_duration={stream.part_duration}", f"hold_back={stream.hold_back}",
+            f"part_duration={stream.part_duration}", f"hold_back={hold_back}", f"mode={mode}",
             f"playlist={stream.playlist_name}", f"progress={progress_every if progress else 0}",
         ]
         if cpus:

@@ -146,6 +146,22 @@ def running_origin(part_frames: int | None = None,
             stop_server(server)
 
 
+class TunedEdge(NginxEdge):
+    """NginxEdge with extra directives in its http block (benchmark experiments only)."""
+
+    def __init__(self, *args: object, http_extra: str = "", **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.http_extra = http_extra
+
+    def render(self) -> str:
+        text = super().render()
+        if not self.http_extra:
+            return text
+        if "\nhttp {\n" not in text:
+            raise RuntimeError("the edge config has no http block to extend")
+        return text.replace("\nhttp {\n", f"\nhttp {{\n    {self.http_extra}\n", 1)
+
+
 def raise_fd_limit() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -168,27 +184,31 @@ def origin_position(client: httpx.Client, url: str, parts_per_segment: int) -> i
 
 def run_step(origin_url: str, origin_pid: int, listeners: int, workers: int,
              duration: float, warmup: float, workdir: Path, deadline: Deadline,
-             access_log: bool = True, lock_timeout: str | None = None) -> Step:
+             access_log: bool = True, lock_timeout: str | None = None,
+             mode: str = "parts", http_extra: str = "") -> Step:
     """One step: a fresh edge, `listeners` wrk players for `duration` s, measured over a
     steady window. Without the access log, origin requests are not counted (0).
     `lock_timeout` overrides the edge's proxy_cache_lock_timeout (experiments with
-    longer parts: waiters must outwait one part, or they all go to the origin)."""
+    longer parts: waiters must outwait one part, or they all go to the origin).
+    `mode="segments"`: players of whole segments instead of low-latency players.
+    `http_extra`: nginx directives added to the edge's http block (experiments)."""
     if lock_timeout is not None:
         saved = edge_module.LOCK_TIMEOUT
         edge_module.LOCK_TIMEOUT = lock_timeout
         try:
             return run_step(origin_url, origin_pid, listeners, workers, duration, warmup,
-                            workdir, deadline, access_log)
+                            workdir, deadline, access_log, None, mode, http_extra)
         finally:
             edge_module.LOCK_TIMEOUT = saved
     origin_host = origin_url.removeprefix("http://")
     origin_playlist = f"{origin_url}/hls/demo/live.m3u8"
-    with NginxEdge([origin_host], workdir, worker_processes=workers,
-                   unlimited_clients=["127.0.0.1"], access_log=access_log) as edge, httpx.Client() as client:
+    with TunedEdge([origin_host], workdir, worker_processes=workers,
+                   unlimited_clients=["127.0.0.1"], access_log=access_log,
+                   http_extra=http_extra) as edge, httpx.Client() as client:
         stream = probe_stream(f"{edge.url}/hls/demo/live.m3u8")
         log(f"step {listeners} players: edge {edge.url} ({workers} worker(s), pids "
             f"{edge.pids()}), wrk for {duration:g} s, measuring after {warmup:g} s")
-        run = ListenerRun(stream, listeners, duration, progress=log, progress_every=5)
+        run = ListenerRun(stream, listeners, duration, progress=log, progress_every=5, mode=mode)
         time.sleep(warmup)
         # The steady window: from the warm-up to just before wrk stops.
         t0 = time.time()
@@ -287,6 +307,10 @@ def main() -> None:
     parser.add_argument("--parts-per-segment", type=int, help="experiment (Townhall: 8)")
     parser.add_argument("--lock-timeout", help="experiment: the edge's proxy_cache_lock_timeout "
                         "(default: the edge's; longer parts need longer, e.g. 700ms for 0.512 s)")
+    parser.add_argument("--segments", action="store_true",
+                        help="players of whole segments (not low-latency) instead of parts")
+    parser.add_argument("--http-extra", default="",
+                        help="experiment: nginx directives added to the edge's http block")
     parser.add_argument("--no-access-log", action="store_true",
                         help="edge without its access log (origin requests are not counted)")
     parser.add_argument("--quick", action="store_true", help="20 and 200 players, 6 s each")
@@ -313,11 +337,15 @@ def main() -> None:
                 steps_done.append(run_step(origin.base_url, origin.process.pid, n, workers,
                                            args.duration, args.warmup, Path(tmp) / f"edge-{n}",
                                            deadline, access_log=not args.no_access_log,
-                                           lock_timeout=args.lock_timeout))
+                                           lock_timeout=args.lock_timeout,
+                                           mode="segments" if args.segments else "parts",
+                                           http_extra=args.http_extra))
             except Exception as error:  # noqa: BLE001 - report and go on to the summary
                 log(f"step {n} failed: {error!r}")
                 break
     expected = 1 / (0.256 * (args.part_frames or 12) / 12)
+    if args.segments:
+        expected = 1 / 2.048
     print()
     print(f"Edge scale: one origin, one nginx edge, wrk LL-HLS players; {args.duration:g} s "
           f"per step, measured over the last {args.duration - args.warmup - 1:g} s; "

@@ -61,21 +61,31 @@ class Variant:
     parts_per_segment: int | None = None
     access_log: bool = True
     lock_timeout: str | None = None
+    mode: str = "parts"
+    http_extra: str = ""
 
     @property
     def part_seconds(self) -> float:
-        return 0.256 * (self.part_frames or 12) / 12
+        """Seconds of audio per unit a player fetches (a part, or a segment)."""
+        part = 0.256 * (self.part_frames or 12) / 12
+        return part * 8 if self.mode == "segments" else part
 
     @property
     def hold_back(self) -> float:
+        """How far behind the newest unit a player plays: PART-HOLD-BACK (3 parts), or
+        3 target durations for a player of segments (hls.js's default)."""
         return 3 * self.part_seconds
 
 
 DEFAULT = Variant("Townhall (defaults)")
+# nginx keeps cached files open (the proxy cache opens one per hit otherwise).
+OPEN_FILE_CACHE = "open_file_cache max=10000 inactive=30s; open_file_cache_valid 60s;"
 LEVERS = [
     Variant("Townhall, edge without access log", access_log=False),
+    Variant("Townhall, edge with open_file_cache", http_extra=OPEN_FILE_CACHE),
     Variant("Townhall, 0.512 s parts (experiment)", part_frames=24, parts_per_segment=4,
             lock_timeout="700ms"),
+    Variant("Townhall, players of whole segments (not LL)", mode="segments"),
 ]
 
 
@@ -151,6 +161,11 @@ class RampedListeners:
             self.process.wait()
         self._reader.join(timeout=5)
         return self.final or self.latest
+
+
+def edge_cpu_s_per_1000_listener_min(step: Step) -> float:
+    """nginx alone: what each further listener costs (the origin's work is per Space)."""
+    return step.nginx_cpu_pct / 100 * step.window / (step.listeners * step.window / 60) * 1000
 
 
 def icecast_step(icecast: Icecast, source: Source, listeners: int, duration: float,
@@ -271,23 +286,32 @@ def main() -> None:
             log(f"icecast2 pid {ice.process.pid if ice.process else '?'} on {ice.url}, "  # noqa
                 f"burst-size {args.icecast_burst}; source sending {len(program.frames)} MP3 "
                 "frames per loop in real time")
+            # Variants that share an origin (same part size) run against one origin
+            # process; at each size Icecast goes first, then each Townhall variant.
+            groups: dict[tuple[int | None, int | None], list[Variant]] = {}
             for variant in variants:
-                with running_origin(variant.part_frames, variant.parts_per_segment) as origin:
-                    log(f"{variant.name}: origin pid {origin.process.pid}")
+                groups.setdefault((variant.part_frames, variant.parts_per_segment),
+                                  []).append(variant)
+            for (frames, per_segment), group in groups.items():
+                with running_origin(frames, per_segment) as origin:
+                    log(f"origin pid {origin.process.pid} for: "
+                        f"{', '.join(v.name for v in group)}")
                     for n in sizes:
-                        # The Icecast step next to the first Townhall row of each size.
-                        if variant is DEFAULT:
+                        if DEFAULT in group:
                             # A full burst buffer first (64 KB = 8.2 s of audio).
                             time.sleep(max(0.0, source_started + 10.0 - time.monotonic()))
                             if source.error:
                                 raise RuntimeError(f"the Icecast source failed: {source.error!r}")
                             icecast_rows[n] = icecast_step(ice, source, n, args.duration,
                                                            args.warmup, deadline)
-                        townhall_rows[(variant.name, n)] = run_step(
-                            origin.base_url, origin.process.pid, n, workers_for(n, fd_limit),
-                            args.duration, args.warmup, tmp / f"edge-{len(townhall_rows)}",
-                            deadline, access_log=variant.access_log,
-                            lock_timeout=variant.lock_timeout)
+                        for variant in group:
+                            townhall_rows[(variant.name, n)] = run_step(
+                                origin.base_url, origin.process.pid, n,
+                                workers_for(n, fd_limit), args.duration, args.warmup,
+                                tmp / f"edge-{len(townhall_rows)}", deadline,
+                                access_log=variant.access_log,
+                                lock_timeout=variant.lock_timeout, mode=variant.mode,
+                                http_extra=variant.http_extra)
             source.stop_event.set()
             source.join(timeout=5)
     print()
@@ -310,15 +334,18 @@ def main() -> None:
             if step is None:
                 continue
             cost = cpu_s_per_1000_listener_min(step)
+            edge_cost = edge_cpu_s_per_1000_listener_min(step)
             rows.append([n, variant.name,
                          f"{step.nginx_cpu_pct:.1f} + {step.origin_cpu_pct:.1f}",
-                         f"{cost:.2f}", f"{cost / ice.cpu_s_per_1000_listener_min:.2f}",
+                         f"{cost:.2f} (edge {edge_cost:.2f})",
+                         f"{cost / ice.cpu_s_per_1000_listener_min:.2f} "
+                         f"(edge {edge_cost / ice.cpu_s_per_1000_listener_min:.2f})",
                          f"{step.parts_per_player_s * variant.part_seconds:.2f} s/s",
                          f"{step.age_p50 + variant.hold_back:.2f} (age p50/p95 "
                          f"{step.age_p50:.2f}/{step.age_p95:.2f} + {variant.hold_back:.3f})",
                          f"{step.wrk_cpu_pct:.0f}", f"{step.rest_cpu_pct:.0f}"])
     print_table(["listeners", "server", "server CPU % (nginx + origin)",
-                 "CPU-s per 1000 listener-min", "x Icecast", "audio per listener",
+                 "CPU-s per 1000 listener-min", "x Icecast (edge alone)", "audio per listener",
                  "latency s", "load gen %", "rest %"], rows)
     print("(CPU: % of one core. Audio per listener: Icecast bytes/s each and, without the "
           "connect burst, seconds of audio per second; Townhall seconds of audio per second "

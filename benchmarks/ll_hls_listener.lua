@@ -21,6 +21,10 @@
 --   parts_per_segment, part_duration, hold_back (seconds)
 --   progress       seconds between progress lines from each thread (0 = none)
 --   playlist       playlist file name (live.m3u8)
+--   mode           "parts" (default: a low-latency player) or "segments": a player of
+--                  whole segments (blocking reload live.m3u8?_HLS_msn=N for the next
+--                  complete segment, then segN.m4s), as a non-low-latency HLS player
+--                  costs; "parts" counters then count segments.
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -61,8 +65,10 @@ end
 
 local cfg = {
   part_samples = 12288, index_offset = 0, parts_per_segment = 8, part_duration = 0.256,
-  hold_back = 0.768, progress = 0, playlist = "live.m3u8",
+  hold_back = 0.768, progress = 0, playlist = "live.m3u8", mode = "parts",
 }
+local SEGMENTS = false  -- mode == "segments"
+local unit_duration = 0.256
 local base, host_header
 local queue, head, tail = {}, 1, 0
 local part_req, reload_req = {}, {}
@@ -83,6 +89,8 @@ function init(args)
   if wrk.port then host = host .. ":" .. wrk.port end
   host_header = "\r\nHost: " .. host .. "\r\n\r\n"
   for i = 0, 1000 do age_hist[i] = 0 end
+  SEGMENTS = cfg.mode == "segments"
+  unit_duration = SEGMENTS and cfg.part_duration * cfg.parts_per_segment or cfg.part_duration
   started = now()
   next_progress = started + (cfg.progress > 0 and cfg.progress or 1e18)
 end
@@ -116,7 +124,11 @@ local function part_request(k)
   local r = part_req[k]
   if not r then
     local msn, p = split(k)
-    r = get("seg" .. msn .. "." .. p .. ".m4s")
+    if SEGMENTS then
+      r = get("seg" .. k .. ".m4s")
+    else
+      r = get("seg" .. msn .. "." .. p .. ".m4s")
+    end
     part_req[k] = r
     forget_before(k)
   end
@@ -127,7 +139,11 @@ local function reload_request(k)
   local r = reload_req[k]
   if not r then
     local msn, p = split(k)
-    r = get(cfg.playlist .. "?_HLS_msn=" .. msn .. "&_HLS_part=" .. p)
+    if SEGMENTS then
+      r = get(cfg.playlist .. "?_HLS_msn=" .. k)
+    else
+      r = get(cfg.playlist .. "?_HLS_msn=" .. msn .. "&_HLS_part=" .. p)
+    end
     reload_req[k] = r
     forget_before(k)
   end
@@ -184,13 +200,30 @@ local function parse_newest(body)
   return k
 end
 
+-- Segments mode: the newest complete segment's number; records its date.
+local function parse_newest_segment(body)
+  local date, newest
+  for line in gmatch(body, "[^\n]+") do
+    if sub(line, 1, 25) == "#EXT-X-PROGRAM-DATE-TIME:" then
+      date = sub(line, 26)
+    else
+      local m = line:match("^seg(%d+)%.m4s$")
+      if m then
+        newest = tonumber(m)
+        if date then pdt_of[newest] = iso_time(date) end
+      end
+    end
+  end
+  return newest
+end
+
 local function part_date(k)
   local t = pdt_of[k]
   if t then return t end
   -- Not the newest part of any playlist this thread parsed: count from the nearest.
   for d = 1, 16 do
-    if pdt_of[k - d] then return pdt_of[k - d] + d * cfg.part_duration end
-    if pdt_of[k + d] then return pdt_of[k + d] - d * cfg.part_duration end
+    if pdt_of[k - d] then return pdt_of[k - d] + d * unit_duration end
+    if pdt_of[k + d] then return pdt_of[k + d] - d * unit_duration end
   end
   return nil
 end
@@ -218,7 +251,7 @@ function response(status, headers, body)
     local tl = sub(body, -160)
     local k = newest_of[tl]
     if k == nil then
-      k = parse_newest(body)
+      if SEGMENTS then k = parse_newest_segment(body) else k = parse_newest(body) end
       if k then
         newest_of[tl] = k
         newest_count = newest_count + 1
@@ -251,6 +284,7 @@ function response(status, headers, body)
     dt = ((b[1] * 256 + b[2]) * 256 + b[3]) * 256 + b[4]
   end
   local k = floor(dt / cfg.part_samples) + cfg.index_offset
+  if SEGMENTS then k = floor(k / cfg.parts_per_segment) end
   parts = parts + 1
   part_bytes = part_bytes + #body
   if min_index < 0 or k < min_index then min_index = k end
@@ -258,7 +292,7 @@ function response(status, headers, body)
   local date = part_date(k)
   if date then
     -- Age: how long after its last sample was captured the listener holds this part.
-    local age = t - (date + cfg.part_duration)
+    local age = t - (date + unit_duration)
     age_sum = age_sum + age
     if age > cfg.hold_back then late = late + 1 end
     local bucket = floor(age * 100)

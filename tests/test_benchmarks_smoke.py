@@ -54,3 +54,13 @@ LLHLS_RESULT {"errors": 0, "unknown": 0, "late": 1, "age_sum": 3.5, "part_bytes"
     assert result.errors == 1 and result.reload_timeouts == 2
     assert result.age_percentile(50) == pytest.approx(0.035)
     assert result.age_percentile(100) == pytest.approx(0.905)
+
+
+def test_wrk_segment_players_get_one_segment_per_segment_duration(server: Server) -> None:
+    stream = probe_stream(f"{server.base_url}/hls/demo/live.m3u8")
+    result = run_listeners(stream, 4, 5.0, mode="segments")
+    assert result.errors == 0 and result.unknown == 0 and result.reload_timeouts == 0, result
+    # One segment (2.048 s) at start, then one per 2.048 s: 2 or 3 each in 5 s.
+    assert 2 * 4 <= result.parts <= 4 * 4, result
+    assert abs(result.requests - 2 * result.parts) <= 2 * 4, result
+    assert result.age_percentile(50) < 2.048, result.age_hist
