@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import m3u8
 import pytest
 
 from tests.audio import dominant_frequency
-from tests.backing_services import postgres_server, redis_server
-from tests.conftest import live_space, signed_in_client, stage, start_server, stop_server
+from tests.cluster_fixtures import cluster_behind_edge  # noqa: F401 (a fixture)
+from tests.conftest import live_space, signed_in_client, stage
 from tests.test_cluster import Cluster
 from tests.test_faults import runs_of_replay
 from townhall.clients.hls import HlsReader, decode_fmp4
@@ -28,22 +26,6 @@ from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
 from townhall.edge import NginxEdge
 
 BACK_ON_AIR_SECONDS = 5.0  # the bound, from the kill to new audio at the listener
-
-
-@pytest.fixture
-def cluster_behind_edge(tmp_path: Path) -> Iterator[tuple[Cluster, NginxEdge]]:
-    with redis_server() as redis_url, postgres_server() as database_url:
-        cluster = Cluster(redis_url, database_url, tmp_path / "recordings", [])
-        for name in ("a", "b"):
-            (tmp_path / name).mkdir()
-            cluster.origins.append(start_server(tmp_path / name, command="serve", extra_env=cluster.env()))
-        origins = [o.base_url.removeprefix("http://") for o in cluster.origins]
-        with NginxEdge(origins, tmp_path / "edge") as edge:
-            yield cluster, edge
-        for origin in cluster.origins:
-            stop_server(origin)
-        survivor = cluster.origins[1]
-        assert "Traceback" not in survivor.log(), survivor.log()[-5000:]
 
 
 async def keep_listening(reader: HlsReader, stop: asyncio.Event) -> int:

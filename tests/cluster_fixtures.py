@@ -1,0 +1,34 @@
+"""The cluster behind the edge, shared by the failover tests (Python clients in
+tests/test_failover.py, a real browser in tests/test_browser_cluster.py): Redis +
+PostgreSQL + two `townhall serve` origins + the nginx edge, all on loopback."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.backing_services import postgres_server, redis_server
+from tests.conftest import start_server, stop_server
+from tests.test_cluster import Cluster
+from townhall.edge import NginxEdge
+
+
+@pytest.fixture
+def cluster_behind_edge(tmp_path: Path) -> Iterator[tuple[Cluster, NginxEdge]]:
+    with redis_server() as redis_url, postgres_server() as database_url:
+        cluster = Cluster(redis_url, database_url, tmp_path / "recordings", [])
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            cluster.origins.append(start_server(tmp_path / name, command="serve", extra_env=cluster.env()))
+        origins = [o.base_url.removeprefix("http://") for o in cluster.origins]
+        with NginxEdge(origins, tmp_path / "edge") as edge:
+            yield cluster, edge
+        for origin in cluster.origins:
+            stop_server(origin)
+        # The survivors (a test SIGKILLs the origin mixing its Space, whichever it is).
+        for origin in cluster.origins:
+            if origin.process.returncode != -signal.SIGKILL:
+                assert "Traceback" not in origin.log(), origin.log()[-5000:]
