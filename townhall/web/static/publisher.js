@@ -12,6 +12,12 @@ const RECONNECT_FIRST_DELAY_MS = 500;
 const RECONNECT_MAX_DELAY_MS = 5000;
 const RECONNECT_FOR_MS = 120000;
 const DISCONNECTED_GRACE_MS = 2000;
+// The server sends the mix-minus (silence included) every 20 ms. None for this long
+// means the server is gone: a killed node sends no ICE failure, and Chromium takes ~6 s
+// to call the connection "disconnected" (then the grace above): publish again at once
+// (a cluster hands the Space to another node). As townhall/clients/whip.py does.
+const MEDIA_TIMEOUT_MS = 1500;
+const MEDIA_CHECK_MS = 250;
 
 function waitForIceGathering(pc, timeoutMs) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -107,6 +113,7 @@ export class Publisher {
         this._graceTimer = setTimeout(() => this.pc === pc && this._reconnect(), DISCONNECTED_GRACE_MS);
       } else if (s === "failed") this._reconnect();
     });
+    this._watchMedia(pc);
     await pc.setLocalDescription(await pc.createOffer());
     await waitForIceGathering(pc, ICE_GATHERING_TIMEOUT_MS);
 
@@ -134,6 +141,39 @@ export class Publisher {
     const location = response.headers.get("Location");
     this.resource = location ? new URL(location, whipUrl).href : null;
     await pc.setRemoteDescription({ type: "answer", sdp: text });
+  }
+
+  /**
+   * Reconnect when the mix-minus stops arriving on this connection (MEDIA_TIMEOUT_MS),
+   * once it has started to arrive. Stops when `pc` is no longer the current connection.
+   */
+  _watchMedia(pc) {
+    let packets = 0;
+    let changedAt = Date.now();
+    const timer = setInterval(async () => {
+      if (this.pc !== pc) {
+        clearInterval(timer);
+        return;
+      }
+      let received = 0;
+      try {
+        (await pc.getStats()).forEach((r) => {
+          if (r.type === "inbound-rtp" && r.kind === "audio") received += r.packetsReceived || 0;
+        });
+      } catch (_) {
+        return; // closed meanwhile
+      }
+      const now = Date.now();
+      if (this.pc !== pc || this._reconnecting) return;
+      if (received !== packets || pc.connectionState !== "connected") {
+        packets = received;
+        changedAt = now;
+      } else if (packets > 0 && now - changedAt > MEDIA_TIMEOUT_MS) {
+        clearInterval(timer);
+        console.warn(`no audio from the server for ${now - changedAt} ms: publishing again`);
+        this._reconnect();
+      }
+    }, MEDIA_CHECK_MS);
   }
 
   /** Publish again after a lost connection, keeping the microphone stream. */
