@@ -171,3 +171,32 @@ async def test_moderation_on_one_origin_reaches_the_media_on_the_other(cluster: 
             await asyncio.sleep(0.25)
     finally:
         await speaker.stop()
+
+
+async def test_who_is_on_stage_is_the_same_on_every_origin(cluster: Cluster) -> None:
+    """A speaker publishes to the origin mixing the Space; the Space's JSON (the page's
+    speaker list, "On stage") says so whichever origin answers, and stops saying so
+    once they leave."""
+    a, b = cluster.origins
+    host = signed_in_client(a.base_url, "host")
+    space = live_space(host)  # a mixes
+    creds = stage(host, space["id"])
+    speaker = WhipPublisher(creds["whip_url"], creds["token"], SyntheticTrack(sine(440)))
+
+    def on_stage(origin: Server) -> bool:
+        speakers = httpx.get(f"{origin.base_url}/api/spaces/{space['id']}").json()["speakers"]
+        return speakers[0]["on_stage"]
+
+    async def wait_on_stage(expected: bool) -> None:
+        deadline = time.monotonic() + 10
+        while not all(on_stage(o) is expected for o in (a, b)):
+            assert time.monotonic() < deadline, f"on stage: a {on_stage(a)}, b {on_stage(b)}"
+            await asyncio.sleep(0.1)
+
+    await speaker.start()
+    try:
+        await wait_on_stage(True)
+    finally:
+        await speaker.stop()
+    await wait_on_stage(False)
+    host.post(f"/api/spaces/{space['id']}/end")

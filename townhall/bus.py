@@ -8,6 +8,7 @@ and gets a fresh snapshot) rather than letting memory grow.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,9 @@ class EventBus:
         self._subscribers: dict[str, set[asyncio.Queue[Message | None]]] = {}
         # The newest concurrent-listener figure seen per Space (from "audience" events).
         self.audience_now: dict[str, int] = {}
+        # Who is on stage per Space, as the node mixing it last said ("levels" events
+        # carry it), with the time it was heard: other nodes answer from this.
+        self.stage_now: dict[str, tuple[float, frozenset[int]]] = {}
         # Media commands for the node owning a Space's media (see send_control).
         self.on_control: Callable[[str, Message], None] | None = None
 
@@ -55,6 +59,8 @@ class EventBus:
     def publish(self, space_id: str, message: Message) -> None:
         if message.get("type") == "audience":
             self.audience_now[space_id] = int(message["listeners"])
+        elif message.get("type") == "levels" and "on_stage" in message:
+            self.stage_now[space_id] = (time.monotonic(), frozenset(message["on_stage"]))
         for queue in list(self._subscribers.get(space_id, ())):
             try:
                 queue.put_nowait(message)
@@ -73,3 +79,4 @@ class EventBus:
                 pass
         self._subscribers.pop(space_id, None)
         self.audience_now.pop(space_id, None)
+        self.stage_now.pop(space_id, None)

@@ -16,7 +16,7 @@ from townhall.api.room_store import event_json
 from townhall.audience import BEACON_INTERVAL, SAMPLE_EVERY, AudienceBook
 from townhall.bus import EventBus, Message
 from townhall.cluster.audience import RedisAudienceBook
-from townhall.cluster.leases import RENEW_EVERY, MediaLeases
+from townhall.cluster.leases import LEASE_SECONDS, RENEW_EVERY, MediaLeases
 from townhall.cluster.redis_bus import RedisBus
 from townhall.cluster.redis_store import RedisSegmentStore
 from townhall.config import Settings
@@ -170,6 +170,17 @@ class Services:
             return self.audience.concurrent_now(space_id, time.time())
         return self.bus.audience_now.get(space_id, 0)
 
+    def on_stage(self, space_id: str) -> set[int]:
+        """Speakers connected over WHIP: here, or (cluster) on the node mixing the
+        Space, as its newest "levels" event said (none once it is silent that long)."""
+        if space_id in self.media or self.leases is None:
+            return self._on_stage_here(space_id)
+        heard_at, users = self.bus.stage_now.get(space_id, (0.0, frozenset()))
+        return set(users) if time.monotonic() - heard_at <= LEASE_SECONDS else set()
+
+    def _on_stage_here(self, space_id: str) -> set[int]:
+        return {r.user_id for r in self.whip.resources.values() if r.space_id == space_id}
+
     async def on_air(self, space_id: str) -> bool:
         """Is the Space's media running, here or (cluster) on any node?"""
         if space_id in self.media:
@@ -250,7 +261,8 @@ class Services:
                     if not self.bus.may_have_subscribers(space_id):
                         continue
                     levels = self.speaking_levels(space_id)
-                    self.bus.publish(space_id, {"type": "levels", "levels": levels})
+                    self.bus.publish(space_id, {"type": "levels", "levels": levels,
+                                                "on_stage": sorted(self._on_stage_here(space_id))})
                     if n % AUDIENCE_EVERY == 0:
                         await self.publish_audience(space_id, now)
                 except Exception:

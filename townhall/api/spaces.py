@@ -159,7 +159,7 @@ class StageOut(BaseModel):
 def space_out(request: Request, db: OrmSession, space: Space, room: Room, viewer: User | None) -> SpaceOut:
     svc = services(request)
     base = public_base(request)
-    on_stage = {r.user_id for r in svc.whip.resources.values() if r.space_id == space.id}
+    on_stage = svc.on_stage(space.id)
     speaker_ids = [room.host_id, *sorted(room.cohosts), *sorted(room.speakers)]
     ids = {*speaker_ids, *room.hands, *room.invited, *room.guests}
     users = {u.id: u for u in db.scalars(select(User).where(User.id.in_(ids)))}
