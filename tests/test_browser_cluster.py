@@ -122,6 +122,17 @@ WATCH_PLAYBACK = """() => {
     window.playbackWatch = watch;
     player.hls.on('hlsError', (_e, d) =>
         watch.errors.push({details: d.details, fatal: d.fatal, at: Date.now()}));
+    watch.timeline = [];
+    // What hls.js and the element did, for a failure's message.
+    const note = (what) => watch.timeline.push([Date.now(), what, player.audio.currentTime]);
+    player.hls.on('hlsLevelLoaded', (_e, d) =>
+        note(`playlist ${d.details.startSN}..${d.details.endSN} cc${d.details.endCC}`));
+    player.hls.on('hlsFragLoaded', (_e, d) =>
+        note(`part ${d.frag.sn}.${d.part ? d.part.index : '-'} cc${d.frag.cc}`));
+    player.hls.on('hlsError', (_e, d) => note(`error ${d.details}${d.fatal ? ' (fatal)' : ''}`));
+    for (const name of ['waiting', 'playing', 'seeking', 'stalled', 'error']) {
+        player.audio.addEventListener(name, () => note(name));
+    }
     setInterval(() => {
         const now = performance.now();
         const t = player.audio.currentTime;
@@ -137,7 +148,7 @@ WATCH_PLAYBACK = """() => {
 PLAYBACK_STATE = """() => {
     const w = window.playbackWatch, p = window.townhallPlayer;
     const stall = (performance.now() - w.lastAt) / 1000;
-    return {sameHls: p.hls === w.hls, marker: w.marker, errors: w.errors,
+    return {timeline: w.timeline, sameHls: p.hls === w.hls, marker: w.marker, errors: w.errors,
             maxStall: Math.max(w.maxStall, stall), stallEndedAt: w.stallEndedAt,
             currentTime: p.audio.currentTime, paused: p.audio.paused, error: p.error,
             status: document.getElementById('player-status').textContent,
@@ -173,6 +184,7 @@ def test_listener_and_host_pages_survive_the_loss_of_the_mixing_origin(
     created = host_api.post("/api/spaces", json={"title": "Survives a node, in a browser"})
     assert created.status_code == 201, created.text
     space_id = created.json()["id"]
+    host_id = host_api.get("/api/me").json()["id"]
 
     host = new_page(chromium, "host", viewport={"width": 1280, "height": 900})
     host.context.add_cookies(
@@ -208,6 +220,9 @@ def test_listener_and_host_pages_survive_the_loss_of_the_mixing_origin(
             UI_TIMEOUT_MS, what="the live listener count")
     count_text = listener.inner_text("#listener-count")
     assert re.fullmatch(r"\d+ listening", count_text), count_text
+    # The host's page shows them on stage, whichever origin answers its API calls.
+    on_stage = f"#speakers li[data-user-id='{host_id}'].on-stage"
+    host.wait_for_selector(on_stage, timeout=UI_TIMEOUT_MS)
     screenshot(host, "cluster-host-live.png")
     screenshot(listener, "cluster-listener-live.png")
 
@@ -241,12 +256,16 @@ def test_listener_and_host_pages_survive_the_loss_of_the_mixing_origin(
     wait_js(listener, "min => window.townhallPlayer.level() > min", PLAY_TIMEOUT_MS,
             arg=AUDIBLE_RMS, what="the host's tone in the listener's page after the failover")
     playback = listener.evaluate(PLAYBACK_STATE)
-    assert playback["marker"] == "same page" and playback["sameHls"], playback
-    assert not playback["paused"] and playback["error"] is None, playback
-    assert playback["pageError"] is None, playback
-    assert playback["status"].startswith("● Live"), playback
-    assert not [e for e in playback["errors"] if e["fatal"]], playback["errors"]
+    timeline = "\n".join(f"{t / 1000 - killed_at:+6.2f} s  {what}  (currentTime {ct:.2f})"
+                         for t, what, ct in playback.pop("timeline") if t / 1000 > killed_at - 1)
+    assert playback["marker"] == "same page" and playback["sameHls"], (playback, timeline)
+    assert not playback["paused"] and playback["error"] is None, (playback, timeline)
+    assert playback["pageError"] is None, (playback, timeline)
+    assert playback["status"].startswith("● Live"), (playback, timeline)
+    assert not [e for e in playback["errors"] if e["fatal"]], timeline
     played = playback["currentTime"] - played_before_kill
+    host.wait_for_selector(on_stage, timeout=UI_TIMEOUT_MS)
+    listener.wait_for_selector(on_stage, timeout=UI_TIMEOUT_MS)
 
     # The tone is in the live HLS again, read through the edge.
     frequency = tone_in_live_hls(hls_url)
@@ -260,7 +279,7 @@ def test_listener_and_host_pages_survive_the_loss_of_the_mixing_origin(
           f"the kill, hls.js errors: {[e['details'] for e in playback['errors']]}; "
           f"live HLS after recovery: {frequency:.1f} Hz")
     assert host_back <= HOST_BACK_SECONDS, f"the host needed {host_back:.2f} s"
-    assert playback["maxStall"] <= LISTENER_STALL_SECONDS, playback
+    assert playback["maxStall"] <= LISTENER_STALL_SECONDS, (playback, timeline)
 
     assert host_api.post(f"/api/spaces/{space_id}/end").status_code == 200
     host_api.close()
