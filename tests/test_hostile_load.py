@@ -22,9 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.conftest import Server, start_server, stop_server
+from townhall import limits
 from townhall.clients.hls import HlsReader
 from townhall.edge import NginxEdge
 
@@ -169,6 +171,10 @@ async def test_listeners_keep_playing_through_a_hostile_flood(
     # not limited per address: many listeners share one; junk names stop at the edge,
     # unknown Spaces and far-future positions get the origin's cheap 404/400).
     assert by_status["edge 429"] > 0 and api_reached < api_sent / 2, summary
+    # And what they heard is continuous audio: every part, no gap in the timestamps.
+    pcm, frames = readers[0].decode()
+    steps = np.diff([pts for pts, _ in frames])
+    assert (steps == limits.AAC_FRAME_SAMPLES).all() and np.abs(pcm).max() > 3000
     # The origin's own limits hold for what came straight at it.
     assert statuses[("origin", "password_guess", 429)] > 0, summary
 
