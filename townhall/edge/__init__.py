@@ -79,6 +79,19 @@ _templates = Environment(
 )
 
 
+# The constants above that the template uses, by their lower-case names. Read at render
+# time, so an experiment (benchmarks/edge_cache_lock.py) may change one.
+_TUNABLES = ("MAX_FAILS", "FAIL_TIMEOUT", "CONNECT_TIMEOUT", "NEXT_UPSTREAM_TRIES",
+             "NEXT_UPSTREAM_TIMEOUT", "UPSTREAM_KEEPALIVE", "LOCK_TIMEOUT", "LOCK_AGE",
+             "HLS_READ_TIMEOUT", "CACHE_KEYS_ZONE", "CACHE_MAX_SIZE", "CACHE_INACTIVE",
+             "API_RATE", "API_BURST", "AUTH_RATE", "AUTH_BURST", "WHIP_RATE", "WHIP_BURST",
+             "CONN_PER_ADDRESS", "BACKLOG")
+
+
+def _tunables() -> dict[str, object]:
+    return {name.lower(): globals()[name] for name in _TUNABLES}
+
+
 def _check_origin(origin: str) -> str:
     host, sep, port = origin.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(
@@ -126,26 +139,10 @@ def render_nginx_config(
         access_log=access_log,
         user=user,
         unlimited_clients=list(unlimited_clients),
-        max_fails=MAX_FAILS,
-        fail_timeout=FAIL_TIMEOUT,
-        connect_timeout=CONNECT_TIMEOUT,
-        next_upstream_tries=NEXT_UPSTREAM_TRIES,
-        next_upstream_timeout=NEXT_UPSTREAM_TIMEOUT,
-        upstream_keepalive=UPSTREAM_KEEPALIVE,
-        lock_timeout=LOCK_TIMEOUT,
-        lock_age=LOCK_AGE,
-        hls_read_timeout=HLS_READ_TIMEOUT,
-        cache_keys_zone=CACHE_KEYS_ZONE,
-        cache_max_size=CACHE_MAX_SIZE,
-        cache_inactive=CACHE_INACTIVE,
-        api_rate=API_RATE, api_burst=API_BURST,
-        auth_rate=AUTH_RATE, auth_burst=AUTH_BURST,
-        whip_rate=WHIP_RATE, whip_burst=WHIP_BURST,
-        conn_per_address=CONN_PER_ADDRESS,
+        **_tunables(),
         # Two descriptors per connection (client and origin) and some to spare.
         worker_connections=min(WORKER_CONNECTIONS, max(1024, (max_open_files - 1024) // 2)),
         rlimit_nofile=max_open_files,
-        backlog=BACKLOG,
     )
 
 
