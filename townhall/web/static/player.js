@@ -6,6 +6,13 @@ const RETRY_MS = 2000;
 const STATUS_MS = 500;
 const METER_GAIN = 3;
 const LIVE_EDGE_SLACK = 1.0; // seconds behind the live sync point before jumping to it
+// Live playlist reloads that fail or come back without a whole segment are retried soon
+// and often. When the cluster origin mixing a Space dies, another continues the playlist
+// (one discontinuity later) ~2.5 s on, and its first ~2 s list parts but no whole segment
+// yet, which hls.js treats as an error; its defaults (2 retries after 1 s, then 2 s) add
+// up to ~2 s of silence and can end the player (fatal). Here: 0.25 s doubling to 1 s, 8
+// times. 4xx answers (not live yet, forbidden) are not retried by hls.js either way.
+const LIVE_PLAYLIST_RETRY = { maxNumRetry: 8, retryDelayMs: 250, maxRetryDelayMs: 1000 };
 // Audience beacons (method: townhall/audience.py, README "Audience figures"): one when
 // playback starts, then every BEACON_INTERVAL while the audio plays.
 const BEACON_MS = 10_000;
@@ -142,11 +149,16 @@ export class Player {
   }
 
   _attachHls(Hls, generation) {
+    const live = this.kind === "live";
+    const defaults = Hls.DefaultConfig.playlistLoadPolicy.default;
     const hls = new Hls({
-      lowLatencyMode: this.kind === "live",
+      lowLatencyMode: live,
       // Drifting behind the target latency: catch up by playing up to 5% faster.
       maxLiveSyncPlaybackRate: 1.05,
       backBufferLength: 30,
+      ...(live && defaults && {
+        playlistLoadPolicy: { default: { ...defaults, errorRetry: LIVE_PLAYLIST_RETRY } },
+      }),
     });
     this.hls = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, () => this.autoplay && this._start());
