@@ -47,9 +47,21 @@ def main(argv: list[str] | None = None) -> None:
     edge.add_argument("--listen", default="127.0.0.1:8080", help="address:port nginx listens on")
     edge.add_argument("--cache-dir", type=Path, default=Path("/var/cache/townhall"),
                       help="the HLS cache directory (writable by nginx's workers)")
+    db = commands.add_parser("db", help="database schema: migrate to the newest revision or show it")
+    db.add_argument("action", choices=("upgrade", "current"))
+    db.add_argument("--data-dir", type=Path, help="where the database lives (SQLite)")
+    db.add_argument("--database-url", help="SQLAlchemy URL (clusters: PostgreSQL)")
     args = parser.parse_args(argv)
     if args.command == "bench":
         raise SystemExit(run_bench(args))
+    if args.command == "db":
+        from townhall.store.migrate import run_command
+
+        paths = {k: v for k, v in (("data_dir", args.data_dir),
+                                   ("database_url", args.database_url)) if v is not None}
+        settings = Settings(**paths)
+        configure_logging(settings.log_level, settings.log_format)
+        raise SystemExit(run_command(args.action, settings.db_url))
     if args.command == "edge-config":
         from townhall.edge import render_nginx_config
 

@@ -8,18 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
-from townhall.store.models import Base
+from townhall.store import migrate
 
-
-# Columns added after tables existed (there is no migration tool): an older database
-# gets them on start, with their default.
-ADDED_COLUMNS = {("spaces", "private"): "BOOLEAN NOT NULL DEFAULT FALSE"}
-
-# PostgreSQL advisory lock id held while creating the schema ("TOWN").
+# PostgreSQL advisory lock id held while migrating the schema ("TOWN").
 SCHEMA_LOCK = 0x544F574E
 
 
@@ -31,12 +26,7 @@ class Database:
         self.engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        with self.engine.begin() as connection:
-            if self.engine.dialect.name == "postgresql":
-                # Origins of a cluster start together: one creates the tables at a time.
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-            Base.metadata.create_all(connection)
-            _add_missing_columns(connection)
+        upgrade_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -48,11 +38,31 @@ class Database:
         self.engine.dispose()
 
 
-def _add_missing_columns(connection) -> None:  # type: ignore[no-untyped-def]
-    inspector = inspect(connection)
-    for (table, column), ddl in ADDED_COLUMNS.items():
-        if column not in {c["name"] for c in inspector.get_columns(table)}:
-            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+def upgrade_schema(engine: Engine) -> None:
+    """Migrate the database to the newest schema revision (townhall/store/migrate.py)."""
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            # Batch migrations copy a table and drop the old one: with foreign keys on,
+            # dropping a referenced table would fail (only possible outside a transaction).
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                if engine.dialect.name == "postgresql":
+                    # Origins of a cluster start together: one migrates, the others wait
+                    # here and then find the schema at the newest revision.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                       {"key": SCHEMA_LOCK})
+                migrated = migrate.upgrade(connection)
+                if sqlite and migrated:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise migrate.SchemaError(f"a migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
