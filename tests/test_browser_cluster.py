@@ -60,10 +60,13 @@ UI_TIMEOUT_MS = 15_000
 # the tone again: the lease lapses within 2 s, the browser notices the lost connection
 # (ICE consent, then publisher.js's grace), and re-publishes through the edge.
 RECOVERY_TIMEOUT_MS = 30_000
-# Bounds asserted on the figures (generous: a 2-core machine running two browsers, two
-# origins, Redis, PostgreSQL and nginx). The figures themselves are printed.
-HOST_BACK_SECONDS = 12.0
-LISTENER_STALL_SECONDS = 12.0
+# Bounds asserted on the figures, which are printed. The host: the 5 s (measured
+# 2.4-2.7 s: the lease lapses in 2 s, publisher.js hears no mix-minus for 1.5 s). The
+# listener's longest stall (measured 3.5-5.3 s: the ~0.8 s buffer runs out, the new
+# owner's playlist has a whole segment ~2 s after it took over, hls.js reloads): with
+# room for a 2-core machine running two browsers, two origins, Redis, PostgreSQL, nginx.
+HOST_BACK_SECONDS = 5.0
+LISTENER_STALL_SECONDS = 8.0
 # Seconds the listener must play past the moment the host was connected again.
 PLAYED_AFTER_RECOVERY = 3.0
 HEARD_SECONDS = 3.0
@@ -247,6 +250,7 @@ def test_listener_and_host_pages_survive_the_loss_of_the_mixing_origin(
     back_at = next(t for t, s in states if t > killed_at * 1000 and s == "connected") / 1000
     host_back = back_at - killed_at
     assert host.evaluate("() => townhallPublisher.error") is None
+    assert host.is_hidden("#error"), host.inner_text("#error")
     wait_for(lambda: live_spaces(survivor) == 1, "the survivor to mix the Space", 10)
 
     # The listener's page kept going: same page, same hls.js, no error, the tone again.
@@ -265,6 +269,7 @@ def test_listener_and_host_pages_survive_the_loss_of_the_mixing_origin(
     assert not [e for e in playback["errors"] if e["fatal"]], timeline
     played = playback["currentTime"] - played_before_kill
     host.wait_for_selector(on_stage, timeout=UI_TIMEOUT_MS)
+    host.wait_for_selector("#stage-status[data-state='connected']", timeout=UI_TIMEOUT_MS)
     listener.wait_for_selector(on_stage, timeout=UI_TIMEOUT_MS)
 
     # The tone is in the live HLS again, read through the edge.
