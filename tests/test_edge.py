@@ -251,6 +251,19 @@ async def test_a_listener_through_the_edge_hears_the_demo(server: Server, edge: 
     assert all(min(abs(h - n) for n in notes) < 20 for h in heard), heard
 
 
+def test_static_files_are_cached_and_metrics_are_not_public(edge: NginxEdge) -> None:
+    for path in ("/static/player.js", "/vendor/hls.min.js"):
+        first = httpx.get(edge.url + path, timeout=10)
+        assert first.status_code == 200, (path, first.text[:200])
+        again = httpx.get(edge.url + path, timeout=10)
+        assert again.headers["x-cache-status"] == "HIT" and again.content == first.content
+    assert httpx.get(edge.url + "/metrics", timeout=10).status_code == 200  # loopback
+    elsewhere = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    with elsewhere:
+        assert elsewhere.get(edge.url + "/metrics", timeout=10).status_code == 403
+        assert elsewhere.get(edge.url + DEMO, timeout=10).status_code == 200
+
+
 def test_edge_config_command_prints_the_config(capsys: pytest.CaptureFixture[str]) -> None:
     from townhall.cli import main
 

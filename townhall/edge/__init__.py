@@ -55,6 +55,8 @@ HLS_READ_TIMEOUT = "15s"
 CACHE_KEYS_ZONE = "32m"
 CACHE_MAX_SIZE = "2g"
 CACHE_INACTIVE = "10m"
+# Static files when the origin sends no Cache-Control: they change only with a deploy.
+STATIC_VALID = "60s"
 # Per-client-address limits for the API, sign-in/up, WHIP (requests/s, then a burst
 # answered at once), and open API/WHIP connections.
 API_RATE, API_BURST = "20r/s", 100
@@ -85,7 +87,7 @@ _TUNABLES = ("MAX_FAILS", "FAIL_TIMEOUT", "CONNECT_TIMEOUT", "NEXT_UPSTREAM_TRIE
              "NEXT_UPSTREAM_TIMEOUT", "UPSTREAM_KEEPALIVE", "LOCK_TIMEOUT", "LOCK_AGE",
              "HLS_READ_TIMEOUT", "CACHE_KEYS_ZONE", "CACHE_MAX_SIZE", "CACHE_INACTIVE",
              "API_RATE", "API_BURST", "AUTH_RATE", "AUTH_BURST", "WHIP_RATE", "WHIP_BURST",
-             "CONN_PER_ADDRESS", "BACKLOG")
+             "CONN_PER_ADDRESS", "BACKLOG", "STATIC_VALID")
 
 
 def _tunables() -> dict[str, object]:
@@ -118,7 +120,7 @@ def render_nginx_config(
     With `prefix_dir`, the pid file, logs and temporary files live there (a private,
     unprivileged nginx); otherwise in the usual system places (/run, /var/log/nginx,
     nginx's own temporary directories). `unlimited_clients` (addresses or CIDRs) are
-    exempt from the per-client limits.
+    exempt from the per-client limits and may read /metrics.
     """
     if not origins:
         raise ValueError("at least one origin")
