@@ -85,6 +85,9 @@ LEVERS = [
     Variant("Townhall, edge with open_file_cache", http_extra=OPEN_FILE_CACHE),
     Variant("Townhall, 0.512 s parts (experiment)", part_frames=24, parts_per_segment=4,
             lock_timeout="700ms"),
+    Variant("Townhall, 0.512 s parts + open_file_cache, no access log (experiment)",
+            part_frames=24, parts_per_segment=4, lock_timeout="700ms", access_log=False,
+            http_extra=OPEN_FILE_CACHE),
     # A blocking reload for a whole segment waits up to a segment (2.048 s) at the
     # origin: the edge's cache lock must outwait it, or every waiter goes to the origin.
     Variant("Townhall, players of whole segments (not LL)", mode="segments",
