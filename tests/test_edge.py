@@ -135,6 +135,24 @@ def test_not_found_answers_are_not_cached(server: Server, edge: NginxEdge) -> No
     assert edge.upstream_requests(since, "/hls/demo/t/", expect_logged=2) == 2
 
 
+def test_signed_urls_are_cached_by_path(server: Server, edge: NginxEdge) -> None:
+    """A signed URL (private Spaces; a public Space takes one too) plays through the edge,
+    and its objects are cached under their signed path."""
+    from townhall.delivery.signed import SECRET_FILE, UrlSigner
+
+    bogus = f"/hls/demo/t/{int(time.time()) + 3600}.{'A' * 22}/live.m3u8"
+    assert httpx.get(edge.url + bogus, timeout=10).status_code == 403  # makes the secret
+    secret = (server.data_dir / SECRET_FILE).read_text().strip().encode()
+    token, _ = UrlSigner(secret).token("demo", time.time())
+    base = f"{edge.url}/hls/demo/t/{token}"
+    playlist = httpx.get(f"{base}/live.m3u8", timeout=10)
+    assert playlist.status_code == 200, playlist.text
+    uri = next(p.uri for seg in m3u8.loads(playlist.text).segments for p in seg.parts)
+    first, again = (httpx.get(f"{base}/{uri}", timeout=10) for _ in range(2))
+    assert first.status_code == 200 and again.headers["x-cache-status"] == "HIT"
+    assert first.content == httpx.get(f"{server.base_url}/hls/demo/{uri}", timeout=10).content
+
+
 def test_errors_are_not_cached_even_if_the_origin_says_so(tmp_path: Path) -> None:
     """The edge caches only 200s: a 404 or 503 that an origin wrongly marks cacheable
     still goes to the origin every time."""
