@@ -177,9 +177,16 @@ def workers_for(listeners: int, fd_limit: int) -> int:
 def origin_position(client: httpx.Client, url: str, parts_per_segment: int) -> int:
     from benchmarks._wrk import newest_part
 
-    response = client.get(url, timeout=10)
-    response.raise_for_status()
-    return newest_part(response.text, parts_per_segment)[0]
+    # A starved origin may take a while to answer: three tries of 10 s.
+    for attempt in range(3):
+        try:
+            response = client.get(url, timeout=10)
+            response.raise_for_status()
+            return newest_part(response.text, parts_per_segment)[0]
+        except httpx.HTTPError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def run_step(origin_url: str, origin_pid: int, listeners: int, workers: int,
@@ -326,6 +333,7 @@ def main() -> None:
     deadline = Deadline(len(steps) * (args.duration + 90) + 120)
     log(f"load average {load_average()}; open-file limit {fd_limit} per process")
     steps_done: list[Step] = []
+    failed: list[str] = []
     with running_origin(args.part_frames, args.parts_per_segment) as origin, \
             tempfile.TemporaryDirectory(
             prefix="townhall-edge-scale-") as tmp:
@@ -340,9 +348,11 @@ def main() -> None:
                                            lock_timeout=args.lock_timeout,
                                            mode="segments" if args.segments else "parts",
                                            http_extra=args.http_extra))
-            except Exception as error:  # noqa: BLE001 - report and go on to the summary
+            except Exception as error:  # noqa: BLE001 - report it, try the next step
                 log(f"step {n} failed: {error!r}")
-                break
+                failed.append(f"{n} players: {error!r}")
+                if deadline.left() < args.duration + 60:
+                    break
     expected = 1 / (0.256 * (args.part_frames or 12) / 12)
     if args.segments:
         expected = 1 / 2.048
@@ -361,6 +371,8 @@ def main() -> None:
           s.reload_timeouts + s.errors, s.nginx_cpu_pct, s.origin_cpu_pct, s.wrk_cpu_pct,
           s.softirq_pct, s.rest_cpu_pct - s.softirq_pct, s.nginx_us_per_request, f"{s.server_ms_per_listener_minute:.2f}",
           limit_of(s, expected)] for s in steps_done])
+    for failure in failed:
+        print(f"failed step: {failure}")
     print("(CPU: % of one core; the machine has 2; rest = other processes, e.g. other "
           "people's tests. Part age: when a player held a part, "
           "after its last sample's PROGRAM-DATE-TIME.)")
