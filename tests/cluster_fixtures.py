@@ -20,14 +20,17 @@ from townhall.edge import NginxEdge
 def cluster_behind_edge(tmp_path: Path) -> Iterator[tuple[Cluster, NginxEdge]]:
     with redis_server() as redis_url, postgres_server() as database_url:
         cluster = Cluster(redis_url, database_url, tmp_path / "recordings", [])
-        for name in ("a", "b"):
-            (tmp_path / name).mkdir()
-            cluster.origins.append(start_server(tmp_path / name, command="serve", extra_env=cluster.env()))
-        origins = [o.base_url.removeprefix("http://") for o in cluster.origins]
-        with NginxEdge(origins, tmp_path / "edge") as edge:
-            yield cluster, edge
-        for origin in cluster.origins:
-            stop_server(origin)
+        try:
+            for name in ("a", "b"):
+                (tmp_path / name).mkdir()
+                cluster.origins.append(start_server(tmp_path / name, command="serve",
+                                                    extra_env=cluster.env()))
+            origins = [o.base_url.removeprefix("http://") for o in cluster.origins]
+            with NginxEdge(origins, tmp_path / "edge") as edge:
+                yield cluster, edge
+        finally:  # also when the edge or an origin did not start: no origin left running
+            for origin in cluster.origins:
+                stop_server(origin)
         # The survivors (a test SIGKILLs the origin mixing its Space, whichever it is).
         for origin in cluster.origins:
             if origin.process.returncode != -signal.SIGKILL:
