@@ -4,7 +4,8 @@ A speaker publishes through the edge to origin a, listeners play through the edg
 SIGKILLed. Asserted: the speaker's client reconnects by itself and lands on origin b,
 the Space is on air again within 5 s, the listener keeps playing after exactly one
 discontinuity and hears the speaker again, and the recording misses at most one
-segment and decodes end to end."""
+segment (the issue's bound; the new owner closes the unfinished segment from the parts
+already published, so in practice none) and decodes end to end."""
 
 from __future__ import annotations
 

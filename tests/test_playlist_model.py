@@ -55,3 +55,40 @@ def test_vod_marks_gaps_and_restarts_as_discontinuities() -> None:
     parsed = m3u8.loads(text)
     assert parsed.is_endlist and parsed.playlist_type == "vod"
     assert [s.discontinuity for s in parsed.segments] == [False, False, True, True]
+
+
+def test_a_run_continuing_another_keeps_its_window_and_marks_one_discontinuity() -> None:
+    """After a failover the new node's playlist still lists the old run's segments,
+    then EXT-X-DISCONTINUITY; as the old ones leave the window the discontinuity moves
+    into EXT-X-DISCONTINUITY-SEQUENCE (RFC 8216 6.2.2), so no segment's discontinuity
+    number ever changes."""
+    from datetime import UTC, datetime
+
+    import m3u8
+
+    from townhall.clients.hls import discontinuity_numbers
+    from townhall.media.llhls import LivePlaylist, Segment
+
+    start = datetime(2026, 11, 24, tzinfo=UTC)
+    carried = [Segment(msn, start, complete=True, carried_duration=2.048) for msn in (10, 11)]
+    carried.append(Segment(12, start, complete=True, carried_duration=0.768))  # closed early
+    playlist = LivePlaylist()
+    playlist.continue_after(carried, discontinuity_sequence=4)
+    playlist.add_part(0.256, start)
+    text = playlist.render()
+    parsed = m3u8.loads(text)
+    assert parsed.media_sequence == 10 and parsed.discontinuity_sequence == 4
+    assert [s.uri for s in parsed.segments[:3]] == ["seg10.m4s", "seg11.m4s", "seg12.m4s"]
+    assert parsed.segments[2].duration == 0.768
+    assert discontinuity_numbers(text) == {"seg10.m4s": 4, "seg11.m4s": 4, "seg12.m4s": 4,
+                                           "seg13.0.m4s": 5}
+    numbers: dict[str, int] = {}
+    for _ in range(8 * 10):
+        playlist.add_part(0.256, start)
+        text = playlist.render()
+        for uri, number in discontinuity_numbers(text).items():
+            assert numbers.setdefault(uri, number) == number, uri
+    parsed = m3u8.loads(text)
+    assert parsed.discontinuity_sequence == 5
+    assert "#EXT-X-DISCONTINUITY\n" not in text
+    assert numbers["seg12.m4s"] == 4 and numbers["seg13.m4s"] == 5

@@ -46,15 +46,13 @@ class HlsReader:
         response = await self.client.get(self.playlist_url, params=params, timeout=REQUEST_TIMEOUT)
         response.raise_for_status()
         self.playlist = m3u8.loads(response.text)
+        self._discontinuity_of = discontinuity_numbers(response.text)
         return self.playlist
 
     def _listed_parts(self, playlist: m3u8.M3U8) -> list[tuple[int, int, str, float, float | None]]:
         listed = []
         next_pdt: float | None = None
-        self._discontinuity_of: dict[str, int] = {}
-        discontinuity = playlist.discontinuity_sequence or 0
         for offset, segment in enumerate(playlist.segments):
-            discontinuity += 1 if segment.discontinuity else 0
             msn = playlist.media_sequence + offset
             # m3u8 leaves the date off the trailing parts-only segment: carry it forward.
             pdt = segment.program_date_time.timestamp() if segment.program_date_time else next_pdt
@@ -63,7 +61,6 @@ class HlsReader:
             for index, part in enumerate(segment.parts):
                 at = pdt + elapsed if pdt is not None else None
                 listed.append((msn, index, part.uri, part.duration, at))
-                self._discontinuity_of[part.uri] = discontinuity
                 elapsed += part.duration
         return listed
 
@@ -111,6 +108,24 @@ class HlsReader:
     def decode(self) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """Decode init + fetched parts: (mono int16 PCM, [(pts, samples) per frame])."""
         return decode_fmp4(self.init + b"".join(p.data for p in self.parts))
+
+
+def discontinuity_numbers(text: str) -> dict[str, int]:
+    """The discontinuity number of every part and segment URI in a media playlist
+    (read from the text: the m3u8 package drops EXT-X-DISCONTINUITY on a trailing
+    segment that has only parts so far)."""
+    numbers: dict[str, int] = {}
+    number = 0
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-DISCONTINUITY-SEQUENCE:"):
+            number = int(line.partition(":")[2])
+        elif line == "#EXT-X-DISCONTINUITY":
+            number += 1
+        elif line.startswith("#EXT-X-PART:") and 'URI="' in line:
+            numbers[line.split('URI="', 1)[1].split('"', 1)[0]] = number
+        elif line and not line.startswith("#"):
+            numbers[line] = number
+    return numbers
 
 
 def decode_fmp4(data: bytes) -> tuple[np.ndarray, list[tuple[int, int]]]:

@@ -53,9 +53,16 @@ class Segment:
     program_date_time: datetime
     parts: list[Part] = field(default_factory=list)
     complete: bool = False
+    # A segment carried over from another run's playlist: its length (its parts are
+    # not listed again).
+    carried_duration: float | None = None
+    # The first segment of a new encoder run: EXT-X-DISCONTINUITY goes before it.
+    discontinuity: bool = False
 
     @property
     def duration(self) -> float:
+        if self.carried_duration is not None:
+            return self.carried_duration
         return sum(p.duration for p in self.parts)
 
     @property
@@ -101,6 +108,24 @@ class LivePlaylist:
         self.window_segments = window_segments
         self.segments: list[Segment] = []  # only the window; the recorder keeps all
         self.ended = False
+        self._next_is_discontinuity = False
+
+    def continue_after(self, carried: list[Segment], discontinuity_sequence: int) -> None:
+        """Go on from another run's playlist (a node that died): its complete segments
+        stay in the window, and this run's first segment starts a discontinuity, so a
+        player keeps its place instead of finding an empty playlist."""
+        self.segments = list(carried)
+        self.discontinuity_sequence = discontinuity_sequence
+        if carried:
+            self.first_msn = carried[-1].msn + 1
+        self._next_is_discontinuity = True
+
+    @property
+    def first_discontinuity_number(self) -> int:
+        """EXT-X-DISCONTINUITY-SEQUENCE: the discontinuity number of the first segment
+        (a discontinuity at the very first segment is told by this number, not a tag)."""
+        first_is_new_run = bool(self.segments) and self.segments[0].discontinuity
+        return self.discontinuity_sequence + (1 if first_is_new_run else 0)
 
     @property
     def target_duration(self) -> int:
@@ -121,7 +146,9 @@ class LivePlaylist:
             raise ValueError(f"part of {duration:.3f}s exceeds PART-TARGET {self.part_target}")
         if not self.segments or self.segments[-1].complete:
             msn = self.segments[-1].msn + 1 if self.segments else self.first_msn
-            self.segments.append(Segment(msn=msn, program_date_time=start_time))
+            self.segments.append(Segment(msn=msn, program_date_time=start_time,
+                                         discontinuity=self._next_is_discontinuity))
+            self._next_is_discontinuity = False
         current = self.segments[-1]
         part = Part(msn=current.msn, index=len(current.parts), duration=duration)
         current.parts.append(part)
@@ -129,7 +156,10 @@ class LivePlaylist:
         if len(current.parts) == self.parts_per_segment:
             current.complete = True
             completed = current
-        del self.segments[: max(0, len(self.segments) - self.window_segments - 1)]
+        dropped = self.segments[: max(0, len(self.segments) - self.window_segments - 1)]
+        # EXT-X-DISCONTINUITY-SEQUENCE counts the discontinuities that left the window.
+        self.discontinuity_sequence += sum(1 for s in dropped if s.discontinuity)
+        del self.segments[: len(dropped)]
         return part, completed
 
     def end(self) -> Segment | None:
@@ -151,13 +181,15 @@ class LivePlaylist:
             f"PART-HOLD-BACK={_fmt(3 * self.part_target)}",
             f"#EXT-X-PART-INF:PART-TARGET={_fmt(self.part_target)}",
             f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].msn if self.segments else self.first_msn}",
-            f"#EXT-X-DISCONTINUITY-SEQUENCE:{self.discontinuity_sequence}",
+            f"#EXT-X-DISCONTINUITY-SEQUENCE:{self.first_discontinuity_number}",
             f'#EXT-X-MAP:URI="{INIT_NAME}"',
         ]
         # Parts are listed for the newest segments only (spec: at least those within
         # three target durations of the live edge); older ones are whole segments.
         parts_from = len(self.segments) - 3
         for i, segment in enumerate(self.segments):
+            if segment.discontinuity and i > 0:
+                lines.append("#EXT-X-DISCONTINUITY")
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso(segment.program_date_time)}")
             if i >= parts_from:
                 lines += [

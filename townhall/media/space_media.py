@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import m3u8
 import numpy as np
 
 from townhall.media.encoder import EncodedPart
@@ -66,14 +67,58 @@ class SpaceMedia:
 
     async def _continue_live_playlist(self) -> None:
         """Another run left this Space's playlist in a shared store (the node that owned
-        it died): go on after its newest segment, one discontinuity later, so players
-        keep playing instead of re-joining."""
+        it died): keep its segments in the window and go on after them, one
+        discontinuity later, so players keep playing instead of finding an empty
+        playlist. The segment it was making is closed from the parts it published (and
+        recorded): only the outage itself is missing."""
         previous = await self.store.playlist(self.space_id)
         if previous is None or previous.ended or previous.position is None:
             return
-        self.playlist.first_msn = max(self.playlist.first_msn, previous.position.msn + 1)
-        self.playlist.discontinuity_sequence = previous.discontinuity_sequence + 1
+        try:
+            carried = await self._carried_segments(previous)
+        except Exception:  # a playlist we cannot read back must not stop the Space
+            log.exception("could not carry %s's playlist over", self.space_id)
+            carried = []
+        if not carried or carried[-1].msn != previous.position.msn:
+            # Could not close the unfinished segment: start after it, without the window.
+            carried = []
+            self.playlist.first_msn = max(self.playlist.first_msn, previous.position.msn + 1)
+        self.playlist.continue_after(carried, previous.discontinuity_sequence)
         self._resumed = True
+
+    async def _carried_segments(self, previous: PlaylistSnapshot) -> list[Segment]:
+        parsed = m3u8.loads(previous.text)
+        carried: list[Segment] = []
+        start: datetime | None = None
+        for offset, listed in enumerate(parsed.segments):
+            msn = parsed.media_sequence + offset
+            # m3u8 drops the date of a trailing parts-only segment: it follows on.
+            start = listed.program_date_time or start
+            if start is None:
+                return []
+            if listed.uri:
+                carried.append(Segment(msn, start, complete=True, carried_duration=listed.duration,
+                                       discontinuity=listed.discontinuity))
+            elif listed.parts:
+                closed = await self._close_unfinished(msn, start, listed.parts)
+                if closed is None:
+                    return []
+                carried.append(closed)
+            start = start + timedelta(seconds=carried[-1].duration) if carried else start
+        return carried
+
+    async def _close_unfinished(self, msn: int, start: datetime, parts: list) -> Segment | None:  # type: ignore[type-arg]
+        data = [await self.store.get(self.space_id, part.uri) for part in parts]
+        if any(d is None for d in data):
+            return None
+        segment = Segment(msn, start, complete=True,
+                          carried_duration=sum(part.duration for part in parts))
+        joined = b"".join(data)  # type: ignore[arg-type]
+        await self.store.put(self.space_id, segment.name, joined)
+        if self.recording and self.recorder.directory.exists():
+            # Same encoder timeline as the segments before it: not a restart.
+            await asyncio.to_thread(self.recorder.write_segment, msn, joined, segment.duration, start)
+        return segment
 
     @property
     def worker(self) -> MixerWorker:
@@ -196,6 +241,6 @@ class SpaceMedia:
             text=self.playlist.render(),
             position=self.playlist.position,
             ended=self.playlist.ended,
-            discontinuity_sequence=self.playlist.discontinuity_sequence,
+            discontinuity_sequence=self.playlist.first_discontinuity_number,
         )
         await self.store.set_playlist(self.space_id, snapshot)
