@@ -15,8 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-WIDTH, HEIGHT = 900, 560
-LEFT, RIGHT, TOP, BOTTOM = 80, 330, 50, 70
+WIDTH, HEIGHT = 1060, 560
+LEFT, RIGHT, TOP, BOTTOM = 80, 490, 50, 70
 COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 
 
@@ -87,7 +87,7 @@ def svg(data: dict[str, list[tuple[int, float]]], title: str) -> str:
         parts.append(f'<line x1="{WIDTH - RIGHT + 20}" x2="{WIDTH - RIGHT + 45}" y1="{ly}" '
                      f'y2="{ly}" stroke="{colour}" stroke-width="{width}"{dash}/>')
         parts.append(f'<text x="{WIDTH - RIGHT + 52}" y="{ly + 4}" font-size="12">'
-                     f'{_escape(name)}</text>')
+                     f"{_escape(name.replace(' (experiment)', ''))}</text>")
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
