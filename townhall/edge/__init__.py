@@ -40,15 +40,20 @@ NEXT_UPSTREAM_TIMEOUT = "2s"
 # Idle keep-alive connections each worker keeps to the origins.
 UPSTREAM_KEEPALIVE = 64
 # Cache lock: how long a request waits for another's origin request to fill the cache
-# before going to the origin itself (uncached). nginx wakes waiters on a timer, at
-# min(500 ms, this timeout), not when the answer lands: a waiter always waits the full
-# timeout. One part (0.256 s) plus 44 ms for the origin's jitter: a listener asking for
-# the next part is then answered from the cache within 0.3 s, and the origin sees one
-# request per part (measured: deploy/nginx/README.md, "The cache lock").
-LOCK_TIMEOUT = "300ms"
+# before going to the origin itself (uncached). nginx wakes waiters on a timer, every
+# min(500 ms, this timeout), not when the answer lands, so a waiter gets the part up to
+# 0.5 s after it exists (measured: deploy/nginx/README.md, "The cache lock"). A timeout
+# of one part (300 ms) answered 0.2 s sooner but, once the origin took > 300 ms under
+# load, sent every waiter to the origin uncached (100 origin requests per part at 2,000
+# listeners, slowing it further: BENCHMARKS.md section 7); 2 s keeps the herd at the edge
+# through such spells (2–3 origin requests per part up to 5,000 listeners).
+LOCK_TIMEOUT = "2s"
 # Longer than the origin holds a legitimate blocking request (next part: <= 0.3 s),
 # shorter than its 6 s limit, so a stuck origin request does not hold everyone.
 LOCK_AGE = "1s"
+# Cached HLS objects: keep their file descriptors open (the proxy cache otherwise opens
+# and stats a file per hit; measured ~17 % of nginx's CPU per request).
+OPEN_FILE_CACHE = "max=10000 inactive=30s"
 # The origin answers a blocking reload within 3 target durations (6 s).
 HLS_READ_TIMEOUT = "15s"
 # Cache: key zone (1 MB holds ~8,000 keys), disk bound, idle time before eviction.
@@ -85,6 +90,7 @@ _templates = Environment(
 # time, so an experiment (benchmarks/edge_cache_lock.py) may change one.
 _TUNABLES = ("MAX_FAILS", "FAIL_TIMEOUT", "CONNECT_TIMEOUT", "NEXT_UPSTREAM_TRIES",
              "NEXT_UPSTREAM_TIMEOUT", "UPSTREAM_KEEPALIVE", "LOCK_TIMEOUT", "LOCK_AGE",
+             "OPEN_FILE_CACHE",
              "HLS_READ_TIMEOUT", "CACHE_KEYS_ZONE", "CACHE_MAX_SIZE", "CACHE_INACTIVE",
              "API_RATE", "API_BURST", "AUTH_RATE", "AUTH_BURST", "WHIP_RATE", "WHIP_BURST",
              "CONN_PER_ADDRESS", "BACKLOG", "STATIC_VALID")
