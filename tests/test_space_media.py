@@ -45,3 +45,31 @@ async def test_program_date_time_follows_the_wall_clock_across_a_stall(tmp_path:
         assert -0.1 < behind < 0.6, behind
     finally:
         await media.stop()
+
+
+async def test_a_resumed_space_never_reuses_a_media_name(tmp_path: Path) -> None:
+    """After a crash, parts of the segment after the last recorded one may be in edge
+    caches (immutable): the resumed run starts one segment later, and the replay marks
+    the new run."""
+    from townhall.media.recorder import recorded_segments, replay_playlist
+
+    store = MemorySegmentStore()
+    first = SpaceMedia("resume", store, tmp_path)
+    await first.start()
+    first.add_source("silence", StallingSource(stall_at_tick=-1, seconds=0))
+    assert await store.wait_for("resume", 1, 2, timeout=20) is not None
+    published = {name for names in first._names_by_msn.values() for name in names}
+    await first.abandon()  # like a crash: segment 1 is unfinished, 0 is recorded
+    assert [s[0] for s in recorded_segments(tmp_path)] == [0]
+    assert any(name.startswith("seg1.") for name in published)
+
+    second = SpaceMedia("resume", MemorySegmentStore(), tmp_path)
+    await second.start()
+    try:
+        second.add_source("silence", StallingSource(stall_at_tick=-1, seconds=0))
+        assert await second.store.wait_for("resume", 2, 0, timeout=20) is not None
+        assert second.playlist.segments[0].msn == 2
+    finally:
+        await second.stop()
+    replay = replay_playlist(tmp_path, 2)
+    assert replay is not None and "#EXT-X-DISCONTINUITY" in replay

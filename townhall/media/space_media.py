@@ -35,10 +35,13 @@ class SpaceMedia:
         self.recording = recording
         self.store = store
         self.recorder = Recorder(recording_dir)
-        # A Space resumed after a restart continues its recording's numbering.
+        # A Space resumed after a restart continues its recording's numbering, one
+        # segment on: the segment after the last recorded one may have had parts out
+        # (segN.i.m4s, cached as immutable by edges and CDNs) that this run must not
+        # reuse with other audio.
         recorded = recorded_segments(recording_dir)
         self._resumed = bool(recorded)
-        self.playlist = LivePlaylist(first_msn=recorded[-1][0] + 1 if recorded else 0)
+        self.playlist = LivePlaylist(first_msn=recorded[-1][0] + 2 if recorded else 0)
         self.outputs: dict[str, MixMinusTrack] = {}
         self.parts_published = 0
         self._queue: asyncio.Queue[list[EncodedPart] | None] = asyncio.Queue()
