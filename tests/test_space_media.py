@@ -73,3 +73,23 @@ async def test_a_resumed_space_never_reuses_a_media_name(tmp_path: Path) -> None
         await second.stop()
     replay = replay_playlist(tmp_path, 2)
     assert replay is not None and "#EXT-X-DISCONTINUITY" in replay
+
+
+async def test_a_waiting_room_restarted_never_reuses_a_media_name(tmp_path: Path) -> None:
+    """A waiting room records nothing, yet its parts may be cached at the edge: after a
+    restart its stream goes on after the newest segment it began."""
+    store = MemorySegmentStore()
+    first = SpaceMedia("waiting", store, tmp_path, recording=False)
+    await first.start()
+    first.add_source("silence", StallingSource(stall_at_tick=-1, seconds=0))
+    assert await store.wait_for("waiting", 1, 0, timeout=20) is not None
+    await first.abandon()
+    began = max(first._names_by_msn)
+    second = SpaceMedia("waiting", MemorySegmentStore(), tmp_path, recording=False)
+    await second.start()
+    try:
+        second.add_source("silence", StallingSource(stall_at_tick=-1, seconds=0))
+        assert await second.store.wait_for("waiting", began + 1, 0, timeout=20) is not None
+        assert second.playlist.segments[0].msn == began + 1
+    finally:
+        await second.stop()

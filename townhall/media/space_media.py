@@ -21,6 +21,9 @@ from townhall.media.worker import MixerWorker, Source
 
 log = logging.getLogger(__name__)
 
+# In the recording directory: the newest segment this Space's stream began, so a run
+# after a crash never reuses a media name (edges cache them as immutable).
+STARTED_SEGMENT_FILE = "started-segment"
 # Objects for segments older than the playlist window (plus this margin, for players a
 # little behind) are removed from the live store; the recording still has them.
 EVICTION_MARGIN_SEGMENTS = 2
@@ -41,7 +44,12 @@ class SpaceMedia:
         # reuse with other audio.
         recorded = recorded_segments(recording_dir)
         self._resumed = bool(recorded)
-        self.playlist = LivePlaylist(first_msn=recorded[-1][0] + 2 if recorded else 0)
+        first_msn = recorded[-1][0] + 2 if recorded else 0
+        # A waiting room records nothing: the newest segment it began is noted apart.
+        started = _read_started_segment(recording_dir)
+        if started is not None:
+            first_msn = max(first_msn, started + 1)
+        self.playlist = LivePlaylist(first_msn=first_msn)
         self.outputs: dict[str, MixMinusTrack] = {}
         self.parts_published = 0
         self._queue: asyncio.Queue[list[EncodedPart] | None] = asyncio.Queue()
@@ -201,6 +209,8 @@ class SpaceMedia:
             encoded.duration,
             wall_time(self._origin, encoded.start) + timedelta(seconds=self.worker.skipped_seconds),
         )
+        if part.index == 0:
+            _note_started_segment(self.recorder.directory, part.msn)
         await self.store.put(self.space_id, part.name, encoded.data)
         self._names_by_msn.setdefault(part.msn, []).append(part.name)
         self._segment_bytes.append(encoded.data)
@@ -247,3 +257,18 @@ class SpaceMedia:
             discontinuity_sequence=self.playlist.first_discontinuity_number,
         )
         await self.store.set_playlist(self.space_id, snapshot)
+
+
+def _note_started_segment(directory: Path, msn: int) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / STARTED_SEGMENT_FILE).write_text(str(msn))
+    except OSError:
+        pass  # a full disk: the recorded segments still give a safe start
+
+
+def _read_started_segment(directory: Path) -> int | None:
+    try:
+        return int((directory / STARTED_SEGMENT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
