@@ -146,7 +146,12 @@ const mySpeaker = () => (me && space ? space.speakers.find((s) => s.id === me.id
 const includesMe = (refs) => Boolean(me && refs.some((u) => u.id === me.id));
 
 // -- state from the server --------------------------------------------------------------
+// Space states applied so far: a GET answered after a live event (or an action's answer)
+// brought a newer state must not put the older one back.
+let statesApplied = 0;
+
 function applySpace(fresh) {
+  statesApplied += 1;
   space = fresh;
   // Only answers made for us know whether we asked for a reminder.
   if (fresh.your_id != null) reminded = fresh.reminded;
@@ -211,8 +216,10 @@ function removedMessage(err) {
 }
 
 async function refresh() {
+  const before = statesApplied;
   try {
-    applySpace(await get(apiBase));
+    const fresh = await get(apiBase);
+    if (statesApplied === before) applySpace(fresh);
     return !FINAL.has(space.state);
   } catch (err) {
     if (err.status === 403) {
