@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import get_args
 
 import redis.asyncio as redis
 from sqlalchemy import select
@@ -28,7 +29,6 @@ from townhall.media.whip import WhipEndpoint, accept_only, advertise_only
 from townhall.metrics import Metrics
 from townhall.ratelimit import RateLimiter
 from townhall.rooms import Event
-from townhall.rooms import events as room_events
 from townhall.rooms.events import MuteChanged, Removed, RoleChanged, StateChanged
 from townhall.store.db import Database
 from townhall.store.models import Space
@@ -45,10 +45,8 @@ SAMPLE_TICKS = int(SAMPLE_EVERY / LEVELS_INTERVAL)
 # In a cluster, the list of live Spaces (for taking over a dead node's) is re-read this
 # often; leases are checked every RENEW_EVERY.
 LIVE_SPACES_EVERY = 5.0
-_EVENT_TYPES = {cls.__name__: cls for cls in (
-    room_events.StateChanged, room_events.RoleChanged, room_events.HandRaised,
-    room_events.HandLowered, room_events.SpeakerInvited, room_events.MuteChanged,
-    room_events.Removed)}
+# Room events by name, to rebuild those a media command carries between nodes.
+_EVENT_TYPES = {cls.__name__: cls for cls in get_args(Event)}
 
 
 class WaitingRoomsFull(ClientError):
