@@ -100,6 +100,7 @@ async def test_both_audience_books_give_the_same_figures(two_nodes, book_kind: s
     assert (figures["concurrent"], figures["peak"], figures["unique"]) == (1, 2, 2)
     assert figures["joins_per_minute"] == [[int(now // 60 * 60), 2]]
     assert figures["samples"] == [[now + 70, 1]]
+    assert await books[0].headline("s1", now + 70) == (1, 2, 2)
     final = await books[0].finish("s1", now + 80)
     assert (final["peak"], final["unique"]) == (2, 2)
 

@@ -129,6 +129,12 @@ class AudienceBook:
     async def summary(self, space_id: str, now: float) -> dict[str, object]:
         return self._counter(space_id).summary(now)
 
+    async def headline(self, space_id: str, now: float) -> tuple[int, int, int]:
+        """(concurrent, peak, unique): what live clients are sent every few seconds."""
+        counter = self._counter(space_id)
+        concurrent = counter.concurrent(now)
+        return concurrent, max(counter.peak, concurrent), counter.unique
+
     async def finish(self, space_id: str, now: float) -> dict[str, object]:
         """The final figures of a Space that went off air; the counter is dropped."""
         counter = self._counters.pop(space_id, None) or AudienceCounter()

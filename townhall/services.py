@@ -262,14 +262,16 @@ class Services:
                     self.bus.publish(space_id, {"type": "levels", "levels": levels,
                                                 "on_stage": sorted(self._on_stage_here(space_id))})
                     if n % AUDIENCE_EVERY == 0:
-                        await self.publish_audience(space_id, now)
+                        await self.publish_audience(space_id)
                 except Exception:
                     log.exception("live update of %s failed", space_id)
 
-    async def publish_audience(self, space_id: str, now: float) -> None:
-        figures = await self.audience.summary(space_id, now)
-        self.bus.publish(space_id, {"type": "audience", "listeners": figures["concurrent"],
-                                    "peak": figures["peak"], "unique": figures["unique"]})
+    async def audience_message(self, space_id: str) -> Message:
+        concurrent, peak, unique = await self.audience.headline(space_id, time.time())
+        return {"type": "audience", "listeners": concurrent, "peak": peak, "unique": unique}
+
+    async def publish_audience(self, space_id: str) -> None:
+        self.bus.publish(space_id, await self.audience_message(space_id))
 
     async def _keep_leases(self) -> None:
         """Cluster: renew this node's leases (a lost one means another node took the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -54,12 +53,15 @@ async def events(space_id: str, request: Request, viewer: Viewer) -> StreamingRe
         room.authorize("view", viewer.id if viewer else None)
         snapshot = space_out(request, db, space, room, viewer)
     queue = svc.bus.subscribe(space_id)
-    if await svc.on_air(space_id):
-        await svc.publish_audience(space_id, time.time())
+    # The figures for this client only: publishing them to everyone on every new
+    # connection would be O(listeners²) messages during a join storm.
+    audience = await svc.audience_message(space_id) if await svc.on_air(space_id) else None
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield _sse({"type": "snapshot", "space": snapshot.model_dump(mode="json")})
+            if audience is not None:
+                yield _sse(audience)
             while True:
                 try:
                     message = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)

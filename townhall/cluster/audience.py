@@ -91,6 +91,17 @@ class RedisAudienceBook:
             "joins_per_minute": sorted([int(m), int(n)] for m, n in joins.items()),
         }
 
+    async def headline(self, space_id: str, now: float) -> tuple[int, int, int]:
+        """(concurrent, peak, unique) without the plot series: sent to live clients
+        every few seconds, so it must not grow with the Space's length."""
+        k = _keys(space_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zcount(k["window"], now - CONCURRENT_WINDOW, "+inf")
+            pipe.get(k["peak"])
+            pipe.pfcount(k["unique"])
+            concurrent, peak, unique = await pipe.execute()
+        return concurrent, max(int(peak or 0), concurrent), unique
+
     async def finish(self, space_id: str, now: float) -> dict[str, object]:
         await self.sample(space_id, now)
         figures = await self.summary(space_id, now)
