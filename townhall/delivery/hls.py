@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from townhall import limits
 from townhall.api.deps import services
+from townhall.api.room_store import MAX_SPACE_ID_LENGTH
 from townhall.api.errors_doc import error_responses
 from townhall.errors import BadRequest, NotFound
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
@@ -47,7 +48,7 @@ def _playlist_response(snapshot: PlaylistSnapshot, cache: str) -> Response:
 
 # Space ids are URL-safe tokens (and "demo"); they name recording directories, so
 # nothing else (NUL, "..") may reach the filesystem.
-_SPACE_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
+_SPACE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SPACE_ID_LENGTH}}}")
 
 
 def _check_space_id(space_id: str) -> None:

@@ -179,9 +179,7 @@ async def public_only(space_id: str, request: Request) -> None:
 FORBIDDEN_DOC = error_responses(403, text=(403,))
 router = APIRouter(prefix="/hls/{space_id}/t/{token}", tags=["hls"],
                    responses=error_responses(400, 403, 404, 422, 503, text=(404, 503)))
-_PLAYLIST_DOC = {200: {"content": {hls.PLAYLIST_TYPE: {"schema": {"type": "string"}}}}}
-_MEDIA_DOC = {200: {"content": {t: {"schema": {"type": "string", "format": "binary"}}
-                                for t in ("video/mp4", "video/iso.segment")}}}
+_PLAYLIST_DOC, _MEDIA_DOC = hls._PLAYLIST_DOC, hls._MEDIA_DOC  # same answers as the plain routes
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 
 
