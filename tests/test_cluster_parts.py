@@ -71,6 +71,7 @@ async def test_leases_have_one_holder_and_lapse(two_nodes) -> None:  # type: ign
     assert await a.acquire("s1")
     assert not await b.acquire("s1")
     assert await b.owner("s1") == "http://a"
+    assert await b.owners(["s1", "s2"]) == {"s1": "http://a", "s2": None}
     assert await a.renew("s1") and not await b.renew("s1")
     await b.release("s1")  # not b's to release
     assert await a.owner("s1") == "http://a"

@@ -295,8 +295,10 @@ class Services:
                         if media.recording and space_id not in live:
                             # Ended while its end command was in flight to nobody.
                             await self.stop_media(space_id)
-                for space_id in live:
-                    if space_id not in self.media and await self.leases.owner(space_id) is None:
+                others = sorted(live - self.media.keys())
+                owners = await self.leases.owners(others)  # one round trip for all
+                for space_id in others:
+                    if owners[space_id] is None:
                         if space_id not in self._live_space_ids(space_id):
                             continue  # ended since the list was read
                         log.info("taking over live Space %s", space_id)

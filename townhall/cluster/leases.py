@@ -59,3 +59,10 @@ class MediaLeases:
     async def owner(self, space_id: str) -> str | None:
         value = await self._redis.get(_key(space_id))
         return value.decode() if value is not None else None
+
+    async def owners(self, space_ids: list[str]) -> dict[str, str | None]:
+        """Each Space's owner, in one round trip (MGET)."""
+        if not space_ids:
+            return {}
+        values = await self._redis.mget([_key(s) for s in space_ids])
+        return {s: v.decode() if v is not None else None for s, v in zip(space_ids, values)}

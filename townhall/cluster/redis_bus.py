@@ -14,7 +14,6 @@ import logging
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from townhall import limits
 from townhall.bus import EventBus, Message
 from townhall.cluster.pubsub import Subscriber
 
@@ -23,13 +22,18 @@ log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "townhall:events"
 CONTROL_CHANNEL = "townhall:control"
 _CLOSE = "__close__"
+# Messages waiting to go out to Redis (events of every Space on this node) before new
+# ones are dropped with a warning: Redis unreachable must not grow memory.
+OUTGOING_QUEUE_SIZE = 16_384
+# On shutdown, what was published gets this long to reach Redis.
+DRAIN_SECONDS = 1.0
 
 
 class RedisBus(EventBus):
     def __init__(self, client: redis.Redis) -> None:
         super().__init__()
         self._redis = client
-        self._outgoing: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(limits.EVENT_QUEUE_SIZE * 64)
+        self._outgoing: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(OUTGOING_QUEUE_SIZE)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sender: asyncio.Task[None] | None = None
         self._events = Subscriber(client, EVENTS_CHANNEL, self._on_event)
@@ -70,6 +74,8 @@ class RedisBus(EventBus):
                 await self._redis.publish(channel, data)
             except (RedisError, OSError) as exc:
                 log.warning("publishing on %s failed: %s", channel, exc)
+            finally:
+                self._outgoing.task_done()
 
     def publish(self, space_id: str, message: Message) -> None:
         self._enqueue(EVENTS_CHANNEL, {"space": space_id, "message": message})
@@ -98,11 +104,7 @@ class RedisBus(EventBus):
         if self._sender is not None:
             # Let what was published go out first (an ended Space's last events).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drain(), 1.0)
+                await asyncio.wait_for(self._outgoing.join(), DRAIN_SECONDS)
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
-
-    async def _drain(self) -> None:
-        while not self._outgoing.empty():
-            await asyncio.sleep(0.01)
