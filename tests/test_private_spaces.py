@@ -31,6 +31,7 @@ from townhall.delivery.signed import (
     UrlSigner,
     load_secret,
 )
+from townhall.media.sources import DEMO_TUNE
 
 TONE_HZ = 660
 
@@ -280,7 +281,12 @@ async def test_a_public_space_is_unchanged(server: Server) -> None:
     token, _ = UrlSigner(load_secret("", server.data_dir)).token("demo", time.time())
     signed = f"{server.base_url}/hls/demo/t/{token}/live.m3u8"
     assert httpx.get(signed).status_code == 200
-    assert await _listen(plain, 1.0) > 0
+    assert httpx.get(signed).text.startswith("#EXTM3U")
+    # What plays is the demo tune: over more than the tune's silences (1.3 s of its 4 s)
+    # the loudest frequency is one of its notes.
+    heard = await _listen(plain, 4.0)
+    assert heard > 0
+    assert min(abs(heard - note) for note, _ in DEMO_TUNE if note) < 20, heard
 
 
 # -- the signer, without a server -------------------------------------------------------------
