@@ -4,9 +4,12 @@ independent LL-HLS listener that fetches and decodes what the origin serves."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 import wave
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin
@@ -14,6 +17,7 @@ from urllib.parse import urljoin
 import av
 import httpx
 import numpy as np
+import pytest
 
 SAMPLE_RATE = 48_000
 
@@ -29,6 +33,32 @@ def write_tone_wav(path: Path, freq: float = 440.0, seconds: float = 30.0,
         out.setframerate(SAMPLE_RATE)
         out.writeframes(samples.tobytes())
     return path
+
+
+@contextmanager
+def launched_chromium(executable: Path, args: Callable[[Path], list[str]], tmp_path: Path,
+                      tones: dict[float, float]) -> Iterator[dict[float, object]]:
+    """One headless Chromium per fake-microphone tone ({Hz: seconds of WAV}; the capture
+    file is a launch argument), keyed by Hz. Without Debian's Chromium this fails: it
+    skips only when asked to (TOWNHALL_SKIP_BROWSER_TESTS=1)."""
+    if not executable.exists():
+        if os.environ.get("TOWNHALL_SKIP_BROWSER_TESTS") == "1":
+            pytest.skip(f"no {executable} and TOWNHALL_SKIP_BROWSER_TESTS=1")
+        pytest.fail("Debian's chromium is missing: run `make setup` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched: dict[float, object] = {}
+        try:
+            for freq, seconds in tones.items():
+                wav = write_tone_wav(tmp_path / f"tone-{int(freq)}hz.wav", freq, seconds=seconds)
+                launched[freq] = playwright.chromium.launch(
+                    executable_path=str(executable), headless=True, args=args(wav)
+                )
+            yield launched
+        finally:
+            for browser in launched.values():
+                browser.close()
 
 
 # --- an independent LL-HLS listener -------------------------------------------------

@@ -20,7 +20,6 @@ Screenshots for humans go to test-artifacts/ at the repository root.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import time
@@ -32,7 +31,7 @@ import httpx
 import pytest
 
 from tests.audio import dominant_frequency
-from tests.browser_helpers import write_tone_wav
+from tests.browser_helpers import launched_chromium
 from tests.cluster_fixtures import cluster_behind_edge  # noqa: F401 (a fixture)
 from tests.conftest import Server, signed_in_client
 from tests.test_browser import (
@@ -74,21 +73,8 @@ HEARD_SECONDS = 3.0
 
 @pytest.fixture
 def chromium(tmp_path: Path) -> Iterator[object]:
-    if not CHROMIUM.exists():
-        if os.environ.get("TOWNHALL_SKIP_BROWSER_TESTS") == "1":
-            pytest.skip("no /usr/bin/chromium and TOWNHALL_SKIP_BROWSER_TESTS=1")
-        pytest.fail("Debian's chromium is missing: run `make setup` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    wav = write_tone_wav(tmp_path / "tone-440hz.wav", TONE_HZ, seconds=60.0)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=chromium_args(wav)
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium(CHROMIUM, chromium_args, tmp_path, {TONE_HZ: 60.0}) as browsers:
+        yield browsers[TONE_HZ]
 
 
 def live_spaces(origin: Server) -> int:

@@ -18,7 +18,6 @@ Screenshots for humans go to test-artifacts/ at the repository root.
 from __future__ import annotations
 
 import html
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from browser_helpers import (
     decode_audio,
     dominant_frequency,
     fetch_playlist,
-    write_tone_wav,
+    launched_chromium,
 )
 from conftest import signed_in_client
 from test_browser import (
@@ -74,24 +73,9 @@ SESSION_COOKIE = "townhall_session"
 @pytest.fixture
 def browsers(tmp_path: Path) -> Iterator[dict[float, object]]:
     """One Chromium per fake-microphone tone (the capture file is a launch argument)."""
-    if not CHROMIUM.exists():
-        if os.environ.get("TOWNHALL_SKIP_BROWSER_TESTS") == "1":
-            pytest.skip("no /usr/bin/chromium and TOWNHALL_SKIP_BROWSER_TESTS=1")
-        pytest.fail("Debian's chromium is missing: run `make setup` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = {}
-        try:
-            for freq in (HOST_HZ, SPEAKER_HZ):
-                wav = write_tone_wav(tmp_path / f"tone-{int(freq)}hz.wav", freq, seconds=60.0)
-                launched[freq] = playwright.chromium.launch(
-                    executable_path=str(CHROMIUM), headless=True, args=chromium_args(wav)
-                )
-            yield launched
-        finally:
-            for browser in launched.values():
-                browser.close()
+    tones = {HOST_HZ: 60.0, SPEAKER_HZ: 60.0}
+    with launched_chromium(CHROMIUM, chromium_args, tmp_path, tones) as launched:
+        yield launched
 
 
 class Person:
