@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,12 +16,15 @@ from townhall.rooms.events import Removed, RoleChanged
 from townhall.store.models import HostBlock, Space, WhipToken
 
 MAX_SPACE_ID_LENGTH = 16
+# Space ids are URL-safe tokens (and "demo"). Anything else is not looked up: it names
+# recording directories, and PostgreSQL refuses NUL in text (a 500, not a 404).
+SPACE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SPACE_ID_LENGTH}}}")
 _SETS = ("cohosts", "speakers", "invited", "guests", "muted", "removed")
 
 
 def load(db: OrmSession, space_id: str, for_update: bool = False) -> tuple[Space, Room]:
     space = None
-    if len(space_id) <= MAX_SPACE_ID_LENGTH:
+    if SPACE_ID.fullmatch(space_id):
         query = select(Space).where(Space.id == space_id)
         space = db.scalar(query.with_for_update() if for_update else query)
     if space is None:

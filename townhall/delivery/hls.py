@@ -7,13 +7,11 @@ its query so it may be cached a little longer, and "not yet" answers are never c
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Query, Request, Response
 
 from townhall import limits
 from townhall.api.deps import services
-from townhall.api.room_store import MAX_SPACE_ID_LENGTH
+from townhall.api.room_store import SPACE_ID
 from townhall.api.errors_doc import error_responses
 from townhall.errors import BadRequest, NotFound
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
@@ -46,9 +44,8 @@ def _playlist_response(snapshot: PlaylistSnapshot, cache: str) -> Response:
     return Response(snapshot.text, media_type=PLAYLIST_TYPE, headers={"Cache-Control": cache})
 
 
-# Space ids are URL-safe tokens (and "demo"); they name recording directories, so
-# nothing else (NUL, "..") may reach the filesystem.
-_SPACE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SPACE_ID_LENGTH}}}")
+# Space ids name recording directories: nothing else (NUL, "..") reaches the filesystem.
+_SPACE_ID = SPACE_ID
 
 
 def _check_space_id(space_id: str) -> None:
