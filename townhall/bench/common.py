@@ -121,6 +121,27 @@ class HttpStatusError(Exception):
         self.status = status
 
 
+async def get_ok(client: httpx.AsyncClient, url: str, params: dict[str, int] | None = None,
+                 headers: dict[str, str] | None = None) -> httpx.Response:
+    """GET `url`; anything but 200 raises HttpStatusError."""
+    response = await client.get(url, params=params, headers=headers)
+    if response.status_code != 200:
+        raise HttpStatusError(response.status_code)
+    return response
+
+
+async def preflight(client: httpx.AsyncClient, url: str, playlist: bool = False) -> None:
+    """One GET before a run starts, so a wrong URL or a server that is down fails the run
+    at once (BenchError) instead of as thousands of errors; with `playlist` the answer
+    must be an M3U8 playlist too."""
+    try:
+        response = await client.get(url)
+    except httpx.HTTPError as exc:
+        raise BenchError(f"{url}: {error_kind(exc)} ({exc})") from exc
+    if response.status_code != 200 or (playlist and not response.text.startswith("#EXTM3U")):
+        raise BenchError(f"{url} answered {response.status_code}: {response.text[:200]!r}")
+
+
 def error_kind(exc: BaseException) -> str:
     """A short name for what went wrong, to count errors by kind."""
     if isinstance(exc, HttpStatusError):

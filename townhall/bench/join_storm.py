@@ -18,7 +18,6 @@ import httpx
 from townhall.bench import MAX_JOIN_WINDOW, MAX_JOINS
 from townhall.bench.common import (
     REQUEST_TIMEOUT,
-    BenchError,
     Clients,
     GeneratorHealth,
     HttpStatusError,
@@ -29,7 +28,9 @@ from townhall.bench.common import (
     error_kind,
     errors_text,
     generator_text,
+    get_ok,
     percentile,
+    preflight,
     say,
     table,
     tick_every_second,
@@ -61,10 +62,7 @@ class JoinStorm:
     async def _get(self, client: httpx.AsyncClient, url: str,
                    headers: dict[str, str] | None = None) -> httpx.Response:
         self.requests += 1
-        response = await client.get(url, headers=headers)
-        if response.status_code != 200:
-            raise HttpStatusError(response.status_code)
-        return response
+        return await get_ok(client, url, headers=headers)
 
     async def _join(self, client: httpx.AsyncClient, at: float) -> None:
         loop = asyncio.get_running_loop()
@@ -98,13 +96,7 @@ class JoinStorm:
     async def run(self) -> dict:
         clients = Clients(self.connections, self.count)
         try:
-            try:
-                response = await clients.for_user(0).get(self.url)
-            except httpx.HTTPError as exc:
-                raise BenchError(f"{self.url}: {error_kind(exc)} ({exc})") from exc
-            if response.status_code != 200:
-                raise BenchError(f"{self.url} answered {response.status_code}: "
-                                 f"{response.text[:200]!r}")
+            await preflight(clients.for_user(0), self.url)
             loop = asyncio.get_running_loop()
             t0 = loop.time()
             end_at = t0 + self.within + JOIN_TIMEOUT + REQUEST_TIMEOUT

@@ -25,7 +25,6 @@ import httpx
 from townhall.audience import BEACON_INTERVAL
 from townhall.bench import MAX_DURATION, MAX_LISTENERS
 from townhall.bench.common import (
-    BenchError,
     Clients,
     GeneratorHealth,
     Histogram,
@@ -37,7 +36,9 @@ from townhall.bench.common import (
     error_kind,
     errors_text,
     generator_text,
+    get_ok,
     percentile,
+    preflight,
     say,
     table,
     tick_every_second,
@@ -154,10 +155,7 @@ class ListenersRun:
     async def _get(self, client: httpx.AsyncClient, url: str,
                    params: dict[str, int] | None = None) -> httpx.Response:
         self.requests += 1
-        response = await client.get(url, params=params)
-        if response.status_code != 200:
-            raise HttpStatusError(response.status_code)
-        return response
+        return await get_ok(client, url, params=params)
 
     async def _fetch_part(self, client: httpx.AsyncClient, listener: Listener, part) -> None:
         response = await self._get(client, self._resolve(part.uri))
@@ -255,19 +253,10 @@ class ListenersRun:
                 self.errors[f"beacon_{error_kind(exc)}"] += 1
             await asyncio.sleep(BEACON_INTERVAL)
 
-    async def _preflight(self, clients: Clients) -> None:
-        try:
-            response = await clients.for_user(0).get(self.url)
-        except httpx.HTTPError as exc:
-            raise BenchError(f"{self.url}: {error_kind(exc)} ({exc})") from exc
-        if response.status_code != 200 or not response.text.startswith("#EXTM3U"):
-            raise BenchError(f"{self.url} answered {response.status_code}: "
-                             f"{response.text[:200]!r}")
-
     async def run(self) -> dict:
         clients = Clients(self.connections, self.count)
         try:
-            await self._preflight(clients)
+            await preflight(clients.for_user(0), self.url, playlist=True)
             loop = asyncio.get_running_loop()
             t0 = loop.time()
             end_at = t0 + self.duration
