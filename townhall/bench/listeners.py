@@ -83,20 +83,23 @@ class Playback:
             self.first_at = now
             self.since = now + self.startup
         self._advance(now)
-        if self.stalled_since is not None:
-            self.stalls += 1
-            self.stalled_seconds += now - self.stalled_since
-            self.stalled_since = None
+        if self._end_stall(now):
             self.since, self.position_at_since = now, self.buffered
         self.buffered += duration
 
     def finish(self, now: float) -> None:
         self._advance(now)
-        if self.stalled_since is not None:
-            self.stalls += 1
-            self.stalled_seconds += now - self.stalled_since
-            self.stalled_since = None
+        self._end_stall(now)
         self.played_until = now
+
+    def _end_stall(self, now: float) -> bool:
+        """Count a stall that lasted until `now`; False if not stalled."""
+        if self.stalled_since is None:
+            return False
+        self.stalls += 1
+        self.stalled_seconds += now - self.stalled_since
+        self.stalled_since = None
+        return True
 
     @property
     def playing_seconds(self) -> float:
