@@ -200,3 +200,16 @@ async def test_who_is_on_stage_is_the_same_on_every_origin(cluster: Cluster) -> 
         await speaker.stop()
     await wait_on_stage(False)
     host.post(f"/api/spaces/{space['id']}/end")
+
+
+def test_nul_characters_are_a_client_error_on_postgresql(cluster: Cluster) -> None:
+    """PostgreSQL refuses NUL in text (SQLite stores it): in a path or a JSON field it
+    must be a clear 4xx, never a 500 (the module fixture asserts no traceback)."""
+    a = cluster.origins[0]
+    host = signed_in_client(a.base_url, "nul")
+    assert httpx.get(f"{a.base_url}/api/users/%00").status_code in (400, 404)
+    assert httpx.get(f"{a.base_url}/api/spaces/%00").status_code == 404
+    created = host.post("/api/spaces", json={"title": "a\x00b"})
+    assert created.status_code == 400 and "NUL" in created.json()["detail"]
+    signin = httpx.post(f"{a.base_url}/api/auth/signin", json={"username": "x\x00y", "password": "whatever1"})
+    assert 400 <= signin.status_code < 500

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from townhall import __version__, limits
 from townhall.api.csrf import OriginCheck
@@ -70,6 +71,16 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
         ]
         return JSONResponse({"detail": "; ".join(messages) or "invalid request"}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def unstorable_text(request: Request, exc: DataError) -> Response:
+        """PostgreSQL refuses NUL in text (SQLite stores it): whatever field or path it
+        came in, the client gets a clear 400, not a 500. Other data errors are bugs."""
+        if "NUL" not in str(exc.orig):
+            raise exc
+        request.app.state.services.metrics.client_errors.labels("400").inc()
+        return JSONResponse({"detail": "text must not contain NUL (0x00) characters"},
+                            status_code=400)
 
     @app.get("/healthz", tags=["operations"])
     def health(request: Request) -> dict[str, str | int]:
