@@ -52,6 +52,13 @@ STARTUP_BUFFER = 0.256
 RETRY_DELAY = 1.0
 # Underruns shorter than this are timer noise, not something a listener hears.
 STALL_EPSILON = 0.001
+# Players start over min(MAX_DEFAULT_RAMP, duration / 4) seconds unless --ramp says.
+MAX_DEFAULT_RAMP = 5.0
+# Against a server without blocking playlist reload, a player polls this often when
+# the playlist gives no PART-TARGET.
+POLL_INTERVAL = 1.0
+# How often a player's beacon task looks whether audio has started.
+BEACON_START_CHECK = 0.1
 
 
 @dataclass
@@ -134,7 +141,7 @@ class ListenersRun:
         bounded("--count", count, 1, MAX_LISTENERS)
         bounded("--duration", duration, 1, MAX_DURATION)
         if ramp is None:
-            ramp = min(5.0, duration / 4)
+            ramp = min(MAX_DEFAULT_RAMP, duration / 4)
         bounded("--ramp", ramp, 0, duration)
         self.count, self.duration, self.ramp = count, duration, ramp
         self.connections = connection_budget(connections or count)
@@ -212,7 +219,7 @@ class ListenersRun:
                         return
                     if not playlist.can_block_reload:
                         # A server without blocking reload: poll once per part target.
-                        await asyncio.sleep(playlist.part_target or 1.0)
+                        await asyncio.sleep(playlist.part_target or POLL_INTERVAL)
                     msn, index = playlist.next_after(last)
                     response = await self._get(client, self.url,
                                                {"_HLS_msn": msn, "_HLS_part": index})
@@ -245,7 +252,7 @@ class ListenersRun:
         session id every BEACON_INTERVAL, so the run shows in the audience figures."""
         session = secrets.token_urlsafe(16)
         while listener.ttfa is None:
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(BEACON_START_CHECK)
         while True:
             try:
                 self.requests += 1
