@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -106,6 +107,17 @@ def _start_patched_server(tmp: Path, command: str, audio_prefetch: int) -> Serve
         time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"patched server did not start:\n{server.log()}")
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM,
+                 timeout: float = 10.0) -> None:
+    """Send `sig` and wait up to `timeout` seconds for the process to exit; then kill it."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def invite_speaker(host: httpx.Client, guest: httpx.Client, space_id: str) -> None:

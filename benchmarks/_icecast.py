@@ -31,7 +31,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from benchmarks._common import burst_frequency, find_onsets, tag_of_frequency
+from benchmarks._common import burst_frequency, find_onsets, stop_process, tag_of_frequency
 
 RATE = 48_000
 BITRATE = 64_000
@@ -276,12 +276,7 @@ class Icecast:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
 
     def __enter__(self) -> Icecast:
         return self.start()

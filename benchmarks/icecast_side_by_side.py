@@ -44,7 +44,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks._common import REPO_ROOT, Deadline, free_port, log, print_table
+from benchmarks._common import REPO_ROOT, Deadline, free_port, log, print_table, stop_process
 from benchmarks._icecast import BITRATE, DEFAULT_BURST, Icecast, Source, make_program, measure_listener
 from benchmarks._wrk import cpu_seconds, load_average, machine_busy_seconds
 from benchmarks.edge_scale import Step, raise_fd_limit, run_step, running_origin, workers_for
@@ -159,12 +159,7 @@ class RampedListeners:
                 self.latest = json.loads(line)
 
     def stop(self) -> dict[str, int]:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, signal.SIGINT, timeout=20)
         self._reader.join(timeout=5)
         return self.final or self.latest
 
