@@ -61,6 +61,18 @@ def launched_chromium(executable: Path, args: Callable[[Path], list[str]], tmp_p
                 browser.close()
 
 
+def wait_until(check, what: str, timeout: float):  # type: ignore[no-untyped-def]
+    """Poll `check()` (cheap, no side effects: API state, not the UI) until it returns
+    something truthy, and return that; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
 # --- an independent LL-HLS listener -------------------------------------------------
 
 _ATTR = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')

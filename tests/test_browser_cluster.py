@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from tests.audio import dominant_frequency
-from tests.browser_helpers import launched_chromium
+from tests.browser_helpers import launched_chromium, wait_until
 from tests.cluster_fixtures import cluster_behind_edge  # noqa: F401 (a fixture)
 from tests.conftest import Server, signed_in_client
 from tests.test_browser import (
@@ -79,15 +79,6 @@ def chromium(tmp_path: Path) -> Iterator[object]:
 
 def live_spaces(origin: Server) -> int:
     return int(httpx.get(f"{origin.base_url}/healthz", timeout=5).json()["live_spaces"])
-
-
-def wait_for(check, what: str, timeout: float):  # type: ignore[no-untyped-def]
-    """Poll `check()` (cheap, no side effects) until truthy."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return value
 
 
 # In the host's page: every publisher state with the time it was entered (ms since epoch).
@@ -237,7 +228,7 @@ def test_listener_and_host_pages_survive_the_loss_of_the_mixing_origin(
     host_back = back_at - killed_at
     assert host.evaluate("() => townhallPublisher.error") is None
     assert host.is_hidden("#error"), host.inner_text("#error")
-    wait_for(lambda: live_spaces(survivor) == 1, "the survivor to mix the Space", 10)
+    wait_until(lambda: live_spaces(survivor) == 1, "the survivor to mix the Space", 10)
 
     # The listener's page kept going: same page, same hls.js, no error, the tone again.
     wait_js(listener, "t => window.townhallPlayer.audio.currentTime > t", RECOVERY_TIMEOUT_MS,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from browser_helpers import (
     dominant_frequency,
     fetch_playlist,
     launched_chromium,
+    wait_until,
 )
 from conftest import signed_in_client
 from test_browser import (
@@ -97,17 +97,6 @@ class Person:
         return page
 
 
-def wait_until(check, what: str, timeout: float = API_TIMEOUT):  # type: ignore[no-untyped-def]
-    """Poll `check()` until it returns something truthy (API state, not the UI)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def speaker_entry(api: httpx.Client, space_id: str, user_id: int) -> dict | None:
     space = api.get(f"/api/spaces/{space_id}").json()
     return next((s for s in space["speakers"] if s["id"] == user_id), None)
@@ -168,7 +157,7 @@ def test_hand_raise_approve_speak_mute_and_remove(server, browsers) -> None:
     host.fill("#person-username", cohost.username)
     host.click("#cohost-user-button")
     wait_until(lambda: (e := speaker_entry(api, space_id, cohost.id)) and e["role"] == "cohost",
-               "the co-host role")
+               "the co-host role", API_TIMEOUT)
     host.wait_for_selector(f"#speakers li[data-user-id='{cohost.id}'][data-role='cohost']")
 
     # --- A signed-in listener (880 Hz browser, phone) and a third listener tune in ------
@@ -221,7 +210,8 @@ def test_hand_raise_approve_speak_mute_and_remove(server, browsers) -> None:
     # --- Host muted (server-side, from the UI): the program is the speaker's 880 Hz ----
     host.click("#mute-button")
     host.wait_for_selector("#mute-button:has-text('Unmute')", timeout=UI_TIMEOUT_MS)
-    wait_until(lambda: speaker_entry(api, space_id, host_user.id)["muted"], "the host muted")
+    wait_until(lambda: speaker_entry(api, space_id, host_user.id)["muted"], "the host muted",
+               API_TIMEOUT)
     samples, rate = program_after_now(api, hls_url)
     frequency = dominant_frequency(samples, rate)
     assert abs(frequency - SPEAKER_HZ) <= TONE_TOLERANCE_HZ, describe(samples, rate)
@@ -233,7 +223,8 @@ def test_hand_raise_approve_speak_mute_and_remove(server, browsers) -> None:
     host.click("#mute-button")
     host.wait_for_selector("#mute-button:has-text('Mute'):not(:has-text('Unmute'))",
                            timeout=UI_TIMEOUT_MS)
-    wait_until(lambda: not speaker_entry(api, space_id, host_user.id)["muted"], "the host unmuted")
+    wait_until(lambda: not speaker_entry(api, space_id, host_user.id)["muted"], "the host unmuted",
+               API_TIMEOUT)
     both, rate = program_after_now(api, hls_url)
     for tone in (HOST_HZ, SPEAKER_HZ):
         share = band_share_db(both, rate, tone)
@@ -242,7 +233,8 @@ def test_hand_raise_approve_speak_mute_and_remove(server, browsers) -> None:
 
     # --- The host mutes the speaker in the UI: 880 Hz leaves the program ---------------
     host.click(f"{on_host_page} button[data-act='mute']")
-    wait_until(lambda: speaker_entry(api, space_id, speaker_user.id)["muted"], "the speaker muted")
+    wait_until(lambda: speaker_entry(api, space_id, speaker_user.id)["muted"], "the speaker muted",
+               API_TIMEOUT)
     host.wait_for_selector(f"{on_host_page}.muted .muted-tag", timeout=UI_TIMEOUT_MS)
     # The speaker's page follows the server: shown muted, microphone track disabled.
     listener.wait_for_selector("#mute-button:has-text('Unmute')", timeout=UI_TIMEOUT_MS)
