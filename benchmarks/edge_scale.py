@@ -57,6 +57,9 @@ from townhall import edge as edge_module
 from townhall.edge import NginxEdge
 
 DEFAULT_STEPS = [100, 1000, 5000, 10000]
+# What a step may ask for: players, and seconds per step.
+MAX_PLAYERS = 20000
+MIN_DURATION, MAX_DURATION = 3.0, 300.0
 # One nginx worker holds (file limit - 1024) / 2 connections (NginxEdge's config); past
 # that a step gets a second worker.
 FD_RESERVE = 1024
@@ -327,8 +330,10 @@ def main() -> None:
         steps, args.duration, args.warmup = [20, 200], 6.0, 2.0
     else:
         steps = [int(s) for s in args.steps.split(",")]
-    if not all(1 <= s <= 20000 for s in steps) or not 3 <= args.duration <= 300:
-        parser.error("steps must be 1..20000 players, duration 3..300 s")
+    if not all(1 <= s <= MAX_PLAYERS for s in steps) or \
+            not MIN_DURATION <= args.duration <= MAX_DURATION:
+        parser.error(f"steps must be 1..{MAX_PLAYERS} players, "
+                     f"duration {MIN_DURATION:g}..{MAX_DURATION:g} s")
     fd_limit = raise_fd_limit()
     deadline = Deadline(len(steps) * (args.duration + 90) + 120)
     log(f"load average {load_average()}; open-file limit {fd_limit} per process")

@@ -50,6 +50,9 @@ from benchmarks._wrk import cpu_seconds, load_average, machine_busy_seconds
 from benchmarks.edge_scale import Step, raise_fd_limit, run_step, running_origin, workers_for
 
 DEFAULT_SIZES = [250, 1000, 2000]
+# What a run may ask for: listeners per size, and seconds per step.
+MAX_LISTENERS = 9000
+MIN_DURATION, MAX_DURATION = 5.0, 300.0
 # Seconds Icecast listeners get to connect (see icecast_step).
 JOIN_ALLOWANCE = 60.0
 
@@ -265,8 +268,10 @@ def main() -> None:
         sizes, args.duration, args.warmup = [50, 200], 8.0, 3.0
     else:
         sizes = [int(s) for s in args.sizes.split(",")]
-    if not all(1 <= s <= 9000 for s in sizes) or not 5 <= args.duration <= 300:
-        parser.error("sizes must be 1..9000 listeners, duration 5..300 s")
+    if not all(1 <= s <= MAX_LISTENERS for s in sizes) or \
+            not MIN_DURATION <= args.duration <= MAX_DURATION:
+        parser.error(f"sizes must be 1..{MAX_LISTENERS} listeners, "
+                     f"duration {MIN_DURATION:g}..{MAX_DURATION:g} s")
     variants = [DEFAULT, *(LEVERS if args.levers else [])]
     fd_limit = raise_fd_limit()
     steps_per_size = 1 + len(variants)
