@@ -31,7 +31,14 @@ from pathlib import Path
 import av
 import numpy as np
 
-from benchmarks._common import burst_frequency, find_onsets, stop_process, tag_of_frequency
+from benchmarks._common import (
+    MARKER_AMPLITUDE,
+    TAG_FREQUENCIES,
+    burst_frequency,
+    find_onsets,
+    stop_process,
+    tag_of_frequency,
+)
 
 RATE = 48_000
 BITRATE = 64_000
@@ -41,8 +48,9 @@ LOOP_SECONDS = 15.0
 MARKER_PERIOD = 1.5
 MARKER_OFFSET = 0.5
 MARKER_SECONDS = 0.030
-MARKER_AMPLITUDE = 0.3
-TAGS = [500.0 + 150.0 * k for k in range(10)]  # as benchmarks/_common.py
+# The markers' tones and level are _common's: its find_onsets and tag_of_frequency
+# read them back.
+TAGS = TAG_FREQUENCIES
 ICECAST = shutil.which("icecast2") or "/usr/bin/icecast2"
 MOUNT = "/live.mp3"
 SOURCE_PASSWORD = "bench-source"
