@@ -29,8 +29,8 @@ import httpx
 
 from benchmarks._common import Deadline, log, print_table, running_server
 from townhall.bench.common import HttpStatusError, percentile
-from townhall.bench.join_storm import JoinStorm
-from townhall.bench.playlist import PlaylistError, parse
+from townhall.bench.join_storm import JoinStorm, join_targets
+from townhall.bench.playlist import parse
 from townhall.edge import NginxEdge
 
 DEFAULT_COUNT = 10_000
@@ -60,12 +60,9 @@ class RawJoinStorm(JoinStorm):
         try:
             self.requests += 1
             writer.write(_request(target.netloc, target.path))
-            playlist = parse((await _response(reader)).decode())
-            if playlist.init_uri is None or not playlist.parts:
-                raise PlaylistError("no EXT-X-MAP or no parts")
-            first = playlist.parts[max(0, len(playlist.parts) - playlist.parts_back())]
+            init_uri, first = join_targets(parse((await _response(reader)).decode()))
             self.requests += 2
-            writer.write(_request(target.netloc, urljoin(target.path, playlist.init_uri))
+            writer.write(_request(target.netloc, urljoin(target.path, init_uri))
                          + _request(target.netloc, urljoin(target.path, first.uri), close=True))
             await _response(reader)
             await _response(reader)

@@ -35,10 +35,19 @@ from townhall.bench.common import (
     table,
     tick_every_second,
 )
-from townhall.bench.playlist import PlaylistError, parse
+from townhall.bench.playlist import MediaPlaylist, Part, PlaylistError, parse
 
 # A join that has not got its first part after this long has failed.
 JOIN_TIMEOUT = 15.0
+
+
+def join_targets(playlist: MediaPlaylist) -> tuple[str, Part]:
+    """What a join fetches after the playlist: the init segment's URI and the part
+    PART-HOLD-BACK behind the live edge."""
+    if playlist.init_uri is None or not playlist.parts:
+        raise PlaylistError("no EXT-X-MAP or no parts")
+    return playlist.init_uri, playlist.parts[max(0, len(playlist.parts)
+                                                 - playlist.parts_back())]
 
 
 class JoinStorm:
@@ -86,10 +95,8 @@ class JoinStorm:
     async def _first_audio(self, client: httpx.AsyncClient) -> None:
         """One join's requests: playlist, init segment, the first part."""
         playlist = parse((await self._get(client, self.url)).text)
-        if playlist.init_uri is None or not playlist.parts:
-            raise PlaylistError("no EXT-X-MAP or no parts")
-        await self._get(client, urljoin(self.url, playlist.init_uri))
-        first = playlist.parts[max(0, len(playlist.parts) - playlist.parts_back())]
+        init_uri, first = join_targets(playlist)
+        await self._get(client, urljoin(self.url, init_uri))
         close = None if self.reuse else {"Connection": "close"}
         await self._get(client, urljoin(self.url, first.uri), headers=close)
 
