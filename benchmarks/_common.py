@@ -38,6 +38,8 @@ __all__ = ["Server", "live_space", "signed_in_client", "stage"]
 
 RATE = limits.SAMPLE_RATE
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Seconds a patched server gets to answer /healthz.
+STARTUP_TIMEOUT = 30.0
 _T0 = time.monotonic()
 
 
@@ -85,19 +87,28 @@ def running_server(command: str = "serve", audio_prefetch: int | None = None) ->
 
 def _start_patched_server(tmp: Path, command: str, audio_prefetch: int) -> Server:
     """Like tests/conftest.py's start_server, via `python -m benchmarks._prefetch`."""
+    return start_patched_server(tmp, "benchmarks._prefetch", command,
+                                {"TOWNHALL_BENCH_AUDIO_PREFETCH": str(audio_prefetch)})
+
+
+def start_patched_server(tmp: Path, module: str, command: str,
+                         extra_env: dict[str, str]) -> Server:
+    """Like tests/conftest.py's start_server, via `python -m <module>` (a benchmarks
+    module that patches something, then runs the townhall CLI); waits up to
+    STARTUP_TIMEOUT for /healthz."""
     port = free_port()
-    env = {**os.environ, **LOOPBACK_ICE, "TOWNHALL_LOG_LEVEL": "info",
-           "TOWNHALL_BENCH_AUDIO_PREFETCH": str(audio_prefetch),
+    env = {**os.environ, **LOOPBACK_ICE, "TOWNHALL_LOG_LEVEL": "info", **extra_env,
            # The server runs in `tmp`; it must still find the benchmarks package.
            "PYTHONPATH": str(REPO_ROOT)}
     log_path = tmp / "server.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._prefetch", command, "--port", str(port),
-         "--data-dir", str(tmp / "data")],
-        cwd=tmp, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
-    )
+    with open(log_path, "wb") as out:  # the child has its own copy
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, command, "--port", str(port),
+             "--data-dir", str(tmp / "data")],
+            cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
     server = Server(f"http://127.0.0.1:{port}", tmp / "data", process, log_path)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:

@@ -19,11 +19,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -34,14 +31,12 @@ from pathlib import Path
 import httpx
 
 from benchmarks._common import (
-    LOOPBACK_ICE,
-    REPO_ROOT,
     Deadline,
     Server,
-    free_port,
     log,
     print_table,
     running_server,
+    start_patched_server,
     stop_server,
 )
 from benchmarks._parts import FRAMES_ENV, PARTS_ENV
@@ -120,29 +115,11 @@ def running_origin(part_frames: int | None = None,
             yield server
         return
     with tempfile.TemporaryDirectory(prefix="townhall-bench-parts-") as tmp:
-        port = free_port()
-        env = {**os.environ, **LOOPBACK_ICE, "TOWNHALL_LOG_LEVEL": "info",
-               "PYTHONPATH": str(REPO_ROOT),
-               FRAMES_ENV: str(part_frames or ""), PARTS_ENV: str(parts_per_segment or "")}
-        log_path = Path(tmp) / "server.log"
-        with open(log_path, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks._parts", "demo", "--port", str(port),
-                 "--data-dir", str(Path(tmp) / "data")],
-                cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
-        server = Server(f"http://127.0.0.1:{port}", Path(tmp) / "data", process, log_path)
+        server = start_patched_server(
+            Path(tmp), "benchmarks._parts", "demo",
+            {FRAMES_ENV: str(part_frames or ""), PARTS_ENV: str(parts_per_segment or "")})
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"patched origin did not start:\n{server.log()[-3000:]}")
-                try:
-                    if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            log(f"origin pid {process.pid} on {server.base_url}: parts of {part_frames} AAC "
+            log(f"origin pid {server.process.pid} on {server.base_url}: parts of {part_frames} AAC "
                 f"frames, {parts_per_segment} per segment")
             yield server
         finally:
