@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from tests.conftest import (
+from townhall.testing.servers import (
     LOOPBACK_ICE,
     Server,
     free_port,

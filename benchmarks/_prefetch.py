@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from townhall.media.aiortc_tuning import set_audio_prefetch
+from townhall.media.webrtc.aiortc_tuning import set_audio_prefetch
 
 ENV = "TOWNHALL_BENCH_AUDIO_PREFETCH"
 AIORTC_DEFAULT = 4

@@ -30,7 +30,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from townhall.bench.playlist import parse
+from townhall.tools.bench.playlist import parse
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "ll_hls_listener.lua"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import httpx
 
-import townhall.edge as edge_module
+import townhall.edge.config as edge_module
 from benchmarks._common import log, percentile, print_table, running_server
-from townhall.edge import NginxEdge
+from townhall.testing.edge import NginxEdge
 
 PARTS_PER_SEGMENT = 8
 TRIALS = 8

@@ -4,7 +4,7 @@
 
 Starts `townhall demo` (the origin) and an nginx edge (townhall.edge.NginxEdge, the
 shipped config, one worker) in front of it, then `--count` listeners join within
-`--within` seconds through the edge (townhall/bench/join_storm.py: playlist, init, first
+`--within` seconds through the edge (townhall/tools/bench/join_storm.py: playlist, init, first
 part, a new connection per join; over plain asyncio connections by default, see
 RawJoinStorm), split over `--processes` generator processes that start together. Reports success rate, time to first audio, the origin requests the
 storm caused (from the edge's access log) and CPU of the edge and the origin; then the
@@ -28,10 +28,10 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from benchmarks._common import Deadline, log, print_table, running_server
-from townhall.bench.common import HttpStatusError, percentile
-from townhall.bench.join_storm import JoinStorm, join_targets
-from townhall.bench.playlist import parse
-from townhall.edge import NginxEdge
+from townhall.tools.bench.common import HttpStatusError, percentile
+from townhall.tools.bench.join_storm import JoinStorm, join_targets
+from townhall.tools.bench.playlist import parse
+from townhall.testing.edge import NginxEdge
 
 DEFAULT_COUNT = 10_000
 DEFAULT_WITHIN = 10.0
@@ -47,7 +47,7 @@ WARM_PARTS = 4
 
 
 class RawJoinStorm(JoinStorm):
-    """townhall/bench/join_storm.py's storm (same schedule, statistics and progress) with
+    """townhall/tools/bench/join_storm.py's storm (same schedule, statistics and progress) with
     each join made over a plain asyncio connection instead of httpx: a join costs the
     generator a fraction of the CPU, so one process can start 1,000 joins/s and the
     figures show the server, not the generator. A join is the same three requests on a

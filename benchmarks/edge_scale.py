@@ -48,8 +48,8 @@ from benchmarks._wrk import (
     probe_stream,
     softirq_seconds,
 )
-from townhall import edge as edge_module
-from townhall.edge import NginxEdge
+from townhall.edge import config as edge_module
+from townhall.testing.edge import NginxEdge
 
 DEFAULT_STEPS = [100, 1000, 5000, 10000]
 # What a step may ask for: players, and seconds per step.

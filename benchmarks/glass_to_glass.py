@@ -47,8 +47,8 @@ from benchmarks._common import (
     summary,
     tag_of_frequency,
 )
-from townhall.clients.hls import FetchedPart, HlsReader, decode_fmp4
-from townhall.clients.whip import SyntheticTrack, WhipPublisher
+from townhall.tools.clients.hls import FetchedPart, HlsReader, decode_fmp4
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher
 from townhall.media.fmp4 import FragmentSplitter
 
 TARGET_P50_S = 2.0

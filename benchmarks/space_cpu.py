@@ -30,7 +30,7 @@ from benchmarks._common import (
     stage,
 )
 from townhall import limits
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP = 5.0  # seconds after the speakers connect before the window opens

@@ -37,7 +37,7 @@ from benchmarks._prefetch import AIORTC_DEFAULT, set_audio_prefetch
 from townhall import limits
 
 CLIENT_PREFETCH = 1
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 TARGET_P50_MS = 150.0
 MAX_MARKERS = 60

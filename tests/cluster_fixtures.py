@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.backing_services import postgres_server, redis_server
-from tests.conftest import start_server, stop_server
+from townhall.testing.services import postgres_server, redis_server
+from townhall.testing.servers import start_server, stop_server
 from tests.test_cluster import Cluster
-from townhall.edge import NginxEdge
+from townhall.testing.edge import NginxEdge
 
 
 @pytest.fixture

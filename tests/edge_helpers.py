@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import Server
-from townhall.edge import NginxEdge
+from townhall.testing.servers import Server
+from townhall.testing.edge import NginxEdge
 
 
 def origin_of(server: Server) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, live_space, signed_in_client, stage, start_server, stop_server
+from townhall.testing.servers import Server, live_space, signed_in_client, stage, start_server, stop_server
 from townhall import limits
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 
 def test_signup_and_signin_are_rate_limited_per_client(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ import secrets
 
 import httpx
 
-from tests.conftest import Server, live_space, signed_in_client
-from townhall.audience import CONCURRENT_WINDOW, MIN_BEACON_GAP, AudienceCounter, plot_points
+from townhall.testing.servers import Server, live_space, signed_in_client
+from townhall.backends.audience import CONCURRENT_WINDOW, MIN_BEACON_GAP
+from townhall.backends.memory.audience import AudienceCounter, plot_points
 
 
 def test_counter_window_peak_unique_and_joins() -> None:

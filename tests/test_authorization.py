@@ -1,6 +1,6 @@
 """The authorization matrix: every per-Space API endpoint called as every role.
 
-PERMISSIONS (townhall/rooms/permissions.py) is the one table of who may do what, and
+PERMISSIONS (townhall/domain/permissions.py) is the one table of who may do what, and
 `allowed(action, private)` what it means in a private Space. Each endpoint below names
 the action it needs (and whether its Space is private); the matrix test calls it as each actor in a
 fresh Space where everyone already has their role, so the only reason to refuse is the
@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, signed_in_client
-from townhall.app import create_app
-from townhall.rooms.permissions import PERMISSIONS, Actor, allowed
+from townhall.testing.servers import Server, signed_in_client
+from townhall.http.application import create_app
+from townhall.domain.permissions import PERMISSIONS, Actor, allowed
 
 # Who calls, and what they are to the Space under test as far as the table goes.
 ACTORS: dict[str, Actor] = {

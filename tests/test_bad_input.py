@@ -8,8 +8,8 @@ import time
 
 import httpx
 
-from tests.audio import dominant_frequency
-from tests.conftest import (
+from townhall.testing.audio import dominant_frequency
+from townhall.testing.servers import (
     Server,
     largest_gap_since,
     listening_throughout,
@@ -18,7 +18,7 @@ from tests.conftest import (
     stage,
 )
 from townhall import limits
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 # While bad requests fly, a listener must keep getting parts: never a gap this long.
 MAX_LISTENER_GAP_SECONDS = 1.5

@@ -12,15 +12,15 @@ import httpx
 import m3u8
 import pytest
 
-from tests.conftest import Server
-from townhall.bench import MAX_LISTENERS
-from townhall.bench.common import BenchError
-from townhall.bench.join_storm import JoinStorm
-from townhall.bench.listeners import ListenersRun, Playback, beacon_url_for
-from townhall.bench.listeners import summary_text as listeners_summary
-from townhall.bench.playlist import parse
-from townhall.bench.speakers import ABSENT_DB, SpeakersRun
-from townhall.clients.hls import HlsReader
+from townhall.testing.servers import Server
+from townhall.tools.bench import MAX_LISTENERS
+from townhall.tools.bench.common import BenchError
+from townhall.tools.bench.join_storm import JoinStorm
+from townhall.tools.bench.listeners import ListenersRun, Playback, beacon_url_for
+from townhall.tools.bench.listeners import summary_text as listeners_summary
+from townhall.tools.bench.playlist import parse
+from townhall.tools.bench.speakers import ABSENT_DB, SpeakersRun
+from townhall.tools.clients.hls import HlsReader
 
 PART = 0.256
 

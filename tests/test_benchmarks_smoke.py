@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from benchmarks._wrk import ListenerResult, parse_output, probe_stream, run_listeners
-from tests.conftest import Server
+from townhall.testing.servers import Server
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from browser_helpers import (
+from townhall.testing.browser import (
     collect_segments_after,
     decode_audio,
     dominant_frequency,

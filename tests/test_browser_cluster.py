@@ -30,10 +30,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.audio import dominant_frequency
-from tests.browser_helpers import launched_chromium, wait_until
+from townhall.testing.audio import dominant_frequency
+from townhall.testing.browser import launched_chromium, wait_until
 from tests.cluster_fixtures import cluster_behind_edge  # noqa: F401 (a fixture)
-from tests.conftest import Server, signed_in_client
+from townhall.testing.servers import Server, signed_in_client
 from tests.test_browser import (
     AUDIBLE_RMS,
     CHROMIUM,
@@ -46,8 +46,8 @@ from tests.test_browser import (
     wait_playing,
 )
 from tests.test_cluster import Cluster
-from townhall.clients.hls import HlsReader
-from townhall.edge import NginxEdge
+from townhall.tools.clients.hls import HlsReader
+from townhall.testing.edge import NginxEdge
 
 pytestmark = pytest.mark.browser
 

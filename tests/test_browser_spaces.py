@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from browser_helpers import (
+from townhall.testing.browser import (
     band_power_db,
     band_share_db,
     collect_segments_after,
@@ -36,8 +36,8 @@ from browser_helpers import (
     launched_chromium,
     wait_until,
 )
-from conftest import signed_in_client
-from test_browser import (
+from townhall.testing.servers import signed_in_client
+from tests.test_browser import (
     AUDIBLE_RMS,
     CHROMIUM,
     CONNECT_TIMEOUT_MS,

@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.audio import band_level_db, dominant_frequency
-from tests.backing_services import postgres_server, redis_server
-from tests.conftest import MANY_SIGNUPS, Server, live_space, signed_in_client, stage, start_server, stop_server
-from townhall.clients.hls import HlsReader
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
-from townhall.services import LIVE_SPACES_EVERY
+from townhall.testing.audio import band_level_db, dominant_frequency
+from townhall.testing.services import postgres_server, redis_server
+from townhall.testing.servers import MANY_SIGNUPS, Server, live_space, signed_in_client, stage, start_server, stop_server
+from townhall.tools.clients.hls import HlsReader
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.app.runtime import LIVE_SPACES_EVERY
 
 
 @dataclass

@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as redis
 
-from tests.backing_services import redis_server
-from townhall.audience import MIN_BEACON_GAP, AudienceBook
-from townhall.cluster.audience import RedisAudienceBook
-from townhall.cluster.leases import LEASE_SECONDS, MediaLeases
-from townhall.cluster.redis_bus import RedisBus
-from townhall.cluster.redis_store import RedisSegmentStore
+from townhall.testing.services import redis_server
+from townhall.backends.audience import MIN_BEACON_GAP
+from townhall.backends.memory.audience import AudienceBook
+from townhall.backends.redis.audience import RedisAudienceBook
+from townhall.backends.redis.leases import LEASE_SECONDS, MediaLeases
+from townhall.backends.redis.bus import RedisBus
+from townhall.backends.redis.segments import RedisSegmentStore
 from townhall.media.llhls import Position
 from townhall.media.segment_store import PlaylistSnapshot
 
@@ -134,9 +135,9 @@ def test_every_room_event_survives_the_trip_to_the_media_owner() -> None:
     import json
     from typing import get_args
 
-    from townhall.api.room_store import event_json
-    from townhall.rooms.events import Event
-    from townhall.services import _EVENT_TYPES
+    from townhall.domain.events import event_json
+    from townhall.domain.events import Event
+    from townhall.app.runtime import _EVENT_TYPES
 
     examples = {cls.__name__: cls(*(1 if f.type == "int" else True if f.type == "bool" else "live"
                                     for f in dataclasses.fields(cls)))

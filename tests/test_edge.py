@@ -13,11 +13,12 @@ import m3u8
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, Server, free_port, signed_in_client
+from townhall.testing.servers import REPO_ROOT, Server, free_port, signed_in_client
 from tests.edge_helpers import StubOrigin, edge, origin_of  # noqa: F401 (fixture)
 from townhall import limits
-from townhall.clients.hls import HlsReader, decode_fmp4
-from townhall.edge import NginxEdge, render_nginx_config
+from townhall.tools.clients.hls import HlsReader, decode_fmp4
+from townhall.edge import render_nginx_config
+from townhall.testing.edge import NginxEdge
 from townhall.media.llhls import part_name
 from townhall.media.sources import DEMO_TUNE
 
@@ -138,7 +139,7 @@ def test_not_found_answers_are_not_cached(server: Server, edge: NginxEdge) -> No
 def test_signed_urls_are_cached_by_path(server: Server, edge: NginxEdge) -> None:
     """A signed URL (private Spaces; a public Space takes one too) plays through the edge,
     and its objects are cached under their signed path."""
-    from townhall.delivery.signed import SECRET_FILE, UrlSigner
+    from townhall.http.delivery.signed import SECRET_FILE, UrlSigner
 
     bogus = f"/hls/demo/t/{int(time.time()) + 3600}.{'A' * 22}/live.m3u8"
     assert httpx.get(edge.url + bogus, timeout=10).status_code == 403  # makes the secret

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from tests.audio import dominant_frequency
+from townhall.testing.audio import dominant_frequency
 from townhall import limits
-from townhall.clients.hls import decode_fmp4
+from townhall.tools.clients.hls import decode_fmp4
 from townhall.media.encoder import AacPartEncoder
 from townhall.media.sources import tone
 

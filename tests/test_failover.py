@@ -17,14 +17,14 @@ import httpx
 import m3u8
 import pytest
 
-from tests.audio import dominant_frequency
+from townhall.testing.audio import dominant_frequency
 from tests.cluster_fixtures import cluster_behind_edge  # noqa: F401 (a fixture)
-from tests.conftest import live_space, signed_in_client, stage
+from townhall.testing.servers import live_space, signed_in_client, stage
 from tests.test_cluster import Cluster
 from tests.test_faults import runs_of_replay
-from townhall.clients.hls import HlsReader, decode_fmp4
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
-from townhall.edge import NginxEdge
+from townhall.tools.clients.hls import HlsReader, decode_fmp4
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.testing.edge import NginxEdge
 
 BACK_ON_AIR_SECONDS = 5.0  # the bound, from the kill to new audio at the listener
 

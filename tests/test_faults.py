@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import m3u8
 
-from tests.audio import band_level_db, dominant_frequency
-from tests.conftest import (
+from townhall.testing.audio import band_level_db, dominant_frequency
+from townhall.testing.servers import (
     Server,
     live_space,
     signed_in_client,
@@ -24,8 +24,8 @@ from tests.conftest import (
     two_tone_speakers,
 )
 from townhall import limits
-from townhall.clients.hls import HlsReader, decode_fmp4
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.tools.clients.hls import HlsReader, decode_fmp4
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 SEGMENT_SECONDS = limits.PARTS_PER_SEGMENT * limits.AAC_FRAMES_PER_PART * 1024 / 48000
 # What a kill may lose: the segment being made, plus the part still in the encoder.

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.conftest import (
+from townhall.testing.servers import (
     Server,
     invite_speaker,
     largest_gap_since,
@@ -35,11 +35,11 @@ from tests.conftest import (
     stage,
 )
 from townhall import limits
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 from townhall.config import Settings
-from townhall.errors import ClientError
+from townhall.domain.errors import ClientError
 from townhall.media.llhls import INIT_NAME, parse_media_name, part_name, segment_name
-from townhall.media.sdp import check_offer, filter_candidates
+from townhall.media.webrtc.sdp import check_offer, filter_candidates
 
 FAST = settings(max_examples=300, deadline=500, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

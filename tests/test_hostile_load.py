@@ -25,10 +25,10 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import Server, start_server, stop_server
+from townhall.testing.servers import Server, start_server, stop_server
 from townhall import limits
-from townhall.clients.hls import HlsReader
-from townhall.edge import NginxEdge
+from townhall.tools.clients.hls import HlsReader
+from townhall.testing.edge import NginxEdge
 
 # The flood: requests in all, split evenly over the clients; half the clients aim at
 # the edge, half at the origin. Bounded in time too.

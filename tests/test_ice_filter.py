@@ -5,7 +5,7 @@ import ipaddress
 import aioice
 from aioice import stun
 
-from townhall.media.whip import accept_only
+from townhall.media.webrtc.whip import accept_only
 
 
 class RecordingProtocol:

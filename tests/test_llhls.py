@@ -9,8 +9,8 @@ import httpx
 import m3u8
 import numpy as np
 
-from tests.conftest import Server
-from townhall.clients.hls import HlsReader, decode_fmp4
+from townhall.testing.servers import Server
+from townhall.tools.clients.hls import HlsReader, decode_fmp4
 from townhall import limits
 
 PART_SAMPLES = limits.AAC_FRAMES_PER_PART * limits.AAC_FRAME_SAMPLES

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Server, live_space, signed_in_client, stage
+from townhall.testing.servers import Server, live_space, signed_in_client, stage
 from townhall import limits
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 
 def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

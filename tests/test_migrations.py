@@ -19,7 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, select, text
 
-from tests.backing_services import postgres_server
+from townhall.testing.services import postgres_server
 from townhall.cli import main as townhall_main
 from townhall.store import migrate
 from townhall.store.db import Database

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.audio import band_level_db, dominant_frequency
-from tests.conftest import Server, live_space, signed_in_client, two_tone_speakers
-from townhall.clients.hls import HlsReader
+from townhall.testing.audio import band_level_db, dominant_frequency
+from townhall.testing.servers import Server, live_space, signed_in_client, two_tone_speakers
+from townhall.tools.clients.hls import HlsReader
 
 # A tone "present" carries most of the energy; "absent" is at least 30 dB below it.
 PRESENT_DB = -3.0

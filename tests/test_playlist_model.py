@@ -66,7 +66,7 @@ def test_a_run_continuing_another_keeps_its_window_and_marks_one_discontinuity()
 
     import m3u8
 
-    from townhall.clients.hls import discontinuity_numbers
+    from townhall.tools.clients.hls import discontinuity_numbers
     from townhall.media.llhls import LivePlaylist, Segment
 
     start = datetime(2026, 11, 24, tzinfo=UTC)

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.audio import dominant_frequency
-from tests.conftest import Server, signed_in_client, stage
-from townhall.clients.hls import HlsReader
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
-from townhall.delivery.signed import (
+from townhall.testing.audio import dominant_frequency
+from townhall.testing.servers import Server, signed_in_client, stage
+from townhall.tools.clients.hls import HlsReader
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.http.delivery.signed import (
     BUCKET,
     SECRET_FILE,
     VALIDITY,

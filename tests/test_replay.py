@@ -7,10 +7,10 @@ from datetime import datetime
 import httpx
 import m3u8
 
-from tests.audio import dominant_frequency
-from tests.conftest import Server, live_space, signed_in_client, stage
-from townhall.clients.hls import HlsReader, decode_fmp4
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.testing.audio import dominant_frequency
+from townhall.testing.servers import Server, live_space, signed_in_client, stage
+from townhall.tools.clients.hls import HlsReader, decode_fmp4
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 SEGMENT_SECONDS = 2.048
 

@@ -7,9 +7,9 @@ from unittest.mock import MagicMock
 import httpx
 import pytest
 
-from tests.conftest import Server
-from townhall.api import room_store
-from townhall.errors import NotFound
+from townhall.testing.servers import Server
+from townhall.store import rooms as room_store
+from townhall.domain.errors import NotFound
 
 
 @pytest.mark.parametrize("space_id", ["\x00", "a\x00b", "../x", "a" * 17, "", "é"])

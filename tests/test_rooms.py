@@ -1,9 +1,9 @@
 import pytest
 
 from townhall import limits
-from townhall.errors import Unauthorized
-from townhall.rooms import IllegalTransition, NotAllowed, Role, Room, SpaceState
-from townhall.rooms.events import HandLowered, HandRaised, MuteChanged, Removed, RoleChanged
+from townhall.domain.errors import Unauthorized
+from townhall.domain import IllegalTransition, NotAllowed, Role, Room, SpaceState
+from townhall.domain.events import HandLowered, HandRaised, MuteChanged, Removed, RoleChanged
 
 HOST, ALICE, BOB = 1, 2, 3
 

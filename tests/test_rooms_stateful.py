@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from townhall import limits
-from townhall.errors import ClientError
-from townhall.rooms import FINAL, Room, SpaceState
-from townhall.rooms.permissions import ON_STAGE, PERMISSIONS, Actor, denial_reason
+from townhall.domain.errors import ClientError
+from townhall.domain import FINAL, Room, SpaceState
+from townhall.domain.permissions import ON_STAGE, PERMISSIONS, Actor, denial_reason
 
 HOST = 1
 USERS = tuple(range(1, 21))  # signed-in people; user 1 hosts

@@ -37,10 +37,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import Server
-from townhall.api.deps import SESSION_COOKIE
-from townhall.api.live import REACTIONS
-from townhall.app import create_app
+from townhall.testing.servers import Server
+from townhall.http.common.deps import SESSION_COOKIE
+from townhall.http.api.live import REACTIONS
+from townhall.http.application import create_app
 
 EXAMPLES = int(os.environ.get("TOWNHALL_SCHEMATHESIS_EXAMPLES", "10"))
 REQUEST_TIMEOUT = 15.0  # a blocking playlist reload holds at most ~6 s

@@ -2,8 +2,8 @@ import ipaddress
 
 import pytest
 
-from townhall.errors import BadRequest, PayloadTooLarge
-from townhall.media.sdp import check_offer, filter_candidates
+from townhall.domain.errors import BadRequest, PayloadTooLarge
+from townhall.media.webrtc.sdp import check_offer, filter_candidates
 from townhall import limits
 
 OFFER = (

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from townhall import limits
-from townhall.media.segment_store import MemorySegmentStore
+from townhall.backends.memory.segments import MemorySegmentStore
 from townhall.media.space_media import SpaceMedia
 
 

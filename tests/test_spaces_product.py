@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.audio import band_level_db, dominant_frequency, rms
-from tests.conftest import (
+from townhall.testing.audio import band_level_db, dominant_frequency, rms
+from townhall.testing.servers import (
     Server,
     invite_speaker,
     live_space,
@@ -20,8 +20,8 @@ from tests.conftest import (
     two_tone_speakers,
 )
 from townhall import limits
-from townhall.clients.hls import HlsReader, decode_fmp4
-from townhall.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.tools.clients.hls import HlsReader, decode_fmp4
+from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 
 SECOND = limits.SAMPLE_RATE
 

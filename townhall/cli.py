@@ -10,14 +10,14 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from townhall.app import create_app
-from townhall.bench.cli import add_parser as add_bench_parser
-from townhall.bench.cli import run as run_bench
+from townhall.http.application import create_app
+from townhall.tools.bench.cli import add_parser as add_bench_parser
+from townhall.tools.bench.cli import run as run_bench
 from townhall.config import Settings
 from townhall.logs import configure as configure_logging
 from townhall.media.sources import SyntheticVoice
-from townhall.rooms import SpaceState
-from townhall.services import MediaElsewhere, Services
+from townhall.domain import SpaceState
+from townhall.app.runtime import MediaElsewhere, Services
 from townhall.store.db import new_token
 from townhall.store.models import Space, User, utcnow
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "bench":
         raise SystemExit(run_bench(args))
     if args.command == "db":
-        from townhall.store.migrate import run_command
+        from townhall.store.admin import run_command
 
         paths = {k: v for k, v in (("data_dir", args.data_dir),
                                    ("database_url", args.database_url)) if v is not None}
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         configure_logging(settings.log_level, settings.log_format)
         raise SystemExit(run_command(args.action, settings.db_url))
     if args.command == "edge-config":
-        from townhall.edge import render_nginx_config
+        from townhall.edge.config import render_nginx_config
 
         try:
             print(render_nginx_config(args.origin, args.listen, args.cache_dir), end="")

@@ -93,3 +93,8 @@ WHIP_OFFERS_PER_SECOND = 1.0
 # One person speaks in at most 2 Spaces at once (a host checking a co-host's Space, say);
 # each connection costs ~5 % of a core, so an account cannot tie up a node.
 MAX_WHIP_CONNECTIONS_PER_USER = 2
+
+# Players beacon every 10 s: a listener appears within 10 s and costs the origin one
+# tiny request per 10 s (a part request costs as much, every 0.256 s). The method of
+# the audience figures: townhall/backends/audience.py.
+BEACON_INTERVAL = 10.0

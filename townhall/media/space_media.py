@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,10 +17,17 @@ from townhall.media.llhls import INIT_NAME, LivePlaylist, Segment, wall_time
 from townhall.media.recorder import Recorder, recorded_segments
 from townhall.media.segment_store import PlaylistSnapshot, SegmentStore
 from townhall.media.sources import SpeakerInput
-from townhall.media.tracks import MixMinusTrack
 from townhall.media.worker import MixerWorker, Source
 
 log = logging.getLogger(__name__)
+
+
+class MixMinusOutput(Protocol):
+    """Where a speaker's mix-minus goes: fed on the loop each tick, stopped on leaving."""
+
+    def feed(self, pcm: np.ndarray) -> None: ...
+
+    def stop(self) -> None: ...
 
 # In the recording directory: the newest segment this Space's stream began, so a run
 # after a crash never reuses a media name (edges cache them as immutable).
@@ -50,7 +58,7 @@ class SpaceMedia:
         if started is not None:
             first_msn = max(first_msn, started + 1)
         self.playlist = LivePlaylist(first_msn=first_msn)
-        self.outputs: dict[str, MixMinusTrack] = {}
+        self.outputs: dict[str, MixMinusOutput] = {}
         self.parts_published = 0
         self._queue: asyncio.Queue[list[EncodedPart] | None] = asyncio.Queue()
         self._segment_bytes: list[bytes] = []
@@ -143,12 +151,13 @@ class SpaceMedia:
     def speaking_levels(self) -> dict[str, float]:
         return dict(self.worker.levels) if self._worker is not None else {}
 
-    def add_speaker(self, key: str) -> tuple[SpeakerInput, MixMinusTrack]:
+    def add_speaker(self, key: str, output: MixMinusOutput) -> SpeakerInput:
+        """A speaker with a return path: their mix-minus goes to `output` every tick
+        (a WebRTC track, townhall.media.webrtc.tracks.MixMinusTrack)."""
         speaker_input = SpeakerInput()
-        output = MixMinusTrack()
         self.outputs[key] = output
         self.worker.add_source(key, speaker_input, wants_mix_minus=True)
-        return speaker_input, output
+        return speaker_input
 
     def remove_speaker(self, key: str) -> None:
         self.worker.remove_source(key)

@@ -120,38 +120,3 @@ def upgrade(connection: Connection) -> bool:
     log.info("migrating the database schema from %s to %s", revision or "empty", head())
     command.upgrade(alembic_config(connection), "head")
     return True
-
-
-def run_command(action: str, url: str) -> int:
-    """`townhall db upgrade` and `townhall db current`; the exit status."""
-    from sqlalchemy import create_engine
-
-    from townhall.store.db import Database
-
-    if url.startswith("sqlite:///") and action == "current":
-        if not Path(url.removeprefix("sqlite:///")).exists():
-            print(f"no database at {url.removeprefix('sqlite:///')} (head is {head()})")
-            return 0
-    try:
-        if action == "upgrade":
-            database = Database(url)  # migrates, under the schema lock
-            engine = database.engine
-        else:
-            engine = create_engine(url)
-        with engine.connect() as connection:
-            revision = current(connection)
-            legacy = legacy_revision(connection) if revision is None else None
-        engine.dispose()
-    except SchemaError as exc:
-        print(f"townhall: {exc}")
-        return 1
-    if revision == head():
-        print(f"{revision} (head)")
-    elif revision is not None:
-        print(f"{revision} (head is {head()}: run `townhall db upgrade` or start the server)")
-    elif legacy is not None:
-        print(f"made before migrations, matches {legacy} (head is {head()}: run "
-              "`townhall db upgrade` or start the server)")
-    else:
-        print(f"empty database (head is {head()})")
-    return 0

@@ -1,0 +1,2 @@
+"""Application layer: use cases (load, decide, persist, carry out effects, publish),
+presenters and the runtime that owns every resource."""

@@ -1,0 +1,100 @@
+"""Prometheus metrics at /metrics, read from live state at scrape time.
+
+Per-Space figures come from the objects that own them (mixer thread, WHIP endpoint,
+event bus), so nothing is counted twice and nothing drifts. Counters that no object
+keeps (API rejections) live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from townhall.backends.bus import EventBus
+from townhall.media.space_media import SpaceMedia
+from townhall.media.webrtc.whip import WhipEndpoint
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Services(Protocol):
+    """What the metrics read at scrape time (townhall.app.runtime.Services has it)."""
+
+    whip: WhipEndpoint
+    media: dict[str, SpaceMedia]
+    bus: EventBus
+
+    def listeners_now(self, space_id: str) -> int: ...
+
+
+class Metrics:
+    def __init__(self, services: Services) -> None:
+        self.registry = CollectorRegistry()
+        self.rate_limited = Counter(
+            "townhall_rate_limited_requests",
+            "Requests refused with 429, by what was limited",
+            ["limit"],
+            registry=self.registry,
+        )
+        self.client_errors = Counter(
+            "townhall_client_errors",
+            "4xx answers, by status",
+            ["status"],
+            registry=self.registry,
+        )
+        self.registry.register(_LiveState(services))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _LiveState(Collector):
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        svc = self.services
+        listeners = GaugeMetricFamily(
+            "townhall_space_listeners",
+            "Concurrent listeners (player beacons, counted across the cluster)", labels=["space"])
+        followers = GaugeMetricFamily(
+            "townhall_space_event_streams", "Live event streams (SSE) open on this node",
+            labels=["space"])
+        speakers = GaugeMetricFamily(
+            "townhall_space_speakers", "Speakers connected over WHIP", labels=["space"])
+        parts = CounterMetricFamily(
+            "townhall_space_parts", "LL-HLS parts published", labels=["space"])
+        ticks = CounterMetricFamily("townhall_mixer_ticks", "Mixer ticks run", labels=["space"])
+        late = CounterMetricFamily(
+            "townhall_mixer_late_ticks", "Mixer ticks more than one tick late", labels=["space"])
+        lateness = CounterMetricFamily(
+            "townhall_mixer_tick_lateness_seconds", "Sum of how late mixer ticks ran",
+            labels=["space"])
+        encode = CounterMetricFamily(
+            "townhall_encode_seconds", "Time spent encoding AAC", labels=["space"])
+        recording_errors = CounterMetricFamily(
+            "townhall_recording_errors", "Failed recording writes (disk full, I/O errors)",
+            labels=["space"])
+        connected: dict[str, int] = {}
+        for resource in svc.whip.resources.values():
+            connected[resource.space_id] = connected.get(resource.space_id, 0) + 1
+        for space_id, media in list(svc.media.items()):
+            worker = media.worker
+            listeners.add_metric([space_id], svc.listeners_now(space_id))
+            followers.add_metric([space_id], svc.bus.count(space_id))
+            speakers.add_metric([space_id], connected.get(space_id, 0))
+            parts.add_metric([space_id], media.parts_published)
+            ticks.add_metric([space_id], worker.ticks)
+            late.add_metric([space_id], worker.late_ticks)
+            lateness.add_metric([space_id], worker.lateness_seconds_total)
+            encode.add_metric([space_id], worker.encode_seconds_total)
+            recording_errors.add_metric([space_id], media.recorder.errors)
+        yield from (listeners, followers, speakers, parts, ticks, late, lateness, encode, recording_errors)
+        yield CounterMetricFamily(
+            "townhall_whip_errors", "WHIP offers rejected after parsing", value=svc.whip.errors)
+        yield GaugeMetricFamily("townhall_live_spaces", "Spaces with media running",
+                                value=len(svc.media))

@@ -1,0 +1,1 @@
+"""In-process backends: one node, no shared state (the default)."""

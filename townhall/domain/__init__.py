@@ -1,0 +1,14 @@
+"""The Space state machine: decisions only, no I/O (like h11's connection state)."""
+
+from townhall.domain.events import Event
+from townhall.domain.room import (
+    FINAL,
+    Decision,
+    IllegalTransition,
+    NotAllowed,
+    Role,
+    Room,
+    SpaceState,
+)
+
+__all__ = ["FINAL", "Decision", "Event", "IllegalTransition", "NotAllowed", "Role", "Room", "SpaceState"]

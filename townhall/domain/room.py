@@ -1,0 +1,357 @@
+"""One Space's lifecycle, roles and moderation. Decisions only: no I/O.
+
+scheduled -> live -> ended, scheduled -> cancelled. Every command takes the acting user
+first and returns (new Room, events) or raises a typed error; callers persist the Room
+and act on the events (close a peer connection, mute in the mixer, notify clients).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from townhall import limits
+from townhall.domain.errors import Conflict, Forbidden, Unauthorized
+from townhall.domain.permissions import Actor, denial_reason
+from townhall.domain.events import (
+    Event,
+    GuestChanged,
+    HandLowered,
+    HandRaised,
+    MuteChanged,
+    Removed,
+    RoleChanged,
+    SpeakerInvited,
+    StateChanged,
+)
+
+
+class SpaceState(StrEnum):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+class Role(StrEnum):
+    HOST = "host"
+    COHOST = "cohost"
+    SPEAKER = "speaker"
+    LISTENER = "listener"
+
+
+class IllegalTransition(Conflict):
+    """The Space is not in a state where this can happen, or it already happened."""
+
+
+class NotAllowed(Forbidden):
+    """This person's role does not allow it."""
+
+
+_NEXT = {
+    SpaceState.SCHEDULED: {SpaceState.LIVE, SpaceState.ENDED, SpaceState.CANCELLED},
+    SpaceState.LIVE: {SpaceState.ENDED},
+    SpaceState.ENDED: set(),
+    SpaceState.CANCELLED: set(),
+}
+FINAL = {SpaceState.ENDED, SpaceState.CANCELLED}
+Decision = tuple["Room", tuple[Event, ...]]
+
+
+@dataclass(frozen=True)
+class Room:
+    """Every command asks the permission table first (401/403), then the state (409)."""
+
+    host_id: int
+    state: SpaceState = SpaceState.SCHEDULED
+    cohosts: frozenset[int] = frozenset()
+    speakers: frozenset[int] = frozenset()  # on the speaker list, not host or co-host
+    invited: frozenset[int] = frozenset()
+    hands: tuple[int, ...] = ()  # raised hands, oldest first
+    muted: frozenset[int] = frozenset()
+    removed: frozenset[int] = frozenset()
+    blocked: frozenset[int] = frozenset()  # the host's blocklist, loaded by the caller
+    # A private Space is for its members only (permissions.allowed); guests are the
+    # people a moderator invited to listen (the guest list matters only when private).
+    private: bool = False
+    guests: frozenset[int] = frozenset()
+
+    # -- reading -------------------------------------------------------------
+    def role_of(self, user_id: int | None) -> Role:
+        if user_id is None:
+            return Role.LISTENER
+        if user_id == self.host_id:
+            return Role.HOST
+        if user_id in self.cohosts:
+            return Role.COHOST
+        if user_id in self.speakers:
+            return Role.SPEAKER
+        return Role.LISTENER
+
+    @property
+    def on_speaker_list(self) -> frozenset[int]:
+        return self.cohosts | self.speakers | {self.host_id}
+
+    def is_moderator(self, user_id: int | None) -> bool:
+        return user_id is not None and (user_id == self.host_id or user_id in self.cohosts)
+
+    def check_can_join(self, user_id: int | None) -> None:
+        if user_id is not None and user_id in self.removed:
+            raise NotAllowed("you were removed from this Space")
+        if user_id is not None and user_id in self.blocked:
+            raise NotAllowed("the host has blocked you")
+
+    def check_can_publish(self, user_id: int | None) -> None:
+        self.check_can_join(user_id)
+        self.authorize("publish", user_id)
+        if self.state != SpaceState.LIVE:
+            raise IllegalTransition(f"the Space is {self.state}, not live")
+
+    # -- lifecycle -----------------------------------------------------------
+    def _to(self, state: SpaceState) -> Room:
+        if state not in _NEXT[self.state]:
+            raise IllegalTransition(f"a {self.state} Space cannot become {state}")
+        return replace(self, state=state)
+
+    def actor(self, user_id: int | None) -> Actor:
+        if user_id is None:
+            return Actor.ANONYMOUS
+        if user_id in self.removed or user_id in self.blocked:
+            return Actor.REMOVED
+        role = self.role_of(user_id)
+        if role == Role.LISTENER and (user_id in self.guests or user_id in self.invited):
+            return Actor.GUEST
+        return Actor(role.value)
+
+    def may(self, action: str, user_id: int | None) -> bool:
+        return denial_reason(action, self.actor(user_id), self.private) is None
+
+    def authorize(self, action: str, user_id: int | None) -> None:
+        """Raise unless the permission table lets this user do `action` here."""
+        reason = denial_reason(action, self.actor(user_id), self.private)
+        if reason is not None and user_id in self.blocked:
+            reason = "the host has blocked you"
+        if reason is not None:
+            raise (Unauthorized if user_id is None else NotAllowed)(reason)
+
+    def _require_open(self) -> None:
+        if self.state in FINAL:
+            raise IllegalTransition(f"the Space has {self.state}")
+
+    def go_live(self, actor: int | None) -> Decision:
+        self.authorize("go_live", actor)
+        return self._to(SpaceState.LIVE), (StateChanged("live"),)
+
+    def end(self, actor: int | None) -> Decision:
+        self.authorize("end", actor)
+        return self._to(SpaceState.ENDED), (StateChanged("ended"),)
+
+    def cancel(self, actor: int | None) -> Decision:
+        self.authorize("cancel", actor)
+        return self._to(SpaceState.CANCELLED), (StateChanged("cancelled"),)
+
+    # -- the speaker list ----------------------------------------------------
+    def _check_room_for_speaker(self) -> None:
+        if len(self.on_speaker_list) >= limits.MAX_SPEAKERS:
+            raise IllegalTransition(f"a Space has at most {limits.MAX_SPEAKERS} speakers")
+
+    def _make_speaker(self, user_id: int) -> Decision:
+        self._check_room_for_speaker()
+        room = replace(
+            self,
+            speakers=self.speakers | {user_id},
+            invited=self.invited - {user_id},
+            hands=tuple(h for h in self.hands if h != user_id),
+        )
+        return room, (RoleChanged(user_id, Role.SPEAKER),)
+
+    def accept_invite_code(self, actor: int | None) -> Decision:
+        """A signed-in user followed the host's invite link."""
+        self.authorize("accept_invite", actor)
+        self._require_open()
+        assert actor is not None
+        if actor in self.on_speaker_list:
+            return self, ()
+        return self._make_speaker(actor)
+
+    def invite(self, actor: int | None, user_id: int | None = None) -> Decision:
+        """Invite a user directly (or, without one, check an invite link may be made)."""
+        self.authorize("invite", actor)
+        self._require_open()
+        if user_id is None:
+            return self, ()
+        self.check_can_join(user_id)
+        if user_id in self.on_speaker_list:
+            raise IllegalTransition("that user is already a speaker")
+        if user_id in self.invited:
+            raise IllegalTransition("that user is already invited")
+        return replace(self, invited=self.invited | {user_id}), (SpeakerInvited(user_id),)
+
+    def accept_invitation(self, actor: int | None) -> Decision:
+        self.authorize("accept_invite", actor)
+        self._require_open()
+        assert actor is not None
+        if actor in self.on_speaker_list:
+            return self, ()  # already speaking: nothing to accept
+        if actor not in self.invited:
+            raise IllegalTransition("you have no invitation to speak")
+        return self._make_speaker(actor)
+
+    # -- the guest list (who may listen to a private Space) -------------------
+    def add_guest(self, actor: int | None, user_id: int) -> Decision:
+        self.authorize("manage_listeners", actor)
+        self._require_open()
+        self.check_can_join(user_id)
+        if user_id in self.on_speaker_list:
+            raise IllegalTransition("that user is already a speaker")
+        if user_id in self.guests:
+            raise IllegalTransition("that user is already on the guest list")
+        return replace(self, guests=self.guests | {user_id}), (GuestChanged(user_id, True),)
+
+    def remove_guest(self, actor: int | None, user_id: int) -> Decision:
+        self.authorize("manage_listeners", actor)
+        if user_id not in self.guests:
+            raise IllegalTransition("that user is not on the guest list")
+        return replace(self, guests=self.guests - {user_id}), (GuestChanged(user_id, False),)
+
+    def raise_hand(self, actor: int | None) -> Decision:
+        self.check_can_join(actor)
+        self.authorize("raise_hand", actor)
+        assert actor is not None
+        if self.state != SpaceState.LIVE:
+            raise IllegalTransition("hands can be raised only while the Space is live")
+        if actor in self.hands:
+            raise IllegalTransition("your hand is already raised")
+        return replace(self, hands=(*self.hands, actor)), (HandRaised(actor),)
+
+    def lower_hand(self, actor: int | None) -> Decision:
+        self.authorize("lower_hand", actor)
+        if actor not in self.hands:
+            raise IllegalTransition("your hand is not raised")
+        return replace(self, hands=tuple(h for h in self.hands if h != actor)), (
+            HandLowered(actor),
+        )
+
+    def approve_hand(self, actor: int | None, user_id: int) -> Decision:
+        self.authorize("approve_hand", actor)
+        self._require_open()
+        if user_id not in self.hands:
+            raise IllegalTransition("that user has not raised a hand")
+        room, events = self._make_speaker(user_id)
+        return room, (HandLowered(user_id, approved=True), *events)
+
+    def decline_hand(self, actor: int | None, user_id: int) -> Decision:
+        self.authorize("decline_hand", actor)
+        if user_id not in self.hands:
+            raise IllegalTransition("that user has not raised a hand")
+        return replace(self, hands=tuple(h for h in self.hands if h != user_id)), (
+            HandLowered(user_id),
+        )
+
+    def step_down(self, actor: int | None) -> Decision:
+        """A speaker or co-host goes back to listening."""
+        if actor == self.host_id:
+            raise NotAllowed("the host cannot step down; end the Space instead")
+        self.authorize("step_down", actor)
+        assert actor is not None
+        room = replace(
+            self,
+            speakers=self.speakers - {actor},
+            cohosts=self.cohosts - {actor},
+            muted=self.muted - {actor},
+        )
+        return room, (RoleChanged(actor, Role.LISTENER),)
+
+    # -- co-hosts ------------------------------------------------------------
+    def add_cohost(self, actor: int | None, user_id: int) -> Decision:
+        self.authorize("add_cohost", actor)
+        self._require_open()
+        self.check_can_join(user_id)
+        if user_id == self.host_id or user_id in self.cohosts:
+            raise IllegalTransition("that user is already a host or co-host")
+        if len(self.cohosts) >= limits.MAX_COHOSTS:
+            raise IllegalTransition(f"a Space has at most {limits.MAX_COHOSTS} co-hosts")
+        if user_id not in self.speakers:
+            self._check_room_for_speaker()
+        room = replace(
+            self,
+            cohosts=self.cohosts | {user_id},
+            speakers=self.speakers - {user_id},
+            invited=self.invited - {user_id},
+            hands=tuple(h for h in self.hands if h != user_id),
+        )
+        return room, (RoleChanged(user_id, Role.COHOST),)
+
+    def remove_cohost(self, actor: int | None, user_id: int) -> Decision:
+        self.authorize("remove_cohost", actor)
+        if user_id not in self.cohosts:
+            raise IllegalTransition("that user is not a co-host")
+        room = replace(self, cohosts=self.cohosts - {user_id}, speakers=self.speakers | {user_id})
+        return room, (RoleChanged(user_id, Role.SPEAKER),)
+
+    # -- mutes ---------------------------------------------------------------
+    def mute(self, actor: int | None, user_id: int) -> Decision:
+        """A speaker mutes themselves; the host or a co-host mutes anyone speaking."""
+        self.authorize("mute_self" if actor == user_id else "mute_other", actor)
+        if actor != user_id and user_id == self.host_id:
+            raise NotAllowed("nobody can mute the host")
+        if user_id not in self.on_speaker_list:
+            raise IllegalTransition("that user is not a speaker")
+        if user_id in self.muted:
+            return self, ()
+        assert actor is not None
+        return replace(self, muted=self.muted | {user_id}), (MuteChanged(user_id, True, actor),)
+
+    def unmute(self, actor: int | None, user_id: int) -> Decision:
+        """Only speakers unmute themselves: nobody turns on someone else's microphone."""
+        self.authorize("unmute_self", actor)
+        if actor != user_id:
+            raise NotAllowed("only the speaker can unmute themselves")
+        if user_id not in self.muted:
+            return self, ()
+        return replace(self, muted=self.muted - {user_id}), (MuteChanged(user_id, False, actor),)
+
+    def mute_all(self, actor: int | None) -> Decision:
+        self.authorize("mute_all", actor)
+        assert actor is not None
+        targets = sorted(self.on_speaker_list - {actor, self.host_id} - self.muted)
+        room = replace(self, muted=self.muted | set(targets))
+        return room, tuple(MuteChanged(u, True, actor) for u in targets)
+
+    # -- removal and blocks --------------------------------------------------
+    def _drop(self, user_id: int) -> Room:
+        return replace(
+            self,
+            cohosts=self.cohosts - {user_id},
+            speakers=self.speakers - {user_id},
+            invited=self.invited - {user_id},
+            guests=self.guests - {user_id},
+            hands=tuple(h for h in self.hands if h != user_id),
+            muted=self.muted - {user_id},
+        )
+
+    def remove(self, actor: int | None, user_id: int) -> Decision:
+        """Out of this Space for good: cannot rejoin it."""
+        self.authorize("remove", actor)
+        if user_id == self.host_id:
+            raise NotAllowed("nobody can remove the host")
+        if user_id in self.cohosts and actor != self.host_id:
+            raise NotAllowed("only the host can remove a co-host")
+        if user_id in self.removed:
+            raise IllegalTransition("that user was already removed")
+        room = replace(self._drop(user_id), removed=self.removed | {user_id})
+        return room, (Removed(user_id),)
+
+    def block(self, actor: int | None, user_id: int) -> Decision:
+        """The host blocks a user from all their Spaces (the caller stores the block)."""
+        self.authorize("block", actor)
+        if user_id == self.host_id:
+            raise IllegalTransition("you cannot block yourself")
+        if user_id in self.blocked:
+            raise IllegalTransition("that user is already blocked")
+        room = replace(
+            self._drop(user_id),
+            blocked=self.blocked | {user_id},
+            removed=self.removed | {user_id},
+        )
+        return room, (Removed(user_id, blocked=True),)

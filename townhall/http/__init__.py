@@ -1,0 +1,1 @@
+"""HTTP adapters: the JSON API, HLS delivery, web pages; they translate, never decide."""

@@ -1,0 +1,114 @@
+"""Sign up, sign in, sign out. Passwords hashed with argon2; HttpOnly session cookie."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Annotated
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
+
+from townhall import limits
+from townhall.http.common.deps import SESSION_COOKIE, client_key, require_user, services
+from townhall.http.common.errors_doc import API_ERRORS
+from townhall.domain.errors import Conflict, Unauthorized
+from townhall.store.db import hash_token, new_token
+from townhall.store.models import Session, User
+
+router = APIRouter(prefix="/api", tags=["auth"], responses=API_ERRORS)
+hasher = PasswordHasher()
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
+# A session lasts 30 days; signing in again rotates it.
+SESSION_MAX_AGE = 30 * 24 * 3600
+
+
+class Credentials(BaseModel):
+    username: str = Field(min_length=limits.MIN_USERNAME_LENGTH, max_length=limits.MAX_USERNAME_LENGTH)
+    password: str = Field(min_length=limits.MIN_PASSWORD_LENGTH, max_length=limits.MAX_PASSWORD_LENGTH)
+
+    @field_validator("username")
+    @classmethod
+    def plain_username(cls, value: str) -> str:
+        if not USERNAME_PATTERN.match(value):
+            raise ValueError("use letters, digits and underscores only")
+        return value
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+
+
+def _start_session(request: Request, response: Response, user_id: int) -> None:
+    """A new session on every sign-in; the one the browser had is ended (rotation, so a
+    planted cookie never becomes a signed-in one)."""
+    token, token_hash = new_token()
+    old = request.cookies.get(SESSION_COOKIE)
+    with services(request).db.session() as db:
+        if old:
+            previous = db.get(Session, hash_token(old))
+            if previous is not None:
+                db.delete(previous)
+        db.add(Session(token_hash=token_hash, user_id=user_id))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=SESSION_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=services(request).settings.session_cookie_secure,
+    )
+
+
+@router.post("/auth/signup", status_code=201, response_model=UserOut)
+async def signup(body: Credentials, request: Request, response: Response) -> UserOut:
+    services(request).signups.hit(client_key(request, None), "sign-ups")
+    password_hash = await asyncio.to_thread(hasher.hash, body.password)
+    with services(request).db.session() as db:
+        if db.scalar(select(User).where(User.username == body.username)) is not None:
+            raise Conflict("that username is taken")
+        user = User(username=body.username, password_hash=password_hash)
+        db.add(user)
+        db.flush()
+        out = UserOut(id=user.id, username=user.username)
+    _start_session(request, response, out.id)
+    return out
+
+
+@router.post("/auth/signin", response_model=UserOut)
+async def signin(body: Credentials, request: Request, response: Response) -> UserOut:
+    services(request).signins.hit(client_key(request, None), "sign-in attempts")
+    with services(request).db.session() as db:
+        user = db.scalar(select(User).where(User.username == body.username))
+    try:
+        if user is None:
+            raise VerificationError
+        await asyncio.to_thread(hasher.verify, user.password_hash, body.password)
+    except (VerificationError, InvalidHashError):
+        # InvalidHashError: an account nobody may sign in to (the demo host's hash is
+        # "!" + random) is a wrong password like any other, not a server error.
+        raise Unauthorized("wrong username or password") from None
+    _start_session(request, response, user.id)
+    return UserOut(id=user.id, username=user.username)
+
+
+@router.post("/auth/signout", status_code=204)
+def signout(request: Request, response: Response) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with services(request).db.session() as db:
+            session = db.get(Session, hash_token(token))
+            if session is not None:
+                db.delete(session)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/me", response_model=UserOut)
+def me(user: Annotated[User, Depends(require_user)]) -> UserOut:
+    return UserOut(id=user.id, username=user.username)

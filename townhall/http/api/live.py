@@ -1,0 +1,189 @@
+"""Live room events (Server-Sent Events), reactions, the pinned link, reminders, .ics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+from townhall import limits
+from townhall.store import rooms as room_store
+from townhall.http.common.deps import client_key, current_user, public_base, require_user, services
+from townhall.http.common.errors_doc import API_ERRORS
+from townhall.http.api.spaces import SpaceOut, act, space_out
+from townhall.domain.errors import BadRequest
+from townhall.domain import Room, SpaceState
+from townhall.store.models import Reminder, Space, User
+
+router = APIRouter(prefix="/api/spaces/{space_id}", tags=["live"], responses=API_ERRORS)
+Viewer = Annotated[User | None, Depends(current_user)]
+SignedIn = Annotated[User, Depends(require_user)]
+
+# What listeners can react with: a fixed set keeps the overlay readable and the
+# messages small.
+REACTIONS = ("👏", "❤️", "😂", "🔥", "💯", "🙏", "👍", "😮")
+# A comment line this often keeps proxies from closing an idle event stream.
+HEARTBEAT_SECONDS = 15.0
+# How long a scheduled Space lasts in calendars when it has no end yet.
+CALENDAR_DURATION = timedelta(hours=1)
+
+
+class ReactionIn(BaseModel):
+    emoji: str = Field(min_length=1, max_length=8)
+
+
+class PinIn(BaseModel):
+    url: AnyHttpUrl = Field(max_length=limits.MAX_URL_LENGTH)
+
+
+@router.get("/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+async def events(space_id: str, request: Request, viewer: Viewer) -> StreamingResponse:
+    """Server-Sent Events: a `snapshot` first, then `change`, `levels`, `audience`,
+    `reaction` messages. The stream ends when the Space ends."""
+    svc = services(request)
+    with svc.db.session() as db:
+        space, room = room_store.load(db, space_id)
+        room.authorize("view", viewer.id if viewer else None)
+        snapshot = space_out(request, db, space, room, viewer)
+    queue = svc.bus.subscribe(space_id)
+    # The figures for this client only: publishing them to everyone on every new
+    # connection would be O(listeners²) messages during a join storm.
+    audience = await svc.audience_message(space_id) if await svc.on_air(space_id) else None
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield _sse({"type": "snapshot", "space": snapshot.model_dump(mode="json")})
+            if audience is not None:
+                yield _sse(audience)
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if message is None:
+                    return
+                yield _sse(message)
+        finally:
+            svc.bus.unsubscribe(space_id, queue)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _sse(message: dict) -> str:  # type: ignore[type-arg]
+    return f"event: {message['type']}\ndata: {json.dumps(message, separators=(',', ':'))}\n\n"
+
+
+@router.post("/reactions", status_code=202)
+def react(space_id: str, body: ReactionIn, request: Request, viewer: Viewer) -> dict[str, str]:
+    svc = services(request)
+    if body.emoji not in REACTIONS:
+        raise BadRequest(f"react with one of {' '.join(REACTIONS)}")
+    with svc.db.session() as db:
+        _, room = room_store.load(db, space_id)
+        room.authorize("react", viewer.id if viewer else None)
+        if room.state != SpaceState.LIVE:
+            raise BadRequest("reactions are for live Spaces")
+    svc.reactions.hit(client_key(request, viewer), "reactions")
+    svc.bus.publish(space_id, {"type": "reaction", "emoji": body.emoji,
+                               "user": viewer.username if viewer else None})
+    return {"status": "sent"}
+
+
+@router.put("/pinned", response_model=SpaceOut)
+async def pin_link(space_id: str, body: PinIn, request: Request, user: SignedIn) -> SpaceOut:
+    return await _set_pin(request, space_id, user, str(body.url))
+
+
+@router.delete("/pinned", response_model=SpaceOut)
+async def unpin_link(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
+    return await _set_pin(request, space_id, user, None)
+
+
+async def _set_pin(request: Request, space_id: str, user: User, url: str | None) -> SpaceOut:
+    def check(room: Room):  # type: ignore[no-untyped-def]
+        room.authorize("pin_link", user.id)
+        if room.state not in (SpaceState.SCHEDULED, SpaceState.LIVE):
+            raise BadRequest(f"a {room.state} Space cannot pin links")
+        return room, ()
+
+    def store(_db, space: Space) -> None:  # type: ignore[no-untyped-def]
+        space.pinned_url = url
+
+    out = await act(request, space_id, user, check, before=store)
+    services(request).bus.publish(space_id, {"type": "pinned", "url": url})
+    return out
+
+
+@router.post("/reminder", status_code=204, response_class=Response)
+def remind_me(space_id: str, request: Request, user: SignedIn) -> Response:
+    with services(request).db.session() as db:
+        _, room = room_store.load(db, space_id)
+        room.authorize("remind", user.id)
+        if room.state != SpaceState.SCHEDULED:
+            raise BadRequest("reminders are for Spaces that have not started")
+        if db.get(Reminder, (space_id, user.id)) is None:
+            db.add(Reminder(space_id=space_id, user_id=user.id))
+    return Response(status_code=204)
+
+
+@router.delete("/reminder", status_code=204, response_class=Response)
+def forget_reminder(space_id: str, request: Request, user: SignedIn) -> Response:
+    with services(request).db.session() as db:
+        _, room = room_store.load(db, space_id)
+        room.authorize("remind", user.id)
+        reminder = db.get(Reminder, (space_id, user.id))
+        if reminder is not None:
+            db.delete(reminder)
+    return Response(status_code=204)
+
+
+@router.get("/calendar.ics", response_class=Response,
+            responses={200: {"content": {"text/calendar": {"schema": {"type": "string"}}}}})
+def calendar(space_id: str, request: Request, viewer: Viewer) -> Response:
+    with services(request).db.session() as db:
+        space, room = room_store.load(db, space_id)
+        room.authorize("view", viewer.id if viewer else None)
+        start = space.scheduled_start or space.started_at or space.created_at
+        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start
+        title, description = space.title, space.description or ""
+    url = f"{public_base(request)}/s/{space_id}"
+    stamp = lambda moment: moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")  # noqa: E731
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Townhall//Spaces//EN",
+        "BEGIN:VEVENT",
+        f"UID:{space_id}@townhall",
+        f"DTSTAMP:{stamp(datetime.now(UTC))}",
+        f"DTSTART:{stamp(start)}",
+        f"DTEND:{stamp(start + CALENDAR_DURATION)}",
+        f"SUMMARY:{_ics_text(title)}",
+        f"DESCRIPTION:{_ics_text((description + chr(10) + url).strip())}",
+        f"URL:{url}",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    return Response(
+        "\r\n".join(lines) + "\r\n",
+        media_type="text/calendar",
+        headers={"Content-Disposition": f'attachment; filename="townhall-{space_id}.ics"'},
+    )
+
+
+def _ics_text(value: str) -> str:
+    # RFC 5545 3.3.11: escape backslash, semicolon, comma and newlines.
+    return (
+        value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+    )

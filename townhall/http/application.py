@@ -1,0 +1,126 @@
+"""The FastAPI application: one lifespan owns every resource (like Starlette's)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
+from sqlalchemy.exc import DataError
+
+from townhall import __version__, limits
+from townhall.http.common.csrf import OriginCheck
+from townhall.http.api import audience, auth, live, moderation, private, spaces, users, whip
+from townhall.config import Settings
+from townhall.http.delivery import hls, signed
+from townhall.domain.errors import ClientError, NotFound
+from townhall.app.metrics import CONTENT_TYPE
+from townhall.backends.memory.ratelimit import TooManyRequests
+from townhall.app.runtime import Services
+from townhall.store.models import Space
+from townhall.http.web import pages
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+
+OnStart = Callable[[Services], Awaitable[None]]
+
+
+def create_app(settings: Settings | None = None, on_start: OnStart | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services.create(settings)
+        app.state.services = services
+        await services.start()
+        if services.leases is None:  # in a cluster the lease keeper takes Spaces over
+            await _resume_live_spaces(services)
+        if on_start is not None:
+            await on_start(services)
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(title="Townhall", version=__version__, lifespan=lifespan,
+                  max_body_size=limits.MAX_REQUEST_BODY_BYTES)
+    app.add_middleware(OriginCheck, public_url=settings.public_url)
+
+    @app.exception_handler(ClientError)
+    async def client_error(request: Request, exc: ClientError) -> JSONResponse:
+        headers = {}
+        metrics = request.app.state.services.metrics
+        metrics.client_errors.labels(str(exc.status)).inc()
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            headers["Retry-After"] = str(retry_after)
+        if isinstance(exc, TooManyRequests):
+            metrics.rate_limited.labels(exc.limit).inc()
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        messages = [
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        ]
+        return JSONResponse({"detail": "; ".join(messages) or "invalid request"}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def unstorable_text(request: Request, exc: DataError) -> Response:
+        """PostgreSQL refuses NUL in text (SQLite stores it): whatever field or path it
+        came in, the client gets a clear 400, not a 500. Other data errors are bugs."""
+        if "NUL" not in str(exc.orig):
+            raise exc
+        request.app.state.services.metrics.client_errors.labels("400").inc()
+        return JSONResponse({"detail": "text must not contain NUL (0x00) characters"},
+                            status_code=400)
+
+    @app.get("/healthz", tags=["operations"])
+    def health(request: Request) -> dict[str, str | int]:
+        services = request.app.state.services
+        return {"status": "ok", "live_spaces": len(services.media)}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics (see README, Operations)."""
+        body = request.app.state.services.metrics.render()
+        return Response(body, media_type=CONTENT_TYPE)
+
+    @app.get("/vendor/{name}", include_in_schema=False)
+    def vendor(name: str) -> Response:
+        # hls.js from npm (node_modules), never committed: only its dist builds are served.
+        if name not in ("hls.mjs", "hls.min.js", "hls.light.mjs"):
+            raise NotFound("no such vendor file")
+        path = settings.hlsjs_dir / name
+        if not path.is_file():
+            raise NotFound("hls.js is not installed: run the setup step (make setup)")
+        return FileResponse(path, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=3600"})
+
+    routers = (auth.router, spaces.router, moderation.router, live.router, audience.router,
+               users.router,
+               whip.router, private.router, signed.router, pages.router)
+    for router in routers:
+        app.include_router(router)
+    # A private Space's plain HLS URLs answer 403: it plays from signed ones only.
+    app.include_router(hls.router, dependencies=[Depends(signed.public_only)],
+                       responses=signed.FORBIDDEN_DOC)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+async def _resume_live_spaces(services: Services) -> None:
+    """Spaces that were live when the process stopped go on: their media restarts and
+    speakers reconnect with their WHIP tokens."""
+    with services.db.session() as db:
+        live = list(db.scalars(select(Space.id).where(Space.state == "live")))
+    for space_id in live:
+        log.info("resuming live Space %s", space_id)
+        await services.start_media(space_id)

@@ -1,0 +1,1 @@
+"""What every HTTP adapter shares: request-scoped helpers, error docs, the Origin check."""

@@ -1,0 +1,164 @@
+"""HLS origin endpoints. Stateless apart from the segment store and the recordings.
+
+Cache-Control is written for a CDN in front: media objects never change (immutable),
+a live playlist changes every part (cache ~1 s), a blocking-reload answer is unique to
+its query so it may be cached a little longer, and "not yet" answers are never cached.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+
+from townhall import limits
+from townhall.http.common.deps import services
+from townhall.domain.ids import SPACE_ID
+from townhall.http.common.errors_doc import error_responses
+from townhall.domain.errors import BadRequest, NotFound
+from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
+from townhall.media.recorder import read_recorded, replay_playlist
+from townhall.media.segment_store import PlaylistSnapshot
+from townhall.app.runtime import MediaElsewhere
+from townhall.store.models import Space
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+# "Not yet" answers (a Space not live, a part that did not come) are plain text.
+router = APIRouter(prefix="/hls", tags=["hls"],
+                   responses=error_responses(400, 404, 422, 503, text=(404, 503)))
+_PLAYLIST_DOC = {200: {"content": {PLAYLIST_TYPE: {"schema": {"type": "string"}}}}}
+_MEDIA_DOC = {200: {"content": {t: {"schema": {"type": "string", "format": "binary"}}
+                                for t in ("video/mp4", "video/iso.segment")}}}
+MEDIA_CACHE = "public, max-age=31536000, immutable"
+LIVE_PLAYLIST_CACHE = "public, max-age=1"
+BLOCKING_PLAYLIST_CACHE = "public, max-age=6"
+NO_STORE = "no-store"
+# Largest msn/part a client may name: far beyond any real Space (a year of segments).
+MAX_MSN = 10**8
+MAX_PART = 1000
+
+_DEFAULT = LivePlaylist()
+TARGET_DURATION = _DEFAULT.target_duration
+BLOCK_TIMEOUT = limits.BLOCKING_RELOAD_TARGET_DURATIONS * TARGET_DURATION
+
+
+def _playlist_response(snapshot: PlaylistSnapshot, cache: str) -> Response:
+    return Response(snapshot.text, media_type=PLAYLIST_TYPE, headers={"Cache-Control": cache})
+
+
+# Space ids name recording directories: nothing else (NUL, "..") reaches the filesystem.
+_SPACE_ID = SPACE_ID
+
+
+def _check_space_id(space_id: str) -> None:
+    if not _SPACE_ID.fullmatch(space_id):
+        raise NotFound("no such Space")
+
+
+@router.get("/{space_id}/live.m3u8", response_class=Response, responses=_PLAYLIST_DOC)
+async def live_playlist(
+    space_id: str,
+    request: Request,
+    hls_msn: int | None = Query(None, alias="_HLS_msn", ge=0, le=MAX_MSN),
+    hls_part: int | None = Query(None, alias="_HLS_part", ge=0, le=MAX_PART),
+) -> Response:
+    _check_space_id(space_id)
+    if hls_part is not None and hls_msn is None:
+        raise BadRequest("_HLS_part needs _HLS_msn")
+    svc = services(request)
+    store = svc.store
+    snapshot = await store.playlist(space_id)
+    on_air = snapshot is not None or await svc.on_air(space_id)
+    if not on_air:
+        on_air = await _open_waiting_room(request, space_id)
+    if snapshot is None and on_air:
+        # Just gone live: hold the request until the first part exists.
+        snapshot = await store.wait_for(space_id, -1, None, BLOCK_TIMEOUT)
+    if snapshot is None:
+        return _not_live_yet(on_air)
+    if hls_msn is None:
+        return _playlist_response(snapshot, LIVE_PLAYLIST_CACHE)
+    newest = snapshot.position.msn if snapshot.position else -1
+    if hls_msn > newest + limits.BLOCKING_RELOAD_MAX_SEGMENTS_AHEAD:
+        # RFC 8216bis 6.2.5.2: a request too far in the future is a client error.
+        raise BadRequest(f"_HLS_msn {hls_msn} is too far ahead of the live edge ({newest})")
+    ready = await store.wait_for(space_id, hls_msn, hls_part, BLOCK_TIMEOUT)
+    if ready is None:
+        return Response("playlist did not reach that position in time", status_code=503,
+                        media_type="text/plain",
+                        headers={"Cache-Control": NO_STORE, "Retry-After": "1"})
+    return _playlist_response(ready, BLOCKING_PLAYLIST_CACHE)
+
+
+async def _open_waiting_room(request: Request, space_id: str) -> bool:
+    """Before a scheduled Space starts, its stream already plays (silence, not
+    "unavailable"); going live continues the same stream, so players never re-join.
+    True if the Space's media now runs (here or, in a cluster, on its owner)."""
+    svc = services(request)
+    with svc.db.session() as db:
+        space = db.get(Space, space_id)
+        state = space.state if space is not None else None
+    if state != "scheduled":
+        return False
+    try:
+        await svc.start_media(space_id, recording=False)
+    except MediaElsewhere:
+        pass  # another node opened it first: its playlist arrives through the store
+    return True
+
+
+def _not_live_yet(on_air: bool) -> Response:
+    message = "this Space is starting" if on_air else "this Space is not live"
+    return Response(message, status_code=404, media_type="text/plain",
+                    headers={"Cache-Control": NO_STORE})
+
+
+@router.get("/{space_id}/replay.m3u8", response_class=Response, responses=_PLAYLIST_DOC)
+async def replay(space_id: str, request: Request) -> Response:
+    _check_space_id(space_id)
+    directory = services(request).settings.recordings_path / space_id
+    text = replay_playlist(directory, TARGET_DURATION)
+    if text is None:
+        raise NotFound("no recording for this Space")
+    live = await services(request).on_air(space_id)
+    # While the Space is live the recording grows; once ended the replay is final.
+    cache = LIVE_PLAYLIST_CACHE if live else "public, max-age=60"
+    return Response(text, media_type=PLAYLIST_TYPE, headers={"Cache-Control": cache})
+
+
+@router.get("/{space_id}/{name}", response_class=Response, responses=_MEDIA_DOC)
+async def media_object(space_id: str, name: str, request: Request) -> Response:
+    _check_space_id(space_id)
+    parsed = parse_media_name(name)
+    if name != INIT_NAME and parsed is None:
+        raise NotFound("no such HLS object")
+    svc = services(request)
+    data = await svc.store.get(space_id, name)
+    if data is None and parsed is not None:
+        data = await _wait_for_hinted_part(request, space_id, name, parsed)
+    if data is None:
+        data = read_recorded(svc.settings.recordings_path / space_id, name)
+    if data is None:
+        return Response("not available", status_code=404, media_type="text/plain",
+                        headers={"Cache-Control": NO_STORE})
+    media_type = "video/mp4" if name == INIT_NAME else "video/iso.segment"
+    return Response(data, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
+
+
+async def _wait_for_hinted_part(
+    request: Request, space_id: str, name: str, parsed: tuple[int, int | None]
+) -> bytes | None:
+    """A preload-hinted part is requested before it exists: hold the request until it
+    does (LL-HLS 'blocking preload'), but only for the next part or two."""
+    msn, part = parsed
+    store = services(request).store
+    snapshot = await store.playlist(space_id)
+    if snapshot is None or snapshot.position is None or snapshot.ended:
+        return None
+    position = snapshot.position
+    nearby = (msn == position.msn and part is not None and part <= position.part + 2) or (
+        msn == position.msn + 1 and part is not None and part <= 1
+    )
+    if not nearby:
+        return None
+    if await store.wait_for(space_id, msn, part, BLOCK_TIMEOUT) is None:
+        return None
+    return await store.get(space_id, name)

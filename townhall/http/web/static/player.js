@@ -1,0 +1,310 @@
+// Listener player: hls.js in low-latency mode where MSE exists (Chromium's own HLS is
+// not low-latency), the browser's native HLS otherwise (iOS Safari). `?player=native`
+// forces native. Exposed as window.townhallPlayer for tests and curious humans.
+
+const RETRY_MS = 2000;
+const STATUS_MS = 500;
+const METER_GAIN = 3;
+const LIVE_EDGE_SLACK = 1.0; // seconds behind the live sync point before jumping to it
+// Live playlist reloads that fail or come back without a whole segment are retried soon
+// and often. When the cluster origin mixing a Space dies, another continues the playlist
+// (one discontinuity later) ~2.5 s on, and its first ~2 s list parts but no whole segment
+// yet, which hls.js treats as an error; its defaults (2 retries after 1 s, then 2 s) add
+// up to ~2 s of silence and can end the player (fatal). Here: 0.25 s doubling to 1 s, 8
+// times. 4xx answers (not live yet, forbidden) are not retried by hls.js either way.
+const LIVE_PLAYLIST_RETRY = { maxNumRetry: 8, retryDelayMs: 250, maxRetryDelayMs: 1000 };
+// Audience beacons (method: townhall/backends/memory/audience.py, README "Audience figures"): one when
+// playback starts, then every BEACON_INTERVAL while the audio plays.
+const BEACON_MS = 10_000;
+
+/**
+ * The stream a URL names, whatever its token: a private Space's signed URLs
+ * (/hls/{id}/t/{token}/live.m3u8) change every few minutes for the same stream.
+ */
+function streamOf(url) {
+  return url ? url.replace(/\/t\/[^/]+\//, "/") : url;
+}
+
+/** A random id per player start: no cookie, no account. */
+function newSession() {
+  if (crypto.randomUUID) return crypto.randomUUID().replaceAll("-", "");
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+let hlsModule; // loaded once, lazily: the page must work when hls.js is missing
+async function loadHls() {
+  if (hlsModule === undefined) {
+    try {
+      hlsModule = (await import("/vendor/hls.mjs")).default;
+    } catch (err) {
+      console.warn("hls.js unavailable, using native HLS", err);
+      hlsModule = null;
+    }
+  }
+  return hlsModule;
+}
+
+export class Player {
+  constructor(audio, { status, listenButton, meter } = {}) {
+    this.audio = audio;
+    this.statusEl = status;
+    this.listenButton = listenButton;
+    this.meterEl = meter;
+    this.hls = null;
+    this.autoplay = true;
+    this.mode = null; // "hls.js" | "native"
+    this.url = null; // playlist URL being played
+    this.refresh = null; // async () => a fresh URL for this stream (signed URLs expire)
+    this.kind = null; // "live" | "replay"
+    this.blocked = false; // autoplay refused: waiting for a tap on "Listen"
+    this.error = null;
+    this.note = null; // replaces "● Live" while playing, e.g. in a waiting room
+    this._ctx = null;
+    this._analyser = null;
+    this._samples = null;
+    this._retry = null;
+    this._generation = 0;
+    this.beaconUrl = null; // POST target while playing live (null: no beacons)
+    this.session = null; // random id for this player start, sent in beacons
+    this._beaconTimer = null;
+    const params = new URLSearchParams(location.search);
+    this._forceNative = params.get("player") === "native";
+    this._meterInNative = params.get("meter") === "1";
+
+    listenButton?.addEventListener("click", () => this.resume());
+    // Started from the element's own controls (replay): the meter starts with it.
+    audio.addEventListener("play", () => this._ensureMeter());
+    for (const name of ["playing", "pause", "waiting", "ended", "error"]) {
+      audio.addEventListener(name, () => this._render());
+    }
+    audio.addEventListener("playing", () => this._startBeacons());
+    for (const name of ["pause", "ended", "emptied", "error"]) {
+      audio.addEventListener(name, () => this._stopBeacons());
+    }
+    window.addEventListener("pagehide", () => this._stopBeacons());
+    setInterval(() => this._render(), STATUS_MS);
+  }
+
+  _startBeacons() {
+    if (this._beaconTimer !== null || !this.beaconUrl || !this.session) return;
+    this._beacon();
+    this._beaconTimer = setInterval(() => this._beacon(), BEACON_MS);
+  }
+
+  _stopBeacons() {
+    clearInterval(this._beaconTimer);
+    this._beaconTimer = null;
+  }
+
+  _beacon() {
+    if (!this.beaconUrl || !this.session || this.audio.paused) return;
+    fetch(this.beaconUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ session: this.session }),
+      keepalive: true,
+      credentials: "omit", // anonymous by design: the session id is the listener
+    }).catch(() => {});
+  }
+
+  /**
+   * Load a playlist: kind "live" follows the live edge, "replay" starts at the beginning.
+   * Without autoplay the element just shows its controls and waits for the user.
+   * `beaconUrl`: where to send audience beacons while this playlist plays. `refresh`:
+   * how to get a new URL for the stream (a private Space's expire), asked after a
+   * network failure (such as the 403 of an expired URL) before loading again.
+   */
+  async play(url, kind, { autoplay = true, beaconUrl = null, refresh = null } = {}) {
+    this.refresh = refresh;
+    // The same stream under a newer token keeps playing: no reload, no gap.
+    if (streamOf(this.url) === streamOf(url) && this.kind === kind) {
+      this.beaconUrl = beaconUrl;
+      if (!beaconUrl) this._stopBeacons();
+      return;
+    }
+    this.stop();
+    const generation = ++this._generation;
+    this.url = url;
+    this.kind = kind;
+    this.beaconUrl = beaconUrl;
+    this.session = beaconUrl ? newSession() : null;
+    this.autoplay = autoplay;
+    this.error = null;
+    this.audio.controls = kind === "replay";
+    const Hls = this._forceNative ? null : await loadHls();
+    if (generation !== this._generation) return; // superseded while loading
+    if (Hls && Hls.isSupported()) {
+      this.mode = "hls.js";
+      this._attachHls(Hls, generation);
+    } else if (this.audio.canPlayType("application/vnd.apple.mpegurl")) {
+      this.mode = "native";
+      this.audio.src = url;
+      if (autoplay) this._start();
+    } else {
+      this.mode = null;
+      this.error = `This browser cannot play HLS. Open ${url} in VLC or another HLS player.`;
+    }
+    this._render();
+  }
+
+  _attachHls(Hls, generation) {
+    const live = this.kind === "live";
+    const defaults = Hls.DefaultConfig.playlistLoadPolicy.default;
+    const hls = new Hls({
+      lowLatencyMode: live,
+      // Drifting behind the target latency: catch up by playing up to 5% faster.
+      maxLiveSyncPlaybackRate: 1.05,
+      backBufferLength: 30,
+      ...(live && defaults && {
+        playlistLoadPolicy: { default: { ...defaults, errorRetry: LIVE_PLAYLIST_RETRY } },
+      }),
+    });
+    this.hls = hls;
+    hls.on(Hls.Events.MANIFEST_PARSED, () => this.autoplay && this._start());
+    hls.on(Hls.Events.ERROR, (_event, data) => {
+      if (!data.fatal || generation !== this._generation) return;
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+        hls.recoverMediaError();
+        return;
+      }
+      // Network or other fatal errors: start over in a moment (e.g. "Space is starting").
+      this.error = data.type === Hls.ErrorTypes.NETWORK_ERROR ? "Reconnecting…" : data.details;
+      hls.destroy();
+      this.hls = null;
+      clearTimeout(this._retry);
+      this._retry = setTimeout(async () => {
+        if (generation !== this._generation) return;
+        if (this.refresh) {
+          try {
+            this.url = (await this.refresh()) || this.url;
+          } catch (_) {
+            /* keep the old URL: the next failure asks again */
+          }
+          if (generation !== this._generation) return;
+        }
+        this._attachHls(Hls, generation);
+      }, RETRY_MS);
+      this._render();
+    });
+    hls.attachMedia(this.audio);
+    hls.loadSource(this.url);
+  }
+
+  async _start() {
+    this.error = null;
+    // Playback that waited (for a tap, or a stall) resumes at the live edge, not behind it.
+    const edge = this.hls?.liveSyncPosition;
+    if (this.kind === "live" && Number.isFinite(edge) && this.audio.currentTime < edge - LIVE_EDGE_SLACK) {
+      this.audio.currentTime = edge;
+    }
+    try {
+      await this.audio.play();
+      this.blocked = false;
+      this._ensureMeter();
+    } catch (err) {
+      if (err.name === "NotAllowedError") this.blocked = true;
+      else if (err.name !== "AbortError") this.error = err.message;
+    }
+    this._render();
+  }
+
+  /** The user tapped "Listen": play, and start the level meter (needs a gesture too). */
+  async resume() {
+    this._ensureMeter();
+    this._ctx?.resume();
+    await this._start();
+  }
+
+  stop() {
+    if (!this.url && !this.hls) return;
+    this._generation++;
+    clearTimeout(this._retry);
+    this._stopBeacons();
+    this.beaconUrl = null;
+    if (this.hls) {
+      this.hls.destroy();
+      this.hls = null;
+    }
+    this.audio.pause();
+    this.audio.removeAttribute("src");
+    this.audio.load();
+    this.url = null;
+    this.kind = null;
+    this.mode = null;
+    this.blocked = false;
+    this._render();
+  }
+
+  /**
+   * Web Audio level meter: element -> analyser -> speakers. Connected only once the
+   * AudioContext runs, because a suspended context would silence the element.
+   * Native HLS (iOS) skips it unless ?meter=1: WebKit has routed HLS through
+   * MediaElementSource as silence.
+   */
+  _ensureMeter() {
+    if (this._ctx || (this.mode === "native" && !this._meterInNative)) return;
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    const ctx = new Ctx();
+    this._ctx = ctx;
+    const connect = () => {
+      if (ctx.state !== "running" || this._analyser) return;
+      const source = ctx.createMediaElementSource(this.audio);
+      const analyser = ctx.createAnalyser();
+      analyser.fftSize = 2048;
+      source.connect(analyser);
+      analyser.connect(ctx.destination);
+      this._samples = new Float32Array(analyser.fftSize);
+      this._analyser = analyser;
+    };
+    ctx.addEventListener("statechange", connect);
+    ctx.resume().then(connect, () => {});
+    connect();
+  }
+
+  /** Current output level: RMS of the last ~43 ms, 0..1 (0 without a meter). */
+  level() {
+    if (!this._analyser) return 0;
+    this._analyser.getFloatTimeDomainData(this._samples);
+    let sum = 0;
+    for (const v of this._samples) sum += v * v;
+    return Math.sqrt(sum / this._samples.length);
+  }
+
+  /** Seconds behind real time, from EXT-X-PROGRAM-DATE-TIME when known. */
+  latency() {
+    if (this.kind !== "live") return null;
+    const playing = this.hls?.playingDate || this.audio.getStartDate?.();
+    if (playing instanceof Date && !Number.isNaN(playing.getTime()) && playing.getTime() > 0) {
+      const at =
+        this.mode === "native" ? playing.getTime() + this.audio.currentTime * 1000 : playing.getTime();
+      return (Date.now() - at) / 1000;
+    }
+    return this.hls && Number.isFinite(this.hls.latency) ? this.hls.latency : null;
+  }
+
+  _render() {
+    if (this.listenButton) this.listenButton.hidden = !this.blocked || !this.url;
+    if (this.meterEl) {
+      this.meterEl.parentElement.hidden = !this.url;
+      const level = this.audio.paused ? 0 : this.level();
+      this.meterEl.style.width = `${Math.min(1, level * METER_GAIN) * 100}%`;
+    }
+    if (this.statusEl) this.statusEl.dataset.kind = this.kind || "";
+    if (!this.statusEl || !this.url) return;
+    let text;
+    if (this.error) text = this.error;
+    else if (this.blocked) text = "Tap Listen to start audio.";
+    else if (this.audio.ended) text = this.kind === "live" ? "The Space has ended." : "Replay finished.";
+    else if (this.kind === "replay") text = "Replay of the whole Space.";
+    else if (this.audio.paused) text = this.audio.currentTime > 0 ? "Paused" : "Connecting…";
+    else if (this.audio.readyState < 3) text = "Buffering…";
+    else if (this.kind === "live" && this.note) text = this.note;
+    else if (this.kind === "live") {
+      const latency = this.latency();
+      text = latency === null ? "● Live" : `● Live · ${latency.toFixed(1)} s behind`;
+    }
+    this.statusEl.textContent = text;
+  }
+}

@@ -1,0 +1,1 @@
+"""WebRTC: WHIP resources, tracks, SDP checks, and every aiortc/aioice patch."""

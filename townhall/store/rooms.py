@@ -1,0 +1,69 @@
+"""Loading and saving a Space's Room, and applying a decision in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as OrmSession
+
+from townhall.domain.errors import NotFound
+from townhall.domain.ids import SPACE_ID
+from townhall.domain import Decision, Event, Room, SpaceState
+from townhall.domain.events import Removed, RoleChanged
+from townhall.store.models import HostBlock, Space, WhipToken
+
+_SETS = ("cohosts", "speakers", "invited", "guests", "muted", "removed")
+
+
+def load(db: OrmSession, space_id: str, for_update: bool = False) -> tuple[Space, Room]:
+    space = None
+    if SPACE_ID.fullmatch(space_id):
+        query = select(Space).where(Space.id == space_id)
+        space = db.scalar(query.with_for_update() if for_update else query)
+    if space is None:
+        raise NotFound("no such Space")
+    blocked = db.scalars(select(HostBlock.user_id).where(HostBlock.host_id == space.host_id))
+    stored = space.room or {}
+    room = Room(
+        host_id=space.host_id,
+        state=SpaceState(space.state),
+        hands=tuple(stored.get("hands", ())),
+        blocked=frozenset(blocked),
+        private=bool(space.private),
+        **{name: frozenset(stored.get(name, ())) for name in _SETS},
+    )
+    return space, room
+
+
+def save(space: Space, room: Room) -> None:
+    space.state = room.state
+    stored: dict[str, Any] = {name: sorted(getattr(room, name)) for name in _SETS}
+    stored["hands"] = list(room.hands)
+    space.room = stored
+
+
+def decide(
+    db: OrmSession, space_id: str, command: Callable[[Room], Decision]
+) -> tuple[Space, Room, tuple[Event, ...]]:
+    """Apply a command to the stored Room and persist what follows from it."""
+    space, room = load(db, space_id, for_update=True)
+    room, events = command(room)
+    save(space, room)
+    for event in events:
+        if isinstance(event, Removed) and event.blocked:
+            if db.get(HostBlock, (space.host_id, event.user_id)) is None:
+                db.add(HostBlock(host_id=space.host_id, user_id=event.user_id))
+        if isinstance(event, Removed) or (isinstance(event, RoleChanged) and event.role == "listener"):
+            revoke_tokens(db, space_id, event.user_id)
+    return space, room, events
+
+
+def revoke_tokens(db: OrmSession, space_id: str, user_id: int | None = None) -> None:
+    query = select(WhipToken).where(WhipToken.space_id == space_id, WhipToken.revoked.is_(False))
+    if user_id is not None:
+        query = query.where(WhipToken.user_id == user_id)
+    for token in db.scalars(query):
+        token.revoked = True
+

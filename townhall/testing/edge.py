@@ -1,0 +1,228 @@
+"""nginx with a rendered edge config, as an unprivileged foreground subprocess for tests
+and benchmarks; reads its access log to count what reached the origins."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from townhall.edge.config import RLIMIT_NOFILE, render_nginx_config
+from townhall.testing.servers import free_port
+
+NGINX = os.environ.get("TOWNHALL_NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
+# How long nginx may take to answer its first request.
+STARTUP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One access-log line."""
+
+    time: float
+    client: str
+    method: str
+    uri: str
+    status: int
+    cache: str  # HIT, MISS, EXPIRED, UPDATING, STALE, BYPASS or "-"
+    origins: tuple[str, ...]  # origins asked, in order ("" when none)
+    origin_statuses: tuple[str, ...]
+    request_time: float
+
+    @property
+    def origin_requests(self) -> int:
+        return len(self.origins)
+
+
+def _split(value: str, prefix: str) -> tuple[str, ...]:
+    value = value.removeprefix(prefix)
+    if value in ("", "-"):
+        return ()
+    # "a, b" when the next origin was tried; "a : b" across internal redirects.
+    return tuple(v.strip() for v in value.replace(" : ", ", ").split(",") if v.strip())
+
+
+def parse_log_line(line: str) -> LogEntry | None:
+    fields = line.rstrip("\n").split("\t")
+    if len(fields) != 9:
+        return None
+    msec, client, method, uri, status, cache, origin, origin_status, request_time = fields
+    cache = cache.removeprefix("cache=")
+    return LogEntry(float(msec), client, method, uri, int(status), cache or "-",
+                    _split(origin, "origin="), _split(origin_status, "origin_status="),
+                    float(request_time))
+
+
+def _hard_nofile_limit() -> int:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return RLIMIT_NOFILE if hard == resource.RLIM_INFINITY else hard
+
+
+class NginxEdge:
+    """nginx in the foreground with a rendered config, everything inside `workdir`.
+
+    >>> with NginxEdge(["127.0.0.1:8081"], Path("/tmp/edge")) as edge:
+    ...     httpx.get(edge.url + "/hls/demo/live.m3u8")
+    """
+
+    def __init__(self, origins: list[str], workdir: Path, port: int | None = None,
+                 worker_processes: int = 1, *, unlimited_clients: Iterable[str] = (),
+                 access_log: bool = True) -> None:
+        self.origins = list(origins)
+        self.workdir = Path(workdir).resolve()
+        self.port = port or free_port()
+        self.worker_processes = worker_processes
+        self.unlimited_clients = list(unlimited_clients)
+        self.access_log = access_log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "nginx.conf"
+
+    @property
+    def access_log_path(self) -> Path:
+        return self.workdir / "logs" / "access.log"
+
+    @property
+    def error_log_path(self) -> Path:
+        return self.workdir / "logs" / "error.log"
+
+    def render(self) -> str:
+        return render_nginx_config(
+            self.origins, listen=f"127.0.0.1:{self.port}", cache_dir=self.workdir / "cache",
+            worker_processes=self.worker_processes, prefix_dir=self.workdir,
+            access_log=self.access_log,
+            # Started as root, nginx would run workers as `nobody`, who may not reach a
+            # private workdir (pytest's tmp is 0700): keep them as root then.
+            user="root" if os.geteuid() == 0 else None,
+            unlimited_clients=self.unlimited_clients,
+            # Unprivileged, nginx cannot raise its file limit beyond the hard limit.
+            max_open_files=min(RLIMIT_NOFILE, _hard_nofile_limit()))
+
+    def start(self) -> NginxEdge:
+        for sub in ("logs", "temp", "cache"):
+            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self.render())
+        output = open(self.workdir / "nginx.out", "ab")
+        self.process = subprocess.Popen(
+            [NGINX, "-p", str(self.workdir), "-c", str(self.config_path),
+             "-e", str(self.error_log_path), "-g", "daemon off;"],
+            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        output.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited with {self.process.returncode}:\n"
+                                   f"{self._diagnostics()}")
+            try:
+                if httpx.get(self.url + "/edge/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"nginx did not answer on {self.url}:\n{self._diagnostics()}")
+            time.sleep(0.05)
+
+    def _diagnostics(self) -> str:
+        texts = []
+        for path in (self.workdir / "nginx.out", self.error_log_path):
+            if path.exists():
+                texts.append(path.read_text(errors="replace")[-3000:])
+        return "\n".join(texts)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)  # fast shutdown; workers exit with it
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> NginxEdge:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # --- measurement -------------------------------------------------------------------
+
+    def pids(self) -> list[int]:
+        """The master's pid and its workers' (cache manager/loader included)."""
+        if self.process is None or self.process.poll() is not None:
+            return []
+        master = self.process.pid
+        children = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # Field 4 (after the parenthesised name) is the parent pid.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                children.append(int(entry.name))
+        return [master, *sorted(children)]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the master and its current workers."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+
+    def log_offset(self) -> int:
+        """Where the access log ends now: pass it as `since` to count only what follows."""
+        try:
+            return self.access_log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_entries(self, since: int = 0) -> Iterator[LogEntry]:
+        try:
+            with open(self.access_log_path, encoding="utf-8", errors="replace") as f:
+                f.seek(since)
+                for line in f:
+                    entry = parse_log_line(line)
+                    if entry is not None:
+                        yield entry
+        except FileNotFoundError:
+            return
+
+    def upstream_requests(self, since: int = 0, uri_prefix: str = "",
+                          expect_logged: int = 0, timeout: float = 2.0) -> int:
+        """Requests the edge sent to origins (a retry on another origin counts twice),
+        among logged requests whose URI starts with `uri_prefix`.
+
+        nginx writes a request's log line after the client has its answer: with
+        `expect_logged`, wait (up to `timeout`) until that many matching lines exist.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = [e for e in self.log_entries(since) if e.uri.startswith(uri_prefix)]
+            if len(entries) >= expect_logged or time.monotonic() > deadline:
+                return sum(e.origin_requests for e in entries)
+            time.sleep(0.01)

@@ -1,0 +1,1 @@
+"""Tools that talk to a Townhall server over HTTP and WebRTC only (bench, clients)."""
