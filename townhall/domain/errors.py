@@ -1,39 +1,67 @@
-"""Errors a client caused, each with the HTTP status it maps to (in one place: app.py)."""
+"""Errors a client caused. Each has the HTTP status it maps to and a machine-readable
+`code` (the page acts on codes, never on the English text); the mapping to HTTP is in
+one place, townhall/http/application.py. Bodies are `{"code": ..., "detail": ...}`."""
 
 from __future__ import annotations
 
 
 class ClientError(Exception):
     status = 400
+    code = "bad_request"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if code is not None:
+            self.code = code
 
 
 class BadRequest(ClientError):
     status = 400
+    code = "bad_request"
 
 
 class Unauthorized(ClientError):
     status = 401
+    code = "sign_in_required"
 
 
 class Forbidden(ClientError):
     status = 403
+    code = "forbidden"
 
 
 class NotFound(ClientError):
     status = 404
+    code = "not_found"
 
 
 class Conflict(ClientError):
     status = 409
+    code = "conflict"
 
 
 class PayloadTooLarge(ClientError):
     status = 413
+    code = "payload_too_large"
 
 
 class UnsupportedMediaType(ClientError):
     status = 415
+    code = "unsupported_media_type"
+
+
+class Unavailable(ClientError):
+    status = 503
+    code = "unavailable"
+
+
+# Codes a page acts on (in addition to each class's default above).
+REMOVED = "removed"  # removed from this Space: no way back in
+BLOCKED = "blocked"  # blocked by this Space's host: no way into any of their Spaces
+PRIVATE = "private"  # a private Space, and this person is not on its list
+NOT_ALLOWED = "not_allowed"  # their role does not allow it
+ILLEGAL_TRANSITION = "illegal_transition"  # not in this state, or it already happened
+RATE_LIMITED = "rate_limited"
+INVALID_REQUEST = "invalid_request"  # a field failed validation (422)
+INVALID_TOKEN = "invalid_token"  # a WHIP bearer token that is unknown or revoked

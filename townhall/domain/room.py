@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from townhall import limits
+from townhall.domain import errors
 from townhall.domain.errors import Conflict, Forbidden, Unauthorized
-from townhall.domain.permissions import Actor, denial_reason
+from townhall.domain.permissions import PERMISSIONS, Actor, denial_reason
 from townhall.domain.events import (
     Event,
     GuestChanged,
@@ -43,9 +44,13 @@ class Role(StrEnum):
 class IllegalTransition(Conflict):
     """The Space is not in a state where this can happen, or it already happened."""
 
+    code = errors.ILLEGAL_TRANSITION
+
 
 class NotAllowed(Forbidden):
     """This person's role does not allow it."""
+
+    code = errors.NOT_ALLOWED
 
 
 _NEXT = {
@@ -128,11 +133,31 @@ class Room:
 
     def authorize(self, action: str, user_id: int | None) -> None:
         """Raise unless the permission table lets this user do `action` here."""
-        reason = denial_reason(action, self.actor(user_id), self.private)
-        if reason is not None and user_id in self.blocked:
-            reason = "the host has blocked you"
-        if reason is not None:
-            raise (Unauthorized if user_id is None else NotAllowed)(reason)
+        actor = self.actor(user_id)
+        reason = denial_reason(action, actor, self.private)
+        if reason is None:
+            return
+        if user_id is None:
+            raise Unauthorized(reason)
+        raise NotAllowed(*self._denial(action, actor, user_id, reason))
+
+    def _denial(self, action: str, actor: Actor, user_id: int, reason: str) -> tuple[str, str]:
+        """The message and code for a refusal: why, as a sentence and as a code."""
+        if user_id in self.blocked:
+            return "the host has blocked you", errors.BLOCKED
+        if actor == Actor.REMOVED:
+            return reason, errors.REMOVED
+        if self.private and actor in PERMISSIONS[action]:
+            return reason, errors.PRIVATE
+        return reason, errors.NOT_ALLOWED
+
+    def denial_code(self, action: str, user_id: int | None) -> str | None:
+        """None if `user_id` may do `action`, else the code a refusal would carry."""
+        try:
+            self.authorize(action, user_id)
+        except (Unauthorized, NotAllowed) as refused:
+            return refused.code
+        return None
 
     def _require_open(self) -> None:
         if self.state in FINAL:

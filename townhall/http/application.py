@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from townhall.http.common.csrf import OriginCheck
 from townhall.http.api import audience, auth, live, moderation, private, spaces, users, whip
 from townhall.config import Settings
 from townhall.http.delivery import hls, signed
+from townhall.domain import errors
 from townhall.domain.errors import ClientError, NotFound
 from townhall.app.metrics import CONTENT_TYPE
 from townhall.backends.memory.ratelimit import TooManyRequests
@@ -27,6 +29,9 @@ from townhall.store.models import Space
 from townhall.http.web import pages
 
 log = logging.getLogger(__name__)
+# Codes for errors Starlette raises itself, and for HTTPException raised by routes.
+HTTP_CODES = {403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+              413: "payload_too_large"}
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 OnStart = Callable[[Services], Awaitable[None]]
@@ -63,14 +68,25 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
             headers["Retry-After"] = str(retry_after)
         if isinstance(exc, TooManyRequests):
             metrics.rate_limited.labels(exc.limit).inc()
-        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+        return JSONResponse({"code": exc.code, "detail": exc.message}, status_code=exc.status,
+                            headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own answers (no such route, wrong method) get a code too."""
+        code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return JSONResponse({"code": code, "detail": str(exc.detail)},
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         messages = [
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
         ]
-        return JSONResponse({"detail": "; ".join(messages) or "invalid request"}, status_code=422)
+        fields = [".".join(str(p) for p in e["loc"] if p != "body") for e in exc.errors()]
+        return JSONResponse({"code": errors.INVALID_REQUEST,
+                             "detail": "; ".join(messages) or "invalid request",
+                             "fields": fields}, status_code=422)
 
     @app.exception_handler(DataError)
     async def unstorable_text(request: Request, exc: DataError) -> Response:
@@ -79,7 +95,8 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
         if "NUL" not in str(exc.orig):
             raise exc
         request.app.state.services.metrics.client_errors.labels("400").inc()
-        return JSONResponse({"detail": "text must not contain NUL (0x00) characters"},
+        return JSONResponse({"code": errors.INVALID_REQUEST,
+                             "detail": "text must not contain NUL (0x00) characters"},
                             status_code=400)
 
     @app.get("/healthz", tags=["operations"])

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from townhall.domain.errors import ClientError
+from townhall.domain.errors import RATE_LIMITED, ClientError
 
 # Buckets idle this long are forgotten (they are full again by then anyway).
 FORGET_AFTER_SECONDS = 600.0
@@ -17,6 +17,7 @@ SWEEP_EVERY = 1000
 
 class TooManyRequests(ClientError):
     status = 429
+    code = RATE_LIMITED
 
     def __init__(self, message: str, retry_after: float, limit: str = "") -> None:
         super().__init__(message)

@@ -31,7 +31,7 @@ class OriginCheck(BaseHTTPMiddleware):
             and origin not in self._own_origins(request)
         ):
             return JSONResponse(
-                {"detail": f"cross-site request from {origin[:100]} refused"}, status_code=403
+                {"code": "cross_site", "detail": f"cross-site request from {origin[:100]} refused"}, status_code=403
             )
         return await call_next(request)
 

@@ -1,6 +1,6 @@
 """OpenAPI declarations of the error answers routes give, shared by every router.
 
-Every client error is `{"detail": "<message>"}` (app.py's handlers for ClientError and
+Every client error is `{"code": "<machine code>", "detail": "<message>"}` (app.py's handlers for ClientError and
 RequestValidationError, the latter replacing FastAPI's list-shaped 422 body). Declaring
 them in the schema lets clients and tests (tests/test_schemathesis.py) check every
 answer against it. Routers take them with `APIRouter(responses=...)`.
@@ -16,7 +16,9 @@ from pydantic import BaseModel
 class ErrorOut(BaseModel):
     """What every 4xx from the JSON API carries."""
 
-    detail: str
+    code: str  # machine-readable (townhall/domain/errors.py): pages act on it
+    detail: str  # a sentence for a person
+    fields: list[str] | None = None  # 422: which fields failed, for the page to mark
 
 
 DESCRIPTIONS = {
