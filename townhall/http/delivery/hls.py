@@ -7,6 +7,8 @@ its query so it may be cached a little longer, and "not yet" answers are never c
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Query, Request, Response
 
 from townhall import limits
@@ -17,7 +19,7 @@ from townhall.domain.errors import BadRequest, NotFound
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
 from townhall.media.recorder import read_recorded, replay_playlist
 from townhall.media.segment_store import PlaylistSnapshot
-from townhall.app.runtime import MediaElsewhere
+from townhall.app.runtime import MediaElsewhere, Services
 from townhall.store.models import Space
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -93,16 +95,20 @@ async def _open_waiting_room(request: Request, space_id: str) -> bool:
     "unavailable"); going live continues the same stream, so players never re-join.
     True if the Space's media now runs (here or, in a cluster, on its owner)."""
     svc = services(request)
-    with svc.db.session() as db:
-        space = db.get(Space, space_id)
-        state = space.state if space is not None else None
-    if state != "scheduled":
+    if await asyncio.to_thread(_state, svc, space_id) != "scheduled":
         return False
     try:
         await svc.start_media(space_id, recording=False)
     except MediaElsewhere:
         pass  # another node opened it first: its playlist arrives through the store
     return True
+
+
+def _state(svc: Services, space_id: str) -> str | None:
+    """The Space's state from the database (blocking: run it in a thread)."""
+    with svc.db.session() as db:
+        space = db.get(Space, space_id)
+        return space.state if space is not None else None
 
 
 def _not_live_yet(on_air: bool) -> Response:
@@ -115,7 +121,7 @@ def _not_live_yet(on_air: bool) -> Response:
 async def replay(space_id: str, request: Request) -> Response:
     _check_space_id(space_id)
     directory = services(request).settings.recordings_path / space_id
-    text = replay_playlist(directory, TARGET_DURATION)
+    text = await asyncio.to_thread(replay_playlist, directory, TARGET_DURATION)
     if text is None:
         raise NotFound("no recording for this Space")
     live = await services(request).on_air(space_id)
@@ -135,7 +141,7 @@ async def media_object(space_id: str, name: str, request: Request) -> Response:
     if data is None and parsed is not None:
         data = await _wait_for_hinted_part(request, space_id, name, parsed)
     if data is None:
-        data = read_recorded(svc.settings.recordings_path / space_id, name)
+        data = await asyncio.to_thread(read_recorded, svc.settings.recordings_path / space_id, name)
     if data is None:
         return Response("not available", status_code=404, media_type="text/plain",
                         headers={"Cache-Control": NO_STORE})

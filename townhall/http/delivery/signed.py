@@ -17,6 +17,7 @@ life so no cache serves an object under an expired URL.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -121,34 +122,55 @@ def load_secret(configured: str, data_dir: Path) -> bytes:
 
 @dataclass
 class Privacy:
-    """Which Spaces are private, as this node last read it (PRIVACY_TTL)."""
+    """Which Spaces are private, as this node last read it (PRIVACY_TTL). A cache miss
+    reads the database in a worker thread: the event loop never waits on it."""
 
     ttl: float = PRIVACY_TTL
     _seen: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    # Bumped by forget(): a read that began before it must not cache what it saw.
+    _generation: int = 0
 
-    def is_private(self, request: Request, space_id: str) -> bool:
+    async def is_private(self, request: Request, space_id: str) -> bool:
         now = time.monotonic()
         seen = self._seen.get(space_id)
         if seen is not None and now - seen[0] < self.ttl:
             return seen[1]
-        with services(request).db.session() as db:
-            space = db.get(Space, space_id)
-            private = bool(space is not None and space.private)
-        if len(self._seen) >= MAX_PRIVACY_ENTRIES:
-            self._seen.clear()
-        self._seen[space_id] = (now, private)
+        generation = self._generation
+        private = await asyncio.to_thread(_read_private, request, space_id)
+        if generation == self._generation:
+            if len(self._seen) >= MAX_PRIVACY_ENTRIES:
+                self._seen.clear()
+            self._seen[space_id] = (now, private)
         return private
 
     def forget(self, space_id: str) -> None:
+        self._generation += 1
         self._seen.pop(space_id, None)
 
 
+def _read_private(request: Request, space_id: str) -> bool:
+    """Blocking (the database): called in a worker thread."""
+    with services(request).db.session() as db:
+        space = db.get(Space, space_id)
+        return bool(space is not None and space.private)
+
+
 def signer(request: Request) -> UrlSigner:
+    """This node's signer. The first call reads (or makes) the secret file: blocking, so
+    call it from a plain `def` route, or through `signer_async` on the event loop."""
     state = request.app.state
     if getattr(state, "hls_signer", None) is None:
         settings = services(request).settings
         state.hls_signer = UrlSigner(load_secret(settings.hls_signing_secret, settings.data_dir))
     return state.hls_signer  # type: ignore[no-any-return]
+
+
+async def signer_async(request: Request) -> UrlSigner:
+    """`signer` for coroutines: the secret file is read in a worker thread, once."""
+    loaded = getattr(request.app.state, "hls_signer", None)
+    if loaded is not None:
+        return loaded  # type: ignore[no-any-return]
+    return await asyncio.to_thread(signer, request)
 
 
 def privacy(request: Request) -> Privacy:
@@ -171,7 +193,7 @@ def _forbidden(message: str) -> HTTPException:
 async def public_only(space_id: str, request: Request) -> None:
     """On the plain /hls routes: a private Space's stream is not there (403). Runs before
     the handler, so a plain request never opens a private Space's waiting room."""
-    if hls._SPACE_ID.fullmatch(space_id) and privacy(request).is_private(request, space_id):
+    if hls._SPACE_ID.fullmatch(space_id) and await privacy(request).is_private(request, space_id):
         raise _forbidden(PRIVATE_STREAM)
 
 
@@ -183,9 +205,10 @@ _PLAYLIST_DOC, _MEDIA_DOC = hls._PLAYLIST_DOC, hls._MEDIA_DOC  # same answers as
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 
 
-def _check(request: Request, space_id: str, token: str) -> int:
+async def _check(request: Request, space_id: str, token: str) -> int:
+    url_signer = await signer_async(request)
     try:
-        return signer(request).check(space_id, token, time.time())
+        return url_signer.check(space_id, token, time.time())
     except InvalidToken as exc:
         raise _forbidden(str(exc)) from None
 
@@ -208,17 +231,17 @@ async def signed_live_playlist(
     hls_msn: int | None = Query(None, alias="_HLS_msn", ge=0, le=hls.MAX_MSN),
     hls_part: int | None = Query(None, alias="_HLS_part", ge=0, le=hls.MAX_PART),
 ) -> Response:
-    exp = _check(request, space_id, token)
+    exp = await _check(request, space_id, token)
     return _capped(await hls.live_playlist(space_id, request, hls_msn, hls_part), exp)
 
 
 @router.get("/replay.m3u8", response_class=Response, responses=_PLAYLIST_DOC)
 async def signed_replay(space_id: str, token: str, request: Request) -> Response:
-    exp = _check(request, space_id, token)
+    exp = await _check(request, space_id, token)
     return _capped(await hls.replay(space_id, request), exp)
 
 
 @router.get("/{name}", response_class=Response, responses=_MEDIA_DOC)
 async def signed_media_object(space_id: str, token: str, name: str, request: Request) -> Response:
-    exp = _check(request, space_id, token)
+    exp = await _check(request, space_id, token)
     return _capped(await hls.media_object(space_id, name, request), exp)
