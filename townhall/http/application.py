@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -136,8 +137,12 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
 async def _resume_live_spaces(services: Services) -> None:
     """Spaces that were live when the process stopped go on: their media restarts and
     speakers reconnect with their WHIP tokens."""
-    with services.db.session() as db:
-        live = list(db.scalars(select(Space.id).where(Space.state == "live")))
-    for space_id in live:
+    for space_id in await asyncio.to_thread(_live_space_ids, services):
         log.info("resuming live Space %s", space_id)
         await services.start_media(space_id)
+
+
+def _live_space_ids(services: Services) -> list[str]:
+    """Blocking (the database): run it in a worker thread."""
+    with services.db.session() as db:
+        return list(db.scalars(select(Space.id).where(Space.state == "live")))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from townhall.store import rooms as room_store
+from townhall.app.runtime import Services
 from townhall.http.common.deps import client_key, services
 from townhall.http.common.errors_doc import API_ERRORS
 from townhall.backends.audience import CONCURRENT_WINDOW
@@ -35,13 +37,26 @@ class AudienceOut(BaseModel):
     live: bool
 
 
+def _must_exist(svc: Services, space_id: str) -> None:
+    """NotFound if there is no such Space. Blocking (the database): run it in a thread."""
+    with svc.db.session() as db:
+        room_store.load(db, space_id)
+
+
+def _ended_figures(svc: Services, space_id: str) -> dict[str, object]:
+    """The figures stored when the Space went off air (NotFound if there is no such
+    Space). Blocking (the database): run it in a worker thread."""
+    with svc.db.session() as db:
+        space, _ = room_store.load(db, space_id)
+        return AudienceCounter.from_summary(space.audience or {}).summary(time.time())
+
+
 @router.post("/beacon", status_code=204, response_class=Response)
 async def beacon(space_id: str, body: Beacon, request: Request) -> Response:
     """A playing listener says so every BEACON_INTERVAL seconds. Anyone listening counts."""
     svc = services(request)
     if not await svc.on_air(space_id):
-        with svc.db.session() as db:
-            room_store.load(db, space_id)  # 404 for an unknown Space
+        await asyncio.to_thread(_must_exist, svc, space_id)  # 404 for an unknown Space
         raise BadRequest("this Space is not on air")
     svc.beacons.hit(client_key(request, None), "audience beacons")
     await svc.audience.beat(space_id, body.session, time.time())
@@ -58,9 +73,7 @@ async def audience(space_id: str, request: Request) -> AudienceOut:
     if live:
         figures = await svc.audience.summary(space_id, time.time())
     else:
-        with svc.db.session() as db:
-            space, _ = room_store.load(db, space_id)
-            figures = AudienceCounter.from_summary(space.audience or {}).summary(time.time())
+        figures = await asyncio.to_thread(_ended_figures, svc, space_id)
     return AudienceOut(
         concurrent=figures["concurrent"] if live else 0,  # type: ignore[arg-type]
         peak=figures["peak"],  # type: ignore[arg-type]

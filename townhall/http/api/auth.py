@@ -45,7 +45,8 @@ class UserOut(BaseModel):
 
 def _start_session(request: Request, response: Response, user_id: int) -> None:
     """A new session on every sign-in; the one the browser had is ended (rotation, so a
-    planted cookie never becomes a signed-in one)."""
+    planted cookie never becomes a signed-in one). Blocking (the database): call it from
+    a plain `def` or in a worker thread."""
     token, token_hash = new_token()
     old = request.cookies.get(SESSION_COOKIE)
     with services(request).db.session() as db:
@@ -64,14 +65,21 @@ def _start_session(request: Request, response: Response, user_id: int) -> None:
     )
 
 
+# The routes are coroutines so that the rate limits are counted on the event loop; their
+# blocking work (argon2, the database) runs in worker threads.
 @router.post("/auth/signup", status_code=201, response_model=UserOut)
 async def signup(body: Credentials, request: Request, response: Response) -> UserOut:
     services(request).signups.hit(client_key(request, None), "sign-ups")
     password_hash = await asyncio.to_thread(hasher.hash, body.password)
+    return await asyncio.to_thread(_create_user, request, response, body.username, password_hash)
+
+
+def _create_user(request: Request, response: Response, username: str,
+                 password_hash: str) -> UserOut:
     with services(request).db.session() as db:
-        if db.scalar(select(User).where(User.username == body.username)) is not None:
+        if db.scalar(select(User).where(User.username == username)) is not None:
             raise Conflict("that username is taken")
-        user = User(username=body.username, password_hash=password_hash)
+        user = User(username=username, password_hash=password_hash)
         db.add(user)
         db.flush()
         out = UserOut(id=user.id, username=user.username)
@@ -82,8 +90,7 @@ async def signup(body: Credentials, request: Request, response: Response) -> Use
 @router.post("/auth/signin", response_model=UserOut)
 async def signin(body: Credentials, request: Request, response: Response) -> UserOut:
     services(request).signins.hit(client_key(request, None), "sign-in attempts")
-    with services(request).db.session() as db:
-        user = db.scalar(select(User).where(User.username == body.username))
+    user = await asyncio.to_thread(_find_user, request, body.username)
     try:
         if user is None:
             raise VerificationError
@@ -92,8 +99,13 @@ async def signin(body: Credentials, request: Request, response: Response) -> Use
         # InvalidHashError: an account nobody may sign in to (the demo host's hash is
         # "!" + random) is a wrong password like any other, not a server error.
         raise Unauthorized("wrong username or password") from None
-    _start_session(request, response, user.id)
+    await asyncio.to_thread(_start_session, request, response, user.id)
     return UserOut(id=user.id, username=user.username)
+
+
+def _find_user(request: Request, username: str) -> User | None:
+    with services(request).db.session() as db:
+        return db.scalar(select(User).where(User.username == username))
 
 
 @router.post("/auth/signout", status_code=204)
