@@ -46,18 +46,10 @@ class SpaceMedia:
         self.recording = recording
         self.store = store
         self.recorder = Recorder(recording_dir)
-        # A Space resumed after a restart continues its recording's numbering, one
-        # segment on: the segment after the last recorded one may have had parts out
-        # (segN.i.m4s, cached as immutable by edges and CDNs) that this run must not
-        # reuse with other audio.
-        recorded = recorded_segments(recording_dir)
-        self._resumed = bool(recorded)
-        first_msn = recorded[-1][0] + 2 if recorded else 0
-        # A waiting room records nothing: the newest segment it began is noted apart.
-        started = _read_started_segment(recording_dir)
-        if started is not None:
-            first_msn = max(first_msn, started + 1)
-        self.playlist = LivePlaylist(first_msn=first_msn)
+        # Where the stream starts is read from the recording directory in start(): the
+        # disk is never touched on the event loop.
+        self._resumed = False
+        self.playlist = LivePlaylist()
         self.outputs: dict[str, MixMinusOutput] = {}
         self.parts_published = 0
         self._queue: asyncio.Queue[list[EncodedPart] | None] = asyncio.Queue()
@@ -75,6 +67,8 @@ class SpaceMedia:
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
+        first_msn, self._resumed = await asyncio.to_thread(_first_msn, self.recorder.directory)
+        self.playlist.first_msn = first_msn
         await self._continue_live_playlist()
         loop = asyncio.get_running_loop()
         self._worker = MixerWorker(
@@ -134,10 +128,15 @@ class SpaceMedia:
                           carried_duration=sum(part.duration for part in parts))
         joined = b"".join(data)  # type: ignore[arg-type]
         await self.store.put(self.space_id, segment.name, joined)
-        if self.recording and self.recorder.directory.exists():
-            # Same encoder timeline as the segments before it: not a restart.
-            await asyncio.to_thread(self.recorder.write_segment, msn, joined, segment.duration, start)
+        if self.recording:
+            await asyncio.to_thread(self._record_carried, msn, joined, segment.duration, start)
         return segment
+
+    def _record_carried(self, msn: int, data: bytes, duration: float, start: datetime) -> None:
+        """In a worker thread: the disk is never touched on the event loop."""
+        if self.recorder.directory.exists():
+            # Same encoder timeline as the segments before it: not a restart.
+            self.recorder.write_segment(msn, data, duration, start)
 
     @property
     def worker(self) -> MixerWorker:
@@ -219,7 +218,8 @@ class SpaceMedia:
             wall_time(self._origin, encoded.start) + timedelta(seconds=self.worker.skipped_seconds),
         )
         if part.index == 0:
-            _note_started_segment(self.recorder.directory, part.msn)
+            # Noted before the segment's first part is out (a restart goes on after it).
+            await asyncio.to_thread(_note_started_segment, self.recorder.directory, part.msn)
         await self.store.put(self.space_id, part.name, encoded.data)
         self._names_by_msn.setdefault(part.msn, []).append(part.name)
         self._segment_bytes.append(encoded.data)
@@ -266,6 +266,22 @@ class SpaceMedia:
             discontinuity_sequence=self.playlist.first_discontinuity_number,
         )
         await self.store.set_playlist(self.space_id, snapshot)
+
+
+# The recording directory's helpers below block (file I/O): SpaceMedia runs them in
+# worker threads.
+def _first_msn(directory: Path) -> tuple[int, bool]:
+    """Where this run's stream starts, and whether it resumes a recording. A Space
+    resumed after a restart continues its recording's numbering, one segment on: the
+    segment after the last recorded one may have had parts out (segN.i.m4s, cached as
+    immutable by edges and CDNs) that this run must not reuse with other audio."""
+    recorded = recorded_segments(directory)
+    first_msn = recorded[-1][0] + 2 if recorded else 0
+    # A waiting room records nothing: the newest segment it began is noted apart.
+    started = _read_started_segment(directory)
+    if started is not None:
+        first_msn = max(first_msn, started + 1)
+    return first_msn, bool(recorded)
 
 
 def _note_started_segment(directory: Path, msn: int) -> None:
