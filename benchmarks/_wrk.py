@@ -33,7 +33,6 @@ import httpx
 from townhall.tools.bench.playlist import parse
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "ll_hls_listener.lua"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 # A blocking reload answers within 3 target durations (6 s): 10 s means no answer.
 WRK_TIMEOUT = "10s"
 # Seconds beyond the requested duration before a wrk run is killed.
@@ -128,40 +127,6 @@ def probe_stream(playlist_url: str, timeout: float = 30.0) -> Stream:
         part_duration=playlist.part_target or b.duration,
         hold_back=playlist.part_hold_back or 3 * b.duration,
     )
-
-
-# --- CPU of processes ------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process, from /proc/<pid>/stat (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def machine_busy_seconds() -> tuple[float, float]:
-    """(busy CPU-seconds of all cores, wall-clock seconds) from /proc/stat."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / CLK_TCK, time.monotonic()
-
-
-def softirq_seconds() -> float:
-    """CPU-seconds all cores spent in interrupts and softirqs (loopback TCP is mostly
-    softirq work, charged to no process)."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    return (values[5] + values[6]) / CLK_TCK
-
-
-def load_average() -> str:
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 # --- a run ---------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import tempfile
 import time
 from collections import Counter
@@ -28,10 +27,11 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from benchmarks._common import Deadline, log, print_table, running_server
+from townhall.testing import cpu
+from townhall.testing.edge import NginxEdge
 from townhall.tools.bench.common import HttpStatusError, percentile
 from townhall.tools.bench.join_storm import JoinStorm, join_targets
 from townhall.tools.bench.playlist import parse
-from townhall.testing.edge import NginxEdge
 
 DEFAULT_COUNT = 10_000
 DEFAULT_WITHIN = 10.0
@@ -148,11 +148,6 @@ def storm(url: str, count: int, within: float, processes: int, tag: str,
     }
 
 
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wait_for_parts(url: str, deadline: Deadline) -> None:
     while True:
         deadline.check("waiting for the demo Space's first parts")
@@ -191,11 +186,11 @@ def main() -> None:
                 log(f"storm via {name}: {args.count} joins within {args.within:g} s, "
                     f"{args.processes} generator processes")
                 since, edge_cpu, origin_cpu = edge.log_offset(), edge.cpu_seconds(), \
-                    process_cpu(origin_pid)
+                    cpu.process_seconds(origin_pid)
                 result = storm(url, args.count, args.within, args.processes, name,
                                args.generator)
                 result["edge_cpu_s"] = round(edge.cpu_seconds() - edge_cpu, 2)
-                result["origin_cpu_s"] = round(process_cpu(origin_pid) - origin_cpu, 2)
+                result["origin_cpu_s"] = round(cpu.process_seconds(origin_pid) - origin_cpu, 2)
                 if name == "edge":
                     result["origin_requests"] = edge.upstream_requests(
                         since, "/hls/", expect_logged=result["requests"], timeout=10)

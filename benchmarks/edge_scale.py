@@ -10,8 +10,8 @@ connection is one low-latency player (blocking playlist reload for the next part
 the part). Per step, over a steady window (after a warm-up, before wrk stops):
 listeners, parts the origin produced, requests the edge served, requests it sent to the
 origin (its access log), origin requests per part, how well players kept up (parts per
-second each, age of the parts they got) and the CPU of nginx, the origin and wrk from
-/proc. The target: origin requests per part stay flat as listeners grow.
+second each, age of the parts they got) and the CPU of nginx, the origin and wrk
+(townhall.testing.cpu). The target: origin requests per part stay flat as listeners grow.
 """
 
 from __future__ import annotations
@@ -40,15 +40,9 @@ from benchmarks._common import (
     stop_server,
 )
 from benchmarks._parts import FRAMES_ENV, PARTS_ENV
-from benchmarks._wrk import (
-    ListenerRun,
-    cpu_seconds,
-    load_average,
-    machine_busy_seconds,
-    probe_stream,
-    softirq_seconds,
-)
+from benchmarks._wrk import ListenerRun, probe_stream
 from townhall.edge import config as edge_module
+from townhall.testing import cpu
 from townhall.testing.edge import NginxEdge
 
 DEFAULT_STEPS = [100, 1000, 5000, 10000]
@@ -101,8 +95,8 @@ class Step:
     @property
     def server_ms_per_listener_minute(self) -> float:
         """CPU-ms of nginx + origin per listener-minute."""
-        cpu = (self.nginx_cpu_pct + self.origin_cpu_pct) / 100 * self.window
-        return cpu * 1000 / (self.listeners * self.window / 60)
+        server_cpu = (self.nginx_cpu_pct + self.origin_cpu_pct) / 100 * self.window
+        return server_cpu * 1000 / (self.listeners * self.window / 60)
 
 
 @contextlib.contextmanager
@@ -200,17 +194,19 @@ def run_step(origin_url: str, origin_pid: int, listeners: int, workers: int,
         # The steady window: from the warm-up to just before wrk stops.
         t0 = time.time()
         pos0 = origin_position(client, origin_playlist, stream.parts_per_segment)
-        nginx0, origin0, wrk0 = edge.cpu_seconds(), cpu_seconds(origin_pid), cpu_seconds(run.pid)
-        busy0, mono0 = machine_busy_seconds()
-        irq0 = softirq_seconds()
+        nginx0, origin0, wrk0 = edge.cpu_seconds(), cpu.process_seconds(origin_pid), \
+            cpu.process_seconds(run.pid)
+        busy0, mono0 = cpu.machine_busy_seconds(), time.monotonic()
+        irq0 = cpu.softirq_seconds()
         end = run.started + duration - 1.0
         while time.monotonic() < end:
             deadline.check("waiting for the step to finish")
             time.sleep(min(0.5, max(0.0, end - time.monotonic())))
         pos1 = origin_position(client, origin_playlist, stream.parts_per_segment)
-        nginx1, origin1, wrk1 = edge.cpu_seconds(), cpu_seconds(origin_pid), cpu_seconds(run.pid)
-        busy1, mono1 = machine_busy_seconds()
-        irq1 = softirq_seconds()
+        nginx1, origin1, wrk1 = edge.cpu_seconds(), cpu.process_seconds(origin_pid), \
+            cpu.process_seconds(run.pid)
+        busy1, mono1 = cpu.machine_busy_seconds(), time.monotonic()
+        irq1 = cpu.softirq_seconds()
         t1 = time.time()
         result = run.wait()
         window = mono1 - mono0
@@ -313,7 +309,7 @@ def main() -> None:
                      f"duration {MIN_DURATION:g}..{MAX_DURATION:g} s")
     fd_limit = raise_fd_limit()
     deadline = Deadline(len(steps) * (args.duration + 90) + 120)
-    log(f"load average {load_average()}; open-file limit {fd_limit} per process")
+    log(f"load average {cpu.load_average()}; open-file limit {fd_limit} per process")
     steps_done: list[Step] = []
     failed: list[str] = []
     with running_origin(args.part_frames, args.parts_per_segment) as origin, \
@@ -341,7 +337,7 @@ def main() -> None:
     print()
     print(f"Edge scale: one origin, one nginx edge, wrk LL-HLS players; {args.duration:g} s "
           f"per step, measured over the last {args.duration - args.warmup - 1:g} s; "
-          f"load average at the end {load_average()}")
+          f"load average at the end {cpu.load_average()}")
     print_table(
         ["players", "nginx workers", "parts made", "edge req/s", "origin req", "origin req/part",
          "parts/s per player", "part age p50/p95/p99 s", "late %", "timeouts+errors",

@@ -14,7 +14,7 @@ burst-on-connect), one mount fed in real time with a 64 kb/s MP3 program
 (a GET of the mount each, read as it comes; opened a few at a time, because icecast2
 listens with a backlog of 5), measured once all are connected.
 
-Per step, over a steady window, CPU from /proc/<pid>/stat: Townhall = nginx master and
+Per step, over a steady window, CPU time (townhall.testing.cpu): Townhall = nginx master and
 workers + the origin process; Icecast = the icecast2 process. The source and the load
 generators are reported apart. The figure: server CPU-seconds per 1,000
 listener-minutes, and Townhall / Icecast.
@@ -35,9 +35,9 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import statistics
 import subprocess
 import sys
-import statistics
 import tempfile
 import threading
 import time
@@ -45,9 +45,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks._common import REPO_ROOT, Deadline, free_port, log, print_table, stop_process
-from benchmarks._icecast import BITRATE, DEFAULT_BURST, Icecast, Source, make_program, measure_listener
-from benchmarks._wrk import cpu_seconds, load_average, machine_busy_seconds
+from benchmarks._icecast import (
+    BITRATE,
+    DEFAULT_BURST,
+    Icecast,
+    Source,
+    make_program,
+    measure_listener,
+)
 from benchmarks.edge_scale import Step, raise_fd_limit, run_step, running_origin, workers_for
+from townhall.testing import cpu
 
 DEFAULT_SIZES = [250, 1000, 2000]
 # What a run may ask for: listeners per size, and seconds per step.
@@ -134,8 +141,8 @@ class IcecastStep:
 
 
 def cpu_s_per_1000_listener_min(step: Step) -> float:
-    cpu = (step.nginx_cpu_pct + step.origin_cpu_pct) / 100 * step.window
-    return cpu / (step.listeners * step.window / 60) * 1000
+    server_cpu = (step.nginx_cpu_pct + step.origin_cpu_pct) / 100 * step.window
+    return server_cpu / (step.listeners * step.window / 60) * 1000
 
 
 class RampedListeners:
@@ -194,8 +201,8 @@ def icecast_step(icecast: Icecast, source: Source, listeners: int, duration: flo
     log(f"  {connected} of {listeners} listeners connected after "
         f"{time.monotonic() - run.started:.1f} s (generator: {run.latest})")
     time.sleep(warmup)
-    ice0, wrk0 = cpu_seconds(pid), cpu_seconds(run.pid)
-    busy0, mono0 = machine_busy_seconds()
+    ice0, wrk0 = cpu.process_seconds(pid), cpu.process_seconds(run.pid)
+    busy0, mono0 = cpu.machine_busy_seconds(), time.monotonic()
     # One measuring listener, in a thread of this process, for the rest of the window.
     measure_seconds = max(3.0, window_seconds - 1.0)
     holder: dict[str, object] = {}
@@ -209,11 +216,11 @@ def icecast_step(icecast: Icecast, source: Source, listeners: int, duration: flo
         time.sleep(min(0.5, max(0.0, end - time.monotonic())))
         if time.monotonic() >= next_report:
             next_report += 5
-            log(f"  icecast2 CPU so far {100 * (cpu_seconds(pid) - ice0) / (time.monotonic() - mono0):.1f}%"
+            log(f"  icecast2 CPU so far {100 * (cpu.process_seconds(pid) - ice0) / (time.monotonic() - mono0):.1f}%"
                 f" of a core, {icecast.listener_count()} listeners")
     in_window = icecast.listener_count()
-    ice1, wrk1 = cpu_seconds(pid), cpu_seconds(run.pid)
-    busy1, mono1 = machine_busy_seconds()
+    ice1, wrk1 = cpu.process_seconds(pid), cpu.process_seconds(run.pid)
+    busy1, mono1 = cpu.machine_busy_seconds(), time.monotonic()
     result = run.stop()
     thread.join(timeout=measure_seconds + 15)
     time.sleep(1.0)  # icecast logs a listener when it notices the disconnect
@@ -278,7 +285,7 @@ def main() -> None:
     total = len(sizes) * (steps_per_size * (args.duration + 15) + JOIN_ALLOWANCE) \
         + 60 * len(variants) + 60
     deadline = Deadline(total + 120)
-    log(f"load average {load_average()}; {len(sizes)} sizes x {steps_per_size} steps of "
+    log(f"load average {cpu.load_average()}; {len(sizes)} sizes x {steps_per_size} steps of "
         f"{args.duration:g} s; open-file limit {fd_limit}")
     icecast_rows: dict[int, IcecastStep] = {}
     townhall_rows: dict[tuple[str, int], Step] = {}
@@ -322,7 +329,7 @@ def main() -> None:
             source.join(timeout=5)
     print()
     print(f"Townhall next to Icecast: {args.duration:g} s per step, measured over "
-          f"{args.duration - args.warmup - 1:g} s; load average at the end {load_average()}; "
+          f"{args.duration - args.warmup - 1:g} s; load average at the end {cpu.load_average()}; "
           f"the source used {source.cpu_seconds:.2f} CPU-s in all")
     rows = []
     for n in sizes:

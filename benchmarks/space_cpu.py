@@ -1,7 +1,7 @@
 """CPU of one live Space: the server process with 0, 1 and 13 speakers.
 
-The server (`townhall serve`, a subprocess) is measured from /proc/<pid>/stat
-(utime + stime, all its threads) over a fixed window after a warm-up, as % of one
+The server (`townhall serve`, a subprocess) is measured by its user + system CPU time
+(all its threads, townhall.testing.cpu) over a fixed window after a warm-up, as % of one
 core. The speakers are aiortc WHIP publishers, each a different tone, run in this
 process (the load generator), so their own CPU is not counted; it is shown apart, with
 the rest of the machine's CPU, to judge noise. 13 speakers = the host + 12 guests, each
@@ -18,7 +18,6 @@ import os
 import time
 from dataclasses import dataclass
 
-
 from benchmarks._common import (
     Deadline,
     invite_speaker,
@@ -30,29 +29,13 @@ from benchmarks._common import (
     stage,
 )
 from townhall import limits
+from townhall.testing import cpu
 from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP = 5.0  # seconds after the speakers connect before the window opens
 TIME_LIMIT = 240.0
 # Quiet enough that 13 tones sum without clipping (13 x 0.05 = 0.65 of full scale).
 TONE_AMPLITUDE = 0.05
-
-
-def process_cpu_seconds(pid: int | str) -> float:
-    """utime + stime of a process (all threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # Fields 14 and 15 of proc(5); the split starts at field 3 (state).
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds spent not idle by the whole machine (all cores)."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values[:8]) - idle) / CLOCK_TICKS
 
 
 @dataclass
@@ -67,18 +50,18 @@ class Sample:
 async def measure_window(server_pid: int, publishers: list[WhipPublisher], seconds: float) -> Sample:
     received = [p.received_samples for p in publishers]
     t0 = time.monotonic()
-    server0, self0, busy0 = process_cpu_seconds(server_pid), process_cpu_seconds("self"), machine_busy_seconds()
+    server0, self0, busy0 = cpu.process_seconds(server_pid), cpu.process_seconds(), cpu.machine_busy_seconds()
     # Sleep in steps so progress shows and a stuck loop is visible.
     steps = max(1, int(seconds // 5))
     for step in range(steps):
         await asyncio.sleep(seconds / steps)
         elapsed = time.monotonic() - t0
-        pct = 100 * (process_cpu_seconds(server_pid) - server0) / elapsed
+        pct = 100 * (cpu.process_seconds(server_pid) - server0) / elapsed
         log(f"  {len(publishers):2d} speakers: {elapsed:4.1f}/{seconds:.0f} s, server {pct:5.1f}% so far")
     elapsed = time.monotonic() - t0
-    server = process_cpu_seconds(server_pid) - server0
-    loadgen = process_cpu_seconds("self") - self0
-    busy = machine_busy_seconds() - busy0
+    server = cpu.process_seconds(server_pid) - server0
+    loadgen = cpu.process_seconds() - self0
+    busy = cpu.machine_busy_seconds() - busy0
     rates = [(p.received_samples - r) / limits.SAMPLE_RATE / elapsed for p, r in zip(publishers, received)]
     return Sample(
         speakers=len(publishers),

@@ -17,6 +17,7 @@ from types import TracebackType
 import httpx
 
 from townhall.edge.config import RLIMIT_NOFILE, render_nginx_config
+from townhall.testing import cpu
 from townhall.testing.servers import free_port
 
 NGINX = os.environ.get("TOWNHALL_NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
@@ -168,31 +169,11 @@ class NginxEdge:
         """The master's pid and its workers' (cache manager/loader included)."""
         if self.process is None or self.process.poll() is not None:
             return []
-        master = self.process.pid
-        children = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # Field 4 (after the parenthesised name) is the parent pid.
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-                children.append(int(entry.name))
-        return [master, *sorted(children)]
+        return [self.process.pid, *cpu.child_pids(self.process.pid)]
 
     def cpu_seconds(self) -> float:
         """User + system CPU time used so far by the master and its current workers."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in self.pids():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / ticks
+        return cpu.processes_seconds(self.pids())
 
     def log_offset(self) -> int:
         """Where the access log ends now: pass it as `since` to count only what follows."""
