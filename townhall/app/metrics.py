@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from townhall.app.looplag import LoopLag
 from townhall.backends.bus import EventBus
 from townhall.media.space_media import SpaceMedia
 from townhall.media.webrtc.whip import WhipEndpoint
@@ -27,6 +28,8 @@ class Services(Protocol):
     whip: WhipEndpoint
     media: dict[str, SpaceMedia]
     bus: EventBus
+    # The event-loop lag monitor (townhall.app.looplag); None (or absent) reports no lag.
+    loop_lag: LoopLag | None
 
     def listeners_now(self, space_id: str) -> int: ...
 
@@ -47,6 +50,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_LiveState(services))
+        self.registry.register(_LoopLagState(services))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -98,3 +102,36 @@ class _LiveState(Collector):
             "townhall_whip_errors", "WHIP offers rejected after parsing", value=svc.whip.errors)
         yield GaugeMetricFamily("townhall_live_spaces", "Spaces with media running",
                                 value=len(svc.media))
+
+
+class _LoopLagState(Collector):
+    """How late the event loop's lag monitor woke up (townhall.app.looplag)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(
+        self,
+    ) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        monitor = getattr(self.services, "loop_lag", None)
+        if monitor is None:
+            return
+        lag = monitor.snapshot()
+        yield GaugeMetricFamily(
+            "townhall_event_loop_lag_seconds",
+            "Largest event-loop lag since start: how late a timer on the loop woke up",
+            value=lag.max_seconds)
+        yield GaugeMetricFamily(
+            "townhall_event_loop_lag_recent_seconds",
+            f"Largest event-loop lag within the last {monitor.recent_window:g} s",
+            value=lag.recent_max_seconds)
+        yield CounterMetricFamily(
+            "townhall_event_loop_stalls",
+            f"Event-loop lags over the stall threshold ({monitor.threshold:g} s)",
+            value=lag.stalls)
+        yield HistogramMetricFamily(
+            "townhall_event_loop_lag_distribution_seconds",
+            f"Event-loop lag of each monitor wake-up (every {monitor.interval:g} s)",
+            buckets=[("+Inf" if bound == float("inf") else f"{bound:g}", count)
+                     for bound, count in lag.buckets],
+            sum_value=lag.sum_seconds)
