@@ -27,8 +27,10 @@ class EventBus:
         self.stage_now: dict[str, tuple[float, frozenset[int]]] = {}
         # Media commands for the node owning a Space's media (see send_control).
         self.on_control: Callable[[str, Message], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
 
     async def close(self) -> None: ...
 
@@ -57,6 +59,14 @@ class EventBus:
         return len(self._subscribers.get(space_id, ()))
 
     def publish(self, space_id: str, message: Message) -> None:
+        """Deliver to this node's subscribers. Safe from any thread: asyncio queues are
+        not, so a call from a worker thread is handed to the loop."""
+        if self._loop is not None and not _on(self._loop):
+            self._loop.call_soon_threadsafe(self._deliver, space_id, message)
+        else:
+            self._deliver(space_id, message)
+
+    def _deliver(self, space_id: str, message: Message) -> None:
         if message.get("type") == "audience":
             self.audience_now[space_id] = int(message["listeners"])
         elif message.get("type") == "levels" and "on_stage" in message:
@@ -80,3 +90,10 @@ class EventBus:
         self._subscribers.pop(space_id, None)
         self.audience_now.pop(space_id, None)
         self.stage_now.pop(space_id, None)
+
+
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

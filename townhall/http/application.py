@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
 from townhall import __version__, limits
@@ -26,7 +24,6 @@ from townhall.domain.errors import ClientError, NotFound
 from townhall.app.metrics import CONTENT_TYPE
 from townhall.backends.memory.ratelimit import TooManyRequests
 from townhall.app.runtime import Services
-from townhall.store.models import Space
 from townhall.http.web import pages
 
 log = logging.getLogger(__name__)
@@ -46,8 +43,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
         services = Services.create(settings)
         app.state.services = services
         await services.start()
-        if services.leases is None:  # in a cluster the lease keeper takes Spaces over
-            await _resume_live_spaces(services)
+        await services.resume_live_spaces()
         if on_start is not None:
             await on_start(services)
         try:
@@ -132,17 +128,3 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
                        responses=signed.FORBIDDEN_DOC)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
-
-
-async def _resume_live_spaces(services: Services) -> None:
-    """Spaces that were live when the process stopped go on: their media restarts and
-    speakers reconnect with their WHIP tokens."""
-    for space_id in await asyncio.to_thread(_live_space_ids, services):
-        log.info("resuming live Space %s", space_id)
-        await services.start_media(space_id)
-
-
-def _live_space_ids(services: Services) -> list[str]:
-    """Blocking (the database): run it in a worker thread."""
-    with services.db.session() as db:
-        return list(db.scalars(select(Space.id).where(Space.state == "live")))

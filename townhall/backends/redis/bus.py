@@ -91,7 +91,7 @@ class RedisBus(EventBus):
         if fields["message"].get("type") == _CLOSE:
             super().close_space(fields["space"])
         else:
-            super().publish(fields["space"], fields["message"])
+            self._deliver(fields["space"], fields["message"])
 
     def _on_control(self, data: bytes) -> None:
         fields = json.loads(data)

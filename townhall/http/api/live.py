@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from townhall import limits
 from townhall.store import rooms as room_store
 from townhall.http.common.deps import client_key, current_user, public_base, require_user, services
 from townhall.http.common.errors_doc import API_ERRORS
-from townhall.http.api.spaces import SpaceOut, act, space_out
+from townhall.http.api.spaces import SpaceOut, act
 from townhall.domain.errors import BadRequest
 from townhall.domain import Room, SpaceState
 from townhall.store.models import Reminder, Space, User
@@ -42,59 +41,47 @@ class PinIn(BaseModel):
     url: AnyHttpUrl = Field(max_length=limits.MAX_URL_LENGTH)
 
 
-@router.get("/events", response_class=StreamingResponse,
+@router.get("/events", response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}})
-async def events(space_id: str, request: Request, viewer: Viewer) -> StreamingResponse:
+async def events(space_id: str, request: Request, viewer: Viewer) -> EventSourceResponse:
     """Server-Sent Events: a `snapshot` first, then `change`, `levels`, `audience`,
-    `reaction` messages. The stream ends when the Space ends."""
+    `reaction`, `pinned`, `stage`, `recording` messages, each authorised for this viewer
+    when it is sent; `denied` (with a `code`) ends the stream of someone who may no
+    longer view the Space. The stream ends when the Space ends."""
     svc = services(request)
-    with svc.db.session() as db:
-        space, room = room_store.load(db, space_id)
-        room.authorize("view", viewer.id if viewer else None)
-        snapshot = space_out(request, db, space, room, viewer)
-    queue = svc.bus.subscribe(space_id)
-    # The figures for this client only: publishing them to everyone on every new
-    # connection would be O(listeners²) messages during a join storm.
-    audience = await svc.audience_message(space_id) if await svc.on_air(space_id) else None
+    viewer_id = viewer.id if viewer else None
+    feed = svc.feed(space_id, viewer_id)  # subscribed first: nothing falls in between
+    try:
+        snapshot, room = await svc.commands.view(space_id, viewer_id, public_base(request))
+        first = [{"type": "snapshot", "space": snapshot.model_dump(mode="json")}]
+        # The figures for this client only: publishing them to everyone on every new
+        # connection would be O(listeners²) messages during a join storm.
+        if await svc.on_air(space_id):
+            first.append(await svc.audience_message(space_id))
+    except BaseException:
+        feed.close()
+        raise
 
-    async def stream() -> AsyncIterator[str]:
-        try:
-            yield _sse({"type": "snapshot", "space": snapshot.model_dump(mode="json")})
-            if audience is not None:
-                yield _sse(audience)
-            while True:
-                try:
-                    message = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if message is None:
-                    return
-                yield _sse(message)
-        finally:
-            svc.bus.unsubscribe(space_id, queue)
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        async for message in feed.messages(room, first):
+            yield {"event": message["type"], "data": json.dumps(message, separators=(",", ":"))}
 
-    return StreamingResponse(
+    return EventSourceResponse(
         stream(),
-        media_type="text/event-stream",
+        ping=HEARTBEAT_SECONDS,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-def _sse(message: dict) -> str:  # type: ignore[type-arg]
-    return f"event: {message['type']}\ndata: {json.dumps(message, separators=(',', ':'))}\n\n"
-
-
 @router.post("/reactions", status_code=202)
-def react(space_id: str, body: ReactionIn, request: Request, viewer: Viewer) -> dict[str, str]:
+async def react(space_id: str, body: ReactionIn, request: Request, viewer: Viewer) -> dict[str, str]:
     svc = services(request)
     if body.emoji not in REACTIONS:
         raise BadRequest(f"react with one of {' '.join(REACTIONS)}")
-    with svc.db.session() as db:
-        _, room = room_store.load(db, space_id)
-        room.authorize("react", viewer.id if viewer else None)
-        if room.state != SpaceState.LIVE:
-            raise BadRequest("reactions are for live Spaces")
+    room = await svc.commands.room(space_id)
+    room.authorize("react", viewer.id if viewer else None)
+    if room.state != SpaceState.LIVE:
+        raise BadRequest("reactions are for live Spaces")
     svc.reactions.hit(client_key(request, viewer), "reactions")
     svc.bus.publish(space_id, {"type": "reaction", "emoji": body.emoji,
                                "user": viewer.username if viewer else None})

@@ -6,6 +6,7 @@ the mixer, close a peer connection) and tells every live client.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Annotated
 
@@ -39,10 +40,13 @@ class InviteOut(BaseModel):
     invite_url: str
 
 
-def existing_user(request: Request, user_id: int) -> int:
-    with services(request).db.session() as db:
-        if db.get(User, user_id) is None:
-            raise NotFound("no such user")
+async def existing_user(request: Request, user_id: int) -> int:
+    def check() -> None:
+        with services(request).db.session() as db:
+            if db.get(User, user_id) is None:
+                raise NotFound("no such user")
+
+    await asyncio.to_thread(check)
     return user_id
 
 
@@ -82,22 +86,28 @@ def create_invite_link(space_id: str, request: Request, user: SignedIn) -> Invit
 
 @router.post("/invites/{code}/accept", response_model=SpaceOut)
 async def accept_invite_link(space_id: str, code: str, request: Request, user: SignedIn) -> SpaceOut:
-    with services(request).db.session() as db:
-        invite = db.get(Invite, code) if len(code) <= MAX_INVITE_CODE_LENGTH else None
-        if invite is None or invite.space_id != space_id:
-            room_store.load(db, space_id)  # an unknown Space is the clearer 404
-            raise NotFound("no such invite for this Space")
+    def check() -> None:
+        with services(request).db.session() as db:
+            invite = db.get(Invite, code) if len(code) <= MAX_INVITE_CODE_LENGTH else None
+            if invite is None or invite.space_id != space_id:
+                room_store.load(db, space_id)  # an unknown Space is the clearer 404
+                raise NotFound("no such invite for this Space")
+
+    await asyncio.to_thread(check)
     return await act(request, space_id, user, lambda room: room.accept_invite_code(user.id))
 
 
 @router.post("/speakers", response_model=SpaceOut)
 async def invite_user(space_id: str, body: Username, request: Request, user: SignedIn) -> SpaceOut:
     """Invite a user by name; they accept with POST /invitation/accept."""
-    with services(request).db.session() as db:
-        invitee = db.scalar(select(User).where(User.username == body.username))
+    def find() -> int:
+        with services(request).db.session() as db:
+            invitee = db.scalar(select(User.id).where(User.username == body.username))
         if invitee is None:
             raise NotFound(f"no user named {body.username!r}")
-        invitee_id = invitee.id
+        return invitee
+
+    invitee_id = await asyncio.to_thread(find)
     return await act(request, space_id, user, lambda room: room.invite(user.id, invitee_id))
 
 
@@ -114,7 +124,7 @@ async def step_down(space_id: str, request: Request, user: SignedIn) -> SpaceOut
 # -- co-hosts -----------------------------------------------------------------------
 @router.post("/cohosts", response_model=SpaceOut)
 async def add_cohost(space_id: str, body: Target, request: Request, user: SignedIn) -> SpaceOut:
-    target = existing_user(request, body.user_id)
+    target = await existing_user(request, body.user_id)
     return await act(request, space_id, user, lambda room: room.add_cohost(user.id, target))
 
 
@@ -142,12 +152,12 @@ async def mute_all(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
 # -- removal and blocks -----------------------------------------------------------
 @router.post("/remove", response_model=SpaceOut)
 async def remove(space_id: str, body: Target, request: Request, user: SignedIn) -> SpaceOut:
-    target = existing_user(request, body.user_id)
+    target = await existing_user(request, body.user_id)
     return await act(request, space_id, user, lambda room: room.remove(user.id, target))
 
 
 @router.post("/block", response_model=SpaceOut)
 async def block(space_id: str, body: Target, request: Request, user: SignedIn) -> SpaceOut:
     """Remove the user and block them from every Space this host runs."""
-    target = existing_user(request, body.user_id)
+    target = await existing_user(request, body.user_id)
     return await act(request, space_id, user, lambda room: room.block(user.id, target))

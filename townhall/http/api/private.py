@@ -6,6 +6,7 @@ public Space; in a private one its members only (host, co-hosts, speakers, guest
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -56,9 +57,12 @@ def playback(space_id: str, request: Request, response: Response, viewer: Viewer
     )
 
 
-def _user_id(request: Request, username: str) -> int:
-    with services(request).db.session() as db:
-        user_id = db.scalar(select(User.id).where(User.username == username))
+async def _user_id(request: Request, username: str) -> int:
+    def find() -> int | None:
+        with services(request).db.session() as db:
+            return db.scalar(select(User.id).where(User.username == username))
+
+    user_id = await asyncio.to_thread(find)
     if user_id is None:
         raise NotFound(f"no user named {username!r}")
     return user_id
@@ -68,7 +72,7 @@ def _user_id(request: Request, username: str) -> int:
 async def add_listener(space_id: str, username: Username, request: Request, user: SignedIn) -> SpaceOut:
     """Put someone on the guest list: in a private Space they may listen (and request
     to speak) like anyone in a public one."""
-    guest = _user_id(request, username)
+    guest = await _user_id(request, username)
     return await act(request, space_id, user, lambda room: room.add_guest(user.id, guest))
 
 
@@ -77,5 +81,5 @@ async def remove_listener(space_id: str, username: Username, request: Request,
                           user: SignedIn) -> SpaceOut:
     """Take someone off the guest list. URLs already handed out stay valid until they
     expire (at most 2 h 10 min): they are shared by every listener, not per person."""
-    guest = _user_id(request, username)
+    guest = await _user_id(request, username)
     return await act(request, space_id, user, lambda room: room.remove_guest(user.id, guest))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, field_validator
@@ -13,17 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 from townhall import limits
-from townhall.app.runtime import MediaElsewhere
+from townhall.app.presenters import SpaceOut, present
 from townhall.store import rooms as room_store
 from townhall.http.common.deps import current_user, public_base, require_user, services
 from townhall.http.common.errors_doc import API_ERRORS
-from townhall.domain.events import event_json
 from townhall.domain.errors import BadRequest
 from townhall.http.delivery.signed import privacy
-from townhall.domain import FINAL, Decision, Event, IllegalTransition, Role, Room, SpaceState
-from townhall.domain.permissions import Actor
+from townhall.domain import Decision, IllegalTransition, Room, SpaceState
 from townhall.store.db import new_token
-from townhall.store.models import Reminder, Space, User, WhipToken, utcnow
+from townhall.store.models import Space, User, WhipToken, utcnow
 
 router = APIRouter(prefix="/api/spaces", tags=["spaces"], responses=API_ERRORS)
 # Spaces shown in each list on the home page.
@@ -31,11 +29,6 @@ LIST_LIMIT = 20
 SPACE_ID_BYTES = 8  # 11 URL-safe characters: unguessable enough for a share link
 # A start time this little in the past still counts as "now" (clock skew, slow forms).
 SCHEDULE_GRACE = timedelta(minutes=2)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every time we store is UTC.
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 Topic = Annotated[str, Field(min_length=1, max_length=limits.MAX_TOPIC_LENGTH)]
@@ -98,52 +91,6 @@ class SpaceEdit(BaseModel):
     _topics = field_validator("topics")(_clean_topics)
 
 
-class UserRef(BaseModel):
-    id: int
-    username: str
-
-
-class SpeakerOut(UserRef):
-    role: Literal["host", "cohost", "speaker"]
-    on_stage: bool
-    muted: bool
-
-
-class SpaceOut(BaseModel):
-    id: str
-    title: str
-    description: str
-    topics: list[str]
-    state: SpaceState
-    host: UserRef
-    speakers: list[SpeakerOut]
-    hands: list[UserRef]
-    invited: list[UserRef]
-    # Invite-only: hls_url and replay_url then answer 403; GET .../playback gives signed
-    # URLs to members. Guests: people a moderator invited to listen.
-    private: bool
-    guests: list[UserRef]
-    pinned_url: str | None
-    listeners: int
-    created_at: datetime
-    scheduled_start: datetime | None
-    started_at: datetime | None
-    ended_at: datetime | None
-    page_url: str
-    hls_url: str
-    replay_url: str | None
-    your_role: Role
-    your_id: int | None
-    reminded: bool
-    # Why recording is paused (e.g. the disk is full), or null; listening is unaffected.
-    recording_error: str | None
-
-    @field_validator("created_at", "scheduled_start", "started_at", "ended_at")
-    @classmethod
-    def utc(cls, value: datetime | None) -> datetime | None:
-        return _as_utc(value)
-
-
 class SpaceList(BaseModel):
     live: list[SpaceOut]
     upcoming: list[SpaceOut]
@@ -155,84 +102,26 @@ class StageOut(BaseModel):
     token: str
 
 
-def space_out(request: Request, db: OrmSession, space: Space, room: Room, viewer: User | None) -> SpaceOut:
+def space_out(request: Request, db: OrmSession, space: Space, room: Room,
+              viewer: User | None) -> SpaceOut:
+    """The Space as `viewer` sees it, inside a database session (a sync route)."""
     svc = services(request)
-    base = public_base(request)
-    on_stage = svc.on_stage(space.id)
-    speaker_ids = [room.host_id, *sorted(room.cohosts), *sorted(room.speakers)]
-    ids = {*speaker_ids, *room.hands, *room.invited, *room.guests}
-    users = {u.id: u for u in db.scalars(select(User).where(User.id.in_(ids)))}
-    speakers = [
-        SpeakerOut(
-            id=uid,
-            username=users[uid].username,
-            role=room.role_of(uid).value,  # type: ignore[arg-type]
-            on_stage=uid in on_stage,
-            muted=uid in room.muted,
-        )
-        for uid in speaker_ids
-        if uid in users
-    ]
-    refs = lambda group: [UserRef(id=u, username=users[u].username) for u in group if u in users]  # noqa: E731
-    reminded = viewer is not None and db.get(Reminder, (space.id, viewer.id)) is not None
-    return SpaceOut(
-        id=space.id,
-        title=space.title,
-        description=space.description or "",
-        topics=list(space.topics or []),
-        state=room.state,
-        host=UserRef(id=room.host_id, username=users[room.host_id].username),
-        speakers=speakers,
-        hands=refs(room.hands),
-        invited=refs(sorted(room.invited)),
-        private=room.private,
-        guests=refs(sorted(room.guests)),
-        pinned_url=space.pinned_url,
-        listeners=svc.listeners_now(space.id),
-        created_at=space.created_at,
-        scheduled_start=space.scheduled_start,
-        started_at=space.started_at,
-        ended_at=space.ended_at,
-        page_url=f"{base}/s/{space.id}",
-        hls_url=f"{base}/hls/{space.id}/live.m3u8",
-        replay_url=f"{base}/hls/{space.id}/replay.m3u8" if room.state == SpaceState.ENDED else None,
-        your_role=room.role_of(viewer.id if viewer else None),
-        your_id=viewer.id if viewer else None,
-        reminded=reminded,
-        recording_error=media.recorder.last_error if (media := svc.media.get(space.id)) else None,
-    )
+    return present(db, space, room, viewer.id if viewer else None, public_base(request),
+                   svc.live_facts(space.id))
 
 
 Viewer = Annotated[User | None, Depends(current_user)]
 SignedIn = Annotated[User, Depends(require_user)]
 
 
-async def act(request: Request, space_id: str, viewer: User | None, command: Callable[[Room], Decision],
+async def act(request: Request, space_id: str, viewer: User | None,
+              command: Callable[[Room], Decision],
               before: Callable[[OrmSession, Space], None] | None = None) -> SpaceOut:
-    """Apply a Room command, persist it, carry out its effects and tell live clients."""
-    svc = services(request)
-    with svc.db.session() as db:
-        space, room, events = room_store.decide(db, space_id, command)
-        if before is not None:
-            before(db, space)
-    await svc.apply(space_id, events)
-    with svc.db.session() as db:
-        space, room = room_store.load(db, space_id)
-        neutral = space_out(request, db, space, room, None)
-        out = space_out(request, db, space, room, viewer)
-    publish_change(request, space_id, events, neutral)
-    if room.state in FINAL:
-        svc.bus.close_space(space_id)  # live clients' streams end with the Space
-    return out
-
-
-def publish_change(request: Request, space_id: str, events: tuple[Event, ...], neutral: SpaceOut) -> None:
-    """Tell live clients; sent even without room events (an edit, a pinned link)."""
-    services(request).bus.publish(
-        space_id,
-        {"type": "change", "events": [event_json(e) for e in events],
-         "space": neutral.model_dump(mode="json")},
-    )
+    """Carry out a Room command (townhall/app/spaces.py: decided, persisted, its effects
+    carried out and live clients told, under the Space's lock)."""
+    outcome = await services(request).commands.act(
+        space_id, viewer.id if viewer else None, command, public_base(request), before)
+    return outcome.space
 
 
 @router.post("", status_code=201, response_model=SpaceOut)
@@ -285,11 +174,10 @@ def visible(request: Request, db: OrmSession, query, viewer: User | None,  # typ
 
 
 @router.get("/{space_id}", response_model=SpaceOut)
-def get_space(space_id: str, request: Request, viewer: Viewer) -> SpaceOut:
-    with services(request).db.session() as db:
-        space, room = room_store.load(db, space_id)
-        room.authorize("view", viewer.id if viewer else None)
-        return space_out(request, db, space, room, viewer)
+async def get_space(space_id: str, request: Request, viewer: Viewer) -> SpaceOut:
+    out, _ = await services(request).commands.view(space_id, viewer.id if viewer else None,
+                                                   public_base(request))
+    return out
 
 
 @router.patch("/{space_id}", response_model=SpaceOut)
@@ -322,12 +210,8 @@ async def go_live(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
     def started(_: OrmSession, space: Space) -> None:
         space.started_at = utcnow()
 
-    out = await act(request, space_id, user, lambda room: room.go_live(user.id), before=started)
-    try:
-        await services(request).start_media(space_id, recording=True)
-    except MediaElsewhere:
-        pass  # cluster: the node running its waiting room records from now on
-    return out
+    # Its media starts (or a waiting room starts recording) as the decision's effect.
+    return await act(request, space_id, user, lambda room: room.go_live(user.id), before=started)
 
 
 def _closed(space_id: str) -> Callable[[OrmSession, Space], None]:
@@ -361,4 +245,4 @@ def get_stage_credentials(space_id: str, request: Request, user: SignedIn) -> St
     return StageOut(whip_url=f"{public_base(request)}/whip/{space_id}", token=token)
 
 
-__all__ = ["Actor", "SpaceOut", "act", "router", "space_out"]
+__all__ = ["SpaceOut", "act", "router", "space_out"]

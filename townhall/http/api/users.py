@@ -12,7 +12,8 @@ from townhall import limits
 from townhall.store import rooms as room_store
 from townhall.http.common.deps import current_user, require_user, services
 from townhall.http.common.errors_doc import API_ERRORS
-from townhall.http.api.spaces import SpaceOut, UserRef, space_out, visible
+from townhall.app.presenters import UserRef
+from townhall.http.api.spaces import SpaceOut, space_out, visible
 from townhall.domain.errors import NotFound
 from townhall.store.models import HostBlock, Reminder, Space, User
 

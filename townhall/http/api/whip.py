@@ -8,50 +8,26 @@ from fastapi import APIRouter, Request, Response
 from townhall import limits
 from townhall.http.common.deps import services
 from townhall.http.common.errors_doc import error_responses
-from townhall.store import rooms as room_store
 from townhall.domain.errors import (
-    ClientError,
     Forbidden,
     NotFound,
     PayloadTooLarge,
-    Unauthorized,
+    Unavailable,
     UnsupportedMediaType,
 )
 from townhall.media.webrtc.sdp import check_offer
 from townhall.app.runtime import MediaElsewhere
-from townhall.store.db import hash_token
-from townhall.store.models import WhipToken
 
 router = APIRouter(prefix="/whip", tags=["whip"],
                    responses=error_responses(400, 401, 403, 404, 405, 413, 415, 422, 429, 503,
                                                 text=(405,)))
-# Bearer tokens are 43 characters; anything far longer is not ours.
-MAX_TOKEN_LENGTH = 256
 # Cluster: a WHIP request for a Space mixed on another node is passed on to it.
 PROXY_TIMEOUT = 20.0
 _FORWARDED_HEADERS = ("authorization", "content-type")
 
 
-class MediaMoving(ClientError):
-    status = 503
+class MediaMoving(Unavailable):
     retry_after = 1
-
-
-def _bearer_user(request: Request, space_id: str) -> int:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("WHIP needs 'Authorization: Bearer <token>'")
-    token = token.strip()
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthorized("invalid bearer token")
-    with services(request).db.session() as db:
-        row = db.get(WhipToken, hash_token(token))
-        if row is None or row.revoked:
-            raise Unauthorized("invalid or revoked bearer token")
-        if row.space_id != space_id:
-            raise Forbidden("this token is for another Space")
-        return row.user_id
 
 
 @router.post("/{space_id}", status_code=201, response_class=Response,
@@ -59,25 +35,17 @@ def _bearer_user(request: Request, space_id: str) -> int:
                               "content": {"application/sdp": {"schema": {"type": "string"}}}}})
 async def publish(space_id: str, request: Request) -> Response:
     svc = services(request)
-    with svc.db.session() as db:
-        room_store.load(db, space_id)  # 404 before anything else
-    user_id = _bearer_user(request, space_id)
+    user_id = await svc.stage.speaker(space_id, request.headers.get("authorization", ""))
     svc.whip_offers.hit(f"user:{user_id}", "WHIP offers")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/sdp":
         raise UnsupportedMediaType("WHIP offers must be sent as 'Content-Type: application/sdp'")
     body = await _read_limited(request)
     offer = check_offer(body)
-    with svc.db.session() as db:
-        _, room = room_store.load(db, space_id)
-        room.check_can_publish(user_id)
-    media = svc.media.get(space_id)
-    if media is None:
-        try:
-            media = await svc.start_media(space_id)
-        except MediaElsewhere as elsewhere:
-            return await _proxy_to_owner(elsewhere.owner, request, body)
-    resource, answer = await svc.whip.publish(media, user_id, offer, muted=user_id in room.muted)
+    try:
+        resource, answer = await svc.stage.publish(space_id, user_id, offer)
+    except MediaElsewhere as elsewhere:
+        return await _proxy_to_owner(elsewhere.owner, request, body)
     return Response(
         content=answer,
         status_code=201,
@@ -107,8 +75,8 @@ async def _proxy_to_owner(owner: str, request: Request, body: bytes = b"") -> Re
 
 @router.delete("/{space_id}/{resource_id}", status_code=200, response_class=Response)
 async def leave(space_id: str, resource_id: str, request: Request) -> Response:
-    user_id = _bearer_user(request, space_id)
     svc = services(request)
+    user_id = await svc.stage.speaker(space_id, request.headers.get("authorization", ""))
     resource = svc.whip.resources.get(resource_id)
     if resource is None and svc.leases is not None and space_id not in svc.media:
         owner = await svc.leases.owner(space_id)

@@ -86,6 +86,7 @@ class WhipEndpoint:
     ) -> None:
         self.allowed_networks = list(allowed_networks)
         self.resources: dict[str, WhipResource] = {}
+        self._pending: list[tuple[int, str]] = []  # (user, Space) offers being answered
         self.errors = 0
         # (space_id, user_id, on stage?) after a speaker connects or leaves, for clients.
         self.on_stage_change = on_stage_change
@@ -98,14 +99,30 @@ class WhipEndpoint:
     async def publish(
         self, media: SpaceMedia, user_id: int, offer_sdp: str, muted: bool = False
     ) -> tuple[WhipResource, str]:
-        """Answer an offer; the speaker is in the mix once media flows."""
-        elsewhere = [r for r in self.resources.values()
-                     if r.user_id == user_id and r.space_id != media.space_id]
+        """Answer an offer; the speaker is in the mix once media flows. The caller holds
+        the Space's lock (townhall/app/stage.py); the per-person limit across Spaces is
+        checked and reserved here before anything is awaited, so offers sent at once to
+        many Spaces cannot all pass it."""
+        elsewhere = self._spaces_of(user_id) - {media.space_id}
         if len(elsewhere) >= limits.MAX_WHIP_CONNECTIONS_PER_USER:
             raise Conflict(
                 f"you are already speaking in {len(elsewhere)} other Spaces "
                 f"(at most {limits.MAX_WHIP_CONNECTIONS_PER_USER} at once)"
             )
+        reservation = (user_id, media.space_id)
+        self._pending.append(reservation)
+        try:
+            return await self._answer(media, user_id, offer_sdp, muted)
+        finally:
+            self._pending.remove(reservation)
+
+    def _spaces_of(self, user_id: int) -> set[str]:
+        """The Spaces this person is connected to or has an offer being answered in."""
+        spaces = {r.space_id for r in self.resources.values() if r.user_id == user_id}
+        return spaces | {space for user, space in self._pending if user == user_id}
+
+    async def _answer(self, media: SpaceMedia, user_id: int, offer_sdp: str,
+                      muted: bool) -> tuple[WhipResource, str]:
         sdp, dropped = filter_candidates(offer_sdp, self.allowed_networks)
         if dropped:
             log.info("dropped %d ICE candidates outside the allowed networks", dropped)

@@ -1,0 +1,161 @@
+"""A Space as a viewer sees it: the JSON the API answers and live events carry.
+
+`present` builds it from the stored Space and its Room for one viewer; `neutral` is the
+same for nobody in particular (what a live event carries between nodes), and
+`personalise` turns a neutral one into one viewer's (what this viewer may do, from the
+Room itself: townhall/domain/affordances.py), so the page keeps no copy of a rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session as OrmSession
+
+from townhall.domain import Role, Room, SpaceState
+from townhall.domain.affordances import person_actions, space_actions
+from townhall.domain.permissions import Actor
+from townhall.store.models import Reminder, Space, User
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every time we store is UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class UserRef(BaseModel):
+    id: int
+    username: str
+    # What the viewer may do to this person now (affordances.person_actions).
+    can: list[str] = Field(default_factory=list)
+
+
+class SpeakerOut(UserRef):
+    role: Literal["host", "cohost", "speaker"]
+    on_stage: bool
+    muted: bool
+
+
+class YouOut(BaseModel):
+    """The viewer: who they are here and what they may do to the Space now."""
+
+    id: int | None
+    role: Literal["host", "cohost", "speaker", "listener", "anonymous"]
+    can: list[str]
+
+
+class SpaceOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    topics: list[str]
+    state: SpaceState
+    host: UserRef
+    speakers: list[SpeakerOut]
+    hands: list[UserRef]
+    invited: list[UserRef]
+    # Invite-only: hls_url and replay_url then answer 403; GET .../playback gives signed
+    # URLs to members. Guests: people a moderator invited to listen.
+    private: bool
+    guests: list[UserRef]
+    pinned_url: str | None
+    listeners: int
+    created_at: datetime
+    scheduled_start: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    page_url: str
+    hls_url: str
+    replay_url: str | None
+    you: YouOut
+    your_role: Role
+    your_id: int | None
+    reminded: bool
+    # Why recording is paused (e.g. the disk is full), or null; listening is unaffected.
+    recording_error: str | None
+
+    @field_validator("created_at", "scheduled_start", "started_at", "ended_at")
+    @classmethod
+    def utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value)
+
+
+@dataclass(frozen=True)
+class LiveFacts:
+    """What only the running media knows, read on the event loop before presenting."""
+
+    on_stage: frozenset[int] = frozenset()
+    listeners: int = 0
+    recording_error: str | None = None
+
+
+_PEOPLE = ("speakers", "hands", "invited", "guests")
+
+
+def you(room: Room, viewer: int | None) -> YouOut:
+    actor = room.actor(viewer)
+    role = "anonymous" if actor == Actor.ANONYMOUS else room.role_of(viewer).value
+    return YouOut(id=viewer, role=role, can=space_actions(room, viewer))  # type: ignore[arg-type]
+
+
+def present(db: OrmSession, space: Space, room: Room, viewer: int | None, base: str,
+            live: LiveFacts) -> SpaceOut:
+    speaker_ids = [room.host_id, *sorted(room.cohosts), *sorted(room.speakers)]
+    ids = {*speaker_ids, *room.hands, *room.invited, *room.guests}
+    users = {u.id: u for u in db.scalars(select(User).where(User.id.in_(ids)))}
+
+    def ref(uid: int) -> UserRef:
+        return UserRef(id=uid, username=users[uid].username,
+                       can=person_actions(room, viewer, uid))
+
+    speakers = [
+        SpeakerOut(**ref(uid).model_dump(), role=room.role_of(uid).value,  # type: ignore[arg-type]
+                   on_stage=uid in live.on_stage, muted=uid in room.muted)
+        for uid in speaker_ids
+        if uid in users
+    ]
+    refs = lambda group: [ref(u) for u in group if u in users]  # noqa: E731
+    reminded = viewer is not None and db.get(Reminder, (space.id, viewer)) is not None
+    return SpaceOut(
+        id=space.id,
+        title=space.title,
+        description=space.description or "",
+        topics=list(space.topics or []),
+        state=room.state,
+        host=UserRef(id=room.host_id, username=users[room.host_id].username),
+        speakers=speakers,
+        hands=refs(room.hands),
+        invited=refs(sorted(room.invited)),
+        private=room.private,
+        guests=refs(sorted(room.guests)),
+        pinned_url=space.pinned_url,
+        listeners=live.listeners,
+        created_at=space.created_at,
+        scheduled_start=space.scheduled_start,
+        started_at=space.started_at,
+        ended_at=space.ended_at,
+        page_url=f"{base}/s/{space.id}",
+        hls_url=f"{base}/hls/{space.id}/live.m3u8",
+        replay_url=f"{base}/hls/{space.id}/replay.m3u8" if room.state == SpaceState.ENDED else None,
+        you=you(room, viewer),
+        your_role=room.role_of(viewer),
+        your_id=viewer,
+        reminded=reminded,
+        recording_error=live.recording_error,
+    )
+
+
+def personalise(neutral: dict[str, Any], room: Room, viewer: int | None) -> dict[str, Any]:
+    """A neutral Space (JSON, as presented for nobody) as `viewer` sees it."""
+    space = dict(neutral)
+    space["you"] = you(room, viewer).model_dump()
+    space["your_role"] = room.role_of(viewer).value
+    space["your_id"] = viewer
+    for group in _PEOPLE:
+        space[group] = [{**person, "can": person_actions(room, viewer, person["id"])}
+                        for person in neutral.get(group, ())]
+    return space
