@@ -1,14 +1,18 @@
-"""The wrk LL-HLS listener generator (benchmarks/_wrk.py + ll_hls_listener.lua) against
-the session's demo server: its players must follow the live edge, one part per
-part duration each, so the scale benchmarks built on it cannot silently rot."""
+"""The benchmarks' own load generators against the session's demo server, so the scale
+benchmarks built on them cannot silently rot: the wrk LL-HLS listener generator
+(benchmarks/_wrk.py + ll_hls_listener.lua), whose players must follow the live edge, one
+part per part duration each; and the edge join storm's raw (h11) joins."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import pytest
 
 from benchmarks._wrk import ListenerResult, parse_output, probe_stream, run_listeners
+from benchmarks.edge_join_storm import RawJoinStorm, _request, _response
+from townhall.tools.bench.common import HttpStatusError
 from townhall.testing.servers import Server
 
 
@@ -72,3 +76,37 @@ def test_wrk_segment_players_get_one_segment_per_segment_duration(server: Server
     assert 2 * 4 <= result.parts <= 4 * 4, result
     assert abs(result.requests - 2 * result.parts) <= 2 * 4, result
     assert result.age_percentile(50) < 2.048, result.age_hist
+
+
+async def test_raw_joins_all_join_like_the_httpx_storm(server: Server) -> None:
+    storm = RawJoinStorm(f"{server.base_url}/hls/demo/live.m3u8", count=50, within=1)
+    result = await storm.run()
+    assert result["success_rate"] == 1.0 and result["errors"] == {}, result["errors"]
+    assert result["requests"] == 3 * 50  # playlist, then init and first part pipelined
+    assert result["ttfa_s"]["p99"] < 2.0
+
+
+async def test_raw_join_responses_are_framed_by_h11() -> None:
+    reader = asyncio.StreamReader()
+    exchanges = [_request("h", f"/{i}")[0] for i in range(4)]
+    reader.feed_data(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    assert await _response(exchanges[0], reader) == b"hello"
+    # The pipelined ones: each reads on from where the one before stopped (here nothing
+    # was left over, then everything came at once).
+    reader.feed_data(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"
+                     b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+                     b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\ncut")
+    reader.feed_eof()
+    assert await _response(exchanges[1], reader, after=exchanges[0]) == b"abcde"
+    with pytest.raises(HttpStatusError):
+        await _response(exchanges[2], reader, after=exchanges[1])
+    with pytest.raises(ConnectionError):
+        await _response(exchanges[3], reader, after=exchanges[2])
+
+
+def test_raw_join_requests_are_http_1_1_gets() -> None:
+    _, data = _request("127.0.0.1:8080", "/hls/demo/live.m3u8", close=True)
+    head = data.decode().split("\r\n")
+    assert head[0] == "GET /hls/demo/live.m3u8 HTTP/1.1"
+    assert {"host: 127.0.0.1:8080", "connection: close"} <= {h.lower() for h in head[1:]}
