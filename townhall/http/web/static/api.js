@@ -1,23 +1,33 @@
-// Fetch helpers for the JSON API. Errors throw ApiError carrying the server's `detail`.
+// Fetch helpers for the JSON API. Errors throw ApiError carrying the server's error
+// body: `code` (what pages act on), `detail` (a sentence to show) and, for a 422,
+// `fields` (which inputs failed).
 
 export class ApiError extends Error {
-  constructor(status, message, retryAfter = null) {
+  constructor(status, message, { code = null, fields = [], retryAfter = null } = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
+    this.code = code;
+    this.fields = fields;
     this.retryAfter = retryAfter; // seconds, from a 429's Retry-After
   }
 }
 
-async function detailOf(response) {
+async function errorOf(response, retryAfter) {
+  let body = null;
   try {
-    const body = await response.json();
-    if (body && typeof body.detail === "string") return body.detail;
-    if (body && Array.isArray(body.detail)) return body.detail.map((d) => d.msg || String(d)).join("; ");
+    body = await response.json();
   } catch (_) {
     /* not JSON */
   }
-  return `${response.status} ${response.statusText || "error"}`;
+  let detail = `${response.status} ${response.statusText || "error"}`;
+  if (body && typeof body.detail === "string") detail = body.detail;
+  else if (body && Array.isArray(body.detail)) detail = body.detail.map((d) => d.msg || String(d)).join("; ");
+  return new ApiError(response.status, detail, {
+    code: typeof body?.code === "string" ? body.code : null,
+    fields: Array.isArray(body?.fields) ? body.fields.map(String) : [],
+    retryAfter,
+  });
 }
 
 export async function api(method, path, body) {
@@ -30,11 +40,11 @@ export async function api(method, path, body) {
   try {
     response = await fetch(path, init);
   } catch (err) {
-    throw new ApiError(0, "Cannot reach the server. Check your connection and try again.");
+    throw new ApiError(0, "Cannot reach the server. Check your connection and try again.", { code: "unreachable" });
   }
   if (!response.ok) {
     const retry = Number.parseInt(response.headers.get("Retry-After") || "", 10);
-    throw new ApiError(response.status, await detailOf(response), Number.isFinite(retry) ? retry : null);
+    throw await errorOf(response, Number.isFinite(retry) ? retry : null);
   }
   if (response.status === 204) return null;
   return response.json();
@@ -66,6 +76,44 @@ export function showError(err) {
   }
   box.textContent = typeof err === "string" ? err : err.message || String(err);
   box.hidden = false;
+}
+
+/** The part of a 422's field name that names an input: "body.url" -> "url". */
+const inputName = (field) => field.split(".").find((part) => !["body", "query", "path"].includes(part));
+
+/**
+ * Show an error: an invalid_request next to the input it names (`inputs` maps field
+ * names to inputs), anything else in the banner.
+ */
+export function showProblem(err, inputs = {}) {
+  if (err?.code === "invalid_request") {
+    const input = (err.fields || []).map(inputName).map((name) => inputs[name]).find(Boolean);
+    if (input) {
+      showFieldError(input, err.message);
+      return;
+    }
+  }
+  showError(err);
+}
+
+function showFieldError(input, message) {
+  clearFieldError(input);
+  const note = el("span", { class: "field-error", role: "alert" }, message);
+  input.setAttribute("aria-invalid", "true");
+  input.after(note);
+  input.focus();
+  input.addEventListener("input", () => clearFieldError(input), { once: true });
+}
+
+function clearFieldError(input) {
+  input.removeAttribute("aria-invalid");
+  if (input.nextElementSibling?.classList.contains("field-error")) input.nextElementSibling.remove();
+}
+
+/** Before a new attempt: no banner, no field messages left from the last one. */
+export function clearProblems(inputs = {}) {
+  showError(null);
+  for (const input of Object.values(inputs)) clearFieldError(input);
 }
 
 /**

@@ -1,6 +1,6 @@
 // Home: your reminders, live Spaces (with listener counts), upcoming Spaces (with
 // "Remind me"), recent replays, and the "Create a Space" form when signed in.
-import { get, post, showError } from "./api.js";
+import { clearProblems, get, post, showError, showProblem } from "./api.js";
 import { fillList, remindButton, spaceItem, spaceUrl } from "./cards.js";
 import { dateToLocalInput, localInputToIso } from "./format.js";
 import { currentUser } from "./nav.js";
@@ -61,9 +61,17 @@ currentUser.then((u) => {
   setInterval(refresh, REFRESH_MS);
 });
 
+// A 422 names the failing fields: its message goes next to the input.
+const createInputs = {
+  title: $("create-title"),
+  description: $("create-description"),
+  topics: $("create-topics"),
+  scheduled_start: startInput,
+};
+
 $("create-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  showError(null);
+  clearProblems(createInputs);
   const button = $("create-button");
   const topics = $("create-topics")
     .value.split(",")
@@ -91,7 +99,7 @@ $("create-form").addEventListener("submit", async (event) => {
     const space = await post("/api/spaces", body);
     location.href = spaceUrl(space.id);
   } catch (err) {
-    showError(err);
+    showProblem(err, createInputs);
     button.disabled = false;
   }
 });

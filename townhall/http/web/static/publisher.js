@@ -89,7 +89,8 @@ export class Publisher {
       else if (err.name === "NotFoundError") message = "No microphone found.";
       else if (!(err instanceof ApiError)) message = `Could not join the stage: ${message}`;
       this._set("failed", message);
-      throw new Error(message);
+      // The API's refusal goes on as it is: the page acts on its code (e.g. removed).
+      throw err instanceof ApiError ? err : new Error(message);
     }
   }
 
@@ -129,13 +130,16 @@ export class Publisher {
     }
     const text = await response.text();
     if (response.status !== 201) {
-      let detail = text;
+      let body = {};
       try {
-        detail = JSON.parse(text).detail || text;
+        body = JSON.parse(text) || {};
       } catch (_) {
         /* plain text */
       }
-      throw new ApiError(response.status, `The server refused the audio: ${detail || response.status}`);
+      const detail = typeof body.detail === "string" ? body.detail : text;
+      throw new ApiError(response.status, `The server refused the audio: ${detail || response.status}`, {
+        code: typeof body.code === "string" ? body.code : null,
+      });
     }
     this.whipUrl = whipUrl;
     const location = response.headers.get("Location");

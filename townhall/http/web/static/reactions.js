@@ -1,5 +1,6 @@
 // Reactions: a row of emoji buttons, emoji floating up over the player as they arrive,
-// and a short "slow down" message when the server rate-limits us (429 + Retry-After).
+// and a short "slow down" message when the server rate-limits us (code rate_limited,
+// Retry-After).
 import { post } from "./api.js";
 
 const FLOAT_MS = 2600;
@@ -32,7 +33,7 @@ export class Reactions {
     try {
       await post(this.url, { emoji });
     } catch (err) {
-      if (err.status === 429) {
+      if (err.code === "rate_limited") {
         const seconds = err.retryAfter || 1;
         this._blockedUntil = Date.now() + seconds * 1000;
         this._notice(this._slowDownText());
