@@ -1,8 +1,10 @@
 // A Space's live events: Server-Sent Events (EventSource) with named messages
-// (snapshot, change, levels, audience, reaction, pinned). If the stream keeps failing
-// (a proxy that buffers, an old browser), fall back to polling the Space's JSON.
+// (snapshot, change, levels, audience, reaction, pinned, stage, denied). If the stream keeps
+// failing (a proxy that buffers, an old browser), fall back to polling the Space's JSON.
+// `denied` is the server's last word (this viewer may no longer view the Space): the
+// feed closes for good, so EventSource does not reconnect into the same refusal.
 
-const MESSAGE_TYPES = ["snapshot", "change", "levels", "audience", "reaction", "pinned"];
+const MESSAGE_TYPES = ["snapshot", "change", "levels", "audience", "reaction", "pinned", "stage", "denied"];
 // Consecutive errors without a message in between before giving up on the stream.
 const MAX_STREAM_ERRORS = 3;
 const POLL_MS = 2000;
@@ -45,6 +47,7 @@ export class LiveFeed {
           console.warn("bad event", type, err);
           return;
         }
+        if (type === "denied") this.close();
         this.handlers[type]?.(message);
       });
     }
