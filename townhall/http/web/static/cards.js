@@ -41,7 +41,8 @@ export function spaceItem(space, { extra = [], highlight = null, showHost = true
     item.append(el("span", { class: "topics small" }, ...space.topics.map((t) => el("span", { class: "topic" }, t))));
   }
   if (highlight) item.append(el("a", { href: spaceUrl(space.id), class: "button small live-join" }, highlight));
-  if (extra.length) item.append(el("span", { class: "item-actions" }, ...extra));
+  const actions = extra.filter(Boolean);
+  if (actions.length) item.append(el("span", { class: "item-actions" }, ...actions));
   return item;
 }
 
@@ -49,13 +50,17 @@ export function fillList(list, items, emptyText) {
   list.replaceChildren(...(items.length ? items : [el("li", { class: "muted empty" }, emptyText)]));
 }
 
-/** "Remind me" / "Reminded ✓" for an upcoming Space; anonymous users get a sign-in link. */
+/**
+ * "Remind me" / "Reminded ✓" for an upcoming Space, when the server offers it to this
+ * viewer (`space.you.can`); anonymous users get a sign-in link, its host a label.
+ */
 export function remindButton(space, user, onChange) {
   if (!user) {
     const here = encodeURIComponent(spaceUrl(space.id));
     return el("a", { href: `/signin?next=${here}`, class: "button small secondary" }, "Remind me");
   }
-  if (space.host.id === user.id) return el("span", { class: "muted small" }, "Your Space");
+  if (space.you?.role === "host") return el("span", { class: "muted small" }, "Your Space");
+  if (!space.you?.can.includes("remind")) return null;
   const button = el(
     "button",
     { type: "button", class: `small ${space.reminded ? "secondary" : ""}`, "aria-pressed": String(space.reminded) },
