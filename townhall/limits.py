@@ -98,3 +98,8 @@ MAX_WHIP_CONNECTIONS_PER_USER = 2
 # tiny request per 10 s (a part request costs as much, every 0.256 s). The method of
 # the audience figures: townhall/backends/audience.py.
 BEACON_INTERVAL = 10.0
+
+# Worker threads for database and file work off the event loop (asyncio.to_thread):
+# Python's default is cores + 4 (6 here), too few for a burst of API writes while
+# recordings fsync; threads mostly wait on I/O, so more cost little.
+WORKER_THREADS = 32

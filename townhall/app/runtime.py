@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import redis.asyncio as redis
@@ -16,6 +17,7 @@ from townhall import limits
 from townhall.app.feeds import LiveFeed
 from townhall.app.live_updates import LiveUpdates
 from townhall.app.locks import SpaceLocks
+from townhall.app.looplag import LoopLag
 from townhall.app.media_host import MediaElsewhere, MediaHost, WaitingRoomsFull
 from townhall.app.metrics import Metrics
 from townhall.app.presenters import LiveFacts
@@ -63,6 +65,7 @@ class Services:
     leases: MediaLeases | None = None  # cluster mode only
     redis: redis.Redis | None = None
     locks: SpaceLocks = field(default_factory=SpaceLocks)
+    loop_lag: LoopLag = field(default_factory=LoopLag)
     host: MediaHost = field(init=False)
     commands: SpaceCommands = field(init=False)
     stage: Stage = field(init=False)
@@ -115,6 +118,11 @@ class Services:
 
     async def start(self) -> None:
         """Connect shared parts, then start the periodic work."""
+        # Database and file work leave the loop through asyncio.to_thread: give it
+        # enough threads that a burst of writes never queues behind a slow disk.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(limits.WORKER_THREADS, thread_name_prefix="townhall-io"))
+        self.loop_lag.start()
         await self.store.start()
         await self.bus.start()
         self.live.start()
@@ -170,6 +178,7 @@ class Services:
         return LiveFeed(self.bus, space_id, viewer)
 
     async def close(self) -> None:
+        await self.loop_lag.stop()
         await self.live.close()
         await self.host.close()
         await self.bus.close()

@@ -79,6 +79,8 @@ class SpaceCommands:
             space, room, events = room_store.decide(db, space_id, command)
             if before is not None:
                 before(db, space)
+                db.flush()
+                room = room_store.load(db, space_id)[1]  # e.g. made private just now
             return space, room, events
 
     def _present(self, space_id: str, viewer: int | None, base: str,
