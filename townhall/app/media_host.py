@@ -99,6 +99,23 @@ class MediaHost:
                 media.recording = True  # the waiting room goes live: same stream, recorded
             return media
 
+    async def open_waiting_room(self, space_id: str) -> bool:
+        """Before a scheduled Space starts its stream already plays (silence, not
+        "unavailable"); going live continues the same stream, so players never re-join.
+        Under the Space's lock, so a cancel or go-live decided meanwhile cannot leave a
+        waiting room behind. True if the Space's media now runs (here or its owner)."""
+        async with self.locks.hold(space_id):
+            if await asyncio.to_thread(self._state, space_id) != "scheduled":
+                return False
+            with contextlib.suppress(MediaElsewhere):  # another node opened it first
+                await self.start_media(space_id, recording=False)
+            return True
+
+    def _state(self, space_id: str) -> str | None:
+        with self.db.session() as db:
+            space = db.get(Space, space_id)
+            return space.state if space is not None else None
+
     async def stop_media(self, space_id: str) -> None:
         await self.whip.close_space(space_id)
         async with self._starting:

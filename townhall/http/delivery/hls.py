@@ -19,8 +19,6 @@ from townhall.domain.errors import BadRequest, NotFound
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
 from townhall.media.recorder import read_recorded, replay_playlist
 from townhall.media.segment_store import PlaylistSnapshot
-from townhall.app.runtime import MediaElsewhere, Services
-from townhall.store.models import Space
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 # "Not yet" answers (a Space not live, a part that did not come) are plain text.
@@ -91,24 +89,7 @@ async def live_playlist(
 
 
 async def _open_waiting_room(request: Request, space_id: str) -> bool:
-    """Before a scheduled Space starts, its stream already plays (silence, not
-    "unavailable"); going live continues the same stream, so players never re-join.
-    True if the Space's media now runs (here or, in a cluster, on its owner)."""
-    svc = services(request)
-    if await asyncio.to_thread(_state, svc, space_id) != "scheduled":
-        return False
-    try:
-        await svc.start_media(space_id, recording=False)
-    except MediaElsewhere:
-        pass  # another node opened it first: its playlist arrives through the store
-    return True
-
-
-def _state(svc: Services, space_id: str) -> str | None:
-    """The Space's state from the database (blocking: run it in a thread)."""
-    with svc.db.session() as db:
-        space = db.get(Space, space_id)
-        return space.state if space is not None else None
+    return await services(request).host.open_waiting_room(space_id)
 
 
 def _not_live_yet(on_air: bool) -> Response:
