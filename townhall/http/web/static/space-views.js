@@ -84,7 +84,9 @@ export function renderSoon() {
 function renderAudience() {
   const { space, notices } = state;
   const anonymous = you().role === "anonymous";
-  ui.audienceCard.hidden = Boolean(state.denied) || space.state !== "live" || !(anonymous || mayAny(AUDIENCE_ACTIONS));
+  // Signed out, a live Space's card asks them to sign in to request to speak.
+  const show = mayAny(AUDIENCE_ACTIONS) || (anonymous && space.state === "live");
+  ui.audienceCard.hidden = Boolean(state.denied) || !show;
   const invited = may("accept_invitation");
   // An invitation beats a request: offer the one thing that gets them on stage.
   ui.raiseHand.hidden = !may("raise_hand") || invited;
@@ -142,8 +144,8 @@ function renderHostPanel() {
   ui.invite.closest(".panel-block").hidden = !may("invite");
   ui.pinForm.closest(".panel-block").hidden = !may("pin_link");
   ui.unpin.hidden = !space.pinned_url;
-  // Shown while live, usable when the server says there is someone to mute.
-  ui.muteAll.hidden = space.state !== "live";
+  // In view while live, usable when the server says there is someone to mute.
+  ui.muteAll.hidden = space.state !== "live" && !may("mute_all");
   // Before the start the server offers both: cancelling is what the person means.
   ui.end.hidden = !may("end") || may("cancel");
   ui.cancel.hidden = !may("cancel");
