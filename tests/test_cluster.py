@@ -19,9 +19,10 @@ import pytest
 from townhall.testing.audio import band_level_db, dominant_frequency
 from townhall.testing.services import postgres_server, redis_server
 from townhall.testing.servers import MANY_SIGNUPS, Server, live_space, signed_in_client, stage, start_server, stop_server
+from townhall.testing.waiting import wait_until_async
 from townhall.tools.clients.hls import HlsReader
 from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
-from townhall.app.runtime import LIVE_SPACES_EVERY
+from townhall.app.media_host import LIVE_SPACES_EVERY
 
 
 @dataclass
@@ -146,20 +147,17 @@ async def test_moderation_on_one_origin_reaches_the_media_on_the_other(cluster: 
         with as_client_of(host, b) as host_on_b:
             me = host_on_b.get("/api/me").json()["id"]
             assert host_on_b.post(f"/api/spaces/{space['id']}/mute", json={"user_id": me}).status_code == 200
-        deadline = time.monotonic() + 10
-        while True:
+        async def muted() -> bool:
             _, reader = await read_tone(url, 1.5)
-            pcm, _ = reader.decode()
-            if band_level_db(pcm[-48000:], 440) < -30 or float(abs(pcm[-48000:]).max()) < 50:
-                break
-            assert time.monotonic() < deadline, "the mute never reached the mixer"
+            pcm = reader.decode()[0][-48000:]
+            return band_level_db(pcm, 440) < -30 or float(abs(pcm).max()) < 50
+
+        await wait_until_async(muted, "the mute to reach the mixer", 10, interval=0)
         # Ending on b stops a's media and ends the playlist everyone plays.
         with as_client_of(host, b) as host_on_b:
             assert host_on_b.post(f"/api/spaces/{space['id']}/end").status_code == 200
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{a.base_url}/healthz").json()["live_spaces"] != 0:
-            assert time.monotonic() < deadline, "the owner did not stop the media"
-            await asyncio.sleep(0.1)
+        await wait_until_async(lambda: httpx.get(f"{a.base_url}/healthz").json()["live_spaces"] == 0,
+                               "the owner to stop the media", 10)
         assert "#EXT-X-ENDLIST" in httpx.get(url).text
         # Nobody takes the ended Space "over" later (a node's list of live Spaces may be
         # a few seconds old): watch both nodes for longer than that list lives.
@@ -187,10 +185,8 @@ async def test_who_is_on_stage_is_the_same_on_every_origin(cluster: Cluster) -> 
         return speakers[0]["on_stage"]
 
     async def wait_on_stage(expected: bool) -> None:
-        deadline = time.monotonic() + 10
-        while not all(on_stage(o) is expected for o in (a, b)):
-            assert time.monotonic() < deadline, f"on stage: a {on_stage(a)}, b {on_stage(b)}"
-            await asyncio.sleep(0.1)
+        await wait_until_async(lambda: all(on_stage(o) is expected for o in (a, b)),
+                               lambda: f"on stage {expected}: a {on_stage(a)}, b {on_stage(b)}", 10)
 
     await speaker.start()
     try:

@@ -10,8 +10,7 @@ import time
 from townhall.app.media_host import MediaHost
 from townhall.backends.audience import SAMPLE_EVERY
 from townhall.backends.bus import EventBus, Message
-from townhall.backends.memory.audience import AudienceBook
-from townhall.backends.redis.audience import RedisAudienceBook
+from townhall.backends.audience import AudienceBook
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ SAMPLE_TICKS = int(SAMPLE_EVERY / LEVELS_INTERVAL)
 
 class LiveUpdates:
     def __init__(self, host: MediaHost, bus: EventBus,
-                 audience: AudienceBook | RedisAudienceBook) -> None:
+                 audience: AudienceBook) -> None:
         self.host = host
         self.bus = bus
         self.audience = audience

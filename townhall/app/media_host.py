@@ -20,8 +20,7 @@ from sqlalchemy import select
 from townhall import limits
 from townhall.app.locks import SpaceLocks
 from townhall.backends.bus import EventBus, Message
-from townhall.backends.memory.audience import AudienceBook
-from townhall.backends.redis.audience import RedisAudienceBook
+from townhall.backends.audience import AudienceBook
 from townhall.backends.redis.leases import LEASE_SECONDS, RENEW_EVERY, MediaLeases
 from townhall.domain import Event
 from townhall.domain.errors import Unavailable
@@ -54,7 +53,7 @@ class MediaElsewhere(Exception):
 
 class MediaHost:
     def __init__(self, db: Database, store: SegmentStore, whip: WhipEndpoint, bus: EventBus,
-                 audience: AudienceBook | RedisAudienceBook, locks: SpaceLocks,
+                 audience: AudienceBook, locks: SpaceLocks,
                  recordings: Path, leases: MediaLeases | None = None) -> None:
         self.db = db
         self.store = store

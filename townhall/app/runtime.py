@@ -24,7 +24,8 @@ from townhall.app.presenters import LiveFacts
 from townhall.app.spaces import SpaceCommands
 from townhall.app.stage import Stage
 from townhall.backends.bus import EventBus, Message
-from townhall.backends.memory.audience import AudienceBook
+from townhall.backends.audience import AudienceBook
+from townhall.backends.memory.audience import AudienceBook as MemoryAudienceBook
 from townhall.backends.memory.ratelimit import RateLimiter
 from townhall.backends.memory.segments import MemorySegmentStore
 from townhall.backends.redis.audience import RedisAudienceBook
@@ -61,7 +62,7 @@ class Services:
     whip_offers: RateLimiter = field(
         default_factory=lambda: RateLimiter(limits.WHIP_BURST, limits.WHIP_OFFERS_PER_SECOND)
     )
-    audience: AudienceBook | RedisAudienceBook = field(default_factory=AudienceBook)
+    audience: AudienceBook = field(default_factory=MemoryAudienceBook)
     leases: MediaLeases | None = None  # cluster mode only
     redis: redis.Redis | None = None
     locks: SpaceLocks = field(default_factory=SpaceLocks)
@@ -161,7 +162,7 @@ class Services:
     def listeners_now(self, space_id: str) -> int:
         """Concurrent listeners, without waiting: in a cluster, the figure the owner last
         published to every node."""
-        if isinstance(self.audience, AudienceBook):
+        if isinstance(self.audience, MemoryAudienceBook):
             return self.audience.concurrent_now(space_id, time.time())
         return self.bus.audience_now.get(space_id, 0)
 

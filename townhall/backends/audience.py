@@ -13,6 +13,8 @@ cluster: a sorted set for the window, HyperLogLog for uniques).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from townhall.limits import BEACON_INTERVAL
 
 # A listener counts as present for 2.5 intervals after a beacon: one lost beacon does
@@ -22,3 +24,22 @@ CONCURRENT_WINDOW = 2.5 * BEACON_INTERVAL
 SAMPLE_EVERY = 10.0
 # Beacons from one session closer together than this are ignored (a player in a loop).
 MIN_BEACON_GAP = BEACON_INTERVAL / 4
+
+
+class AudienceBook(Protocol):
+    """The audience figures of every Space: memory/audience.py (one node, exact) and
+    redis/audience.py (shared by a cluster's origins) give the same answers."""
+
+    async def beat(self, space_id: str, session: str, now: float) -> bool:
+        """Count a player's beacon; False if it came too soon after its last one."""
+
+    async def sample(self, space_id: str, now: float) -> None:
+        """Record the concurrent count for the plot."""
+
+    async def summary(self, space_id: str, now: float) -> dict[str, object]: ...
+
+    async def headline(self, space_id: str, now: float) -> tuple[int, int, int]:
+        """(concurrent, peak, unique) now."""
+
+    async def finish(self, space_id: str, now: float) -> dict[str, object]:
+        """The Space ended: its final figures (to store), and forget it."""
