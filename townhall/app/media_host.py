@@ -103,7 +103,14 @@ class MediaHost:
         "unavailable"); going live continues the same stream, so players never re-join.
         Under the Space's lock, so a cancel or go-live decided meanwhile cannot leave a
         waiting room behind. True if the Space's media now runs (here or its owner)."""
+        if space_id in self.media:  # a join storm's requests after the first
+            return True
+        # Read in parallel first: requests for unknown or ended Spaces never queue.
+        if await asyncio.to_thread(self._state, space_id) != "scheduled":
+            return False
         async with self.locks.hold(space_id):
+            if space_id in self.media:
+                return True
             if await asyncio.to_thread(self._state, space_id) != "scheduled":
                 return False
             with contextlib.suppress(MediaElsewhere):  # another node opened it first
