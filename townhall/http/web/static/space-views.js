@@ -5,13 +5,12 @@ import { profileUrl } from "./cards.js";
 import { STATE_LABELS, duration, fromNow, when } from "./format.js";
 import { renderPlayer } from "./space-listen.js";
 import { denialText } from "./space-notices.js";
-import { renderLevels, renderPeopleLists, renderSpeakers } from "./space-people.js";
+import { renderPeopleLists, renderSpeakers } from "./space-people.js";
 import { includesYou, isOver, may, state, you } from "./space-state.js";
 import { apiBase, root, ui } from "./space-ui.js";
 
-export { renderLevels };
-
-// Holding any of these shows the card they live on.
+// Holding any of these shows the card they live on. A finished Space's page is its
+// replay, so the stage and host cards stay hidden then whatever is still offered.
 const AUDIENCE_ACTIONS = ["raise_hand", "lower_hand", "accept_invitation"];
 const STAGE_ACTIONS = ["go_live", "publish", "step_down", "mute_self", "unmute_self"];
 const HOST_ACTIONS = ["invite", "manage_listeners", "pin_link", "mute_all", "add_cohost", "block", "end", "cancel"];

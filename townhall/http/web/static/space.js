@@ -13,7 +13,8 @@ import { bindActions } from "./space-actions.js";
 import { denialText, isDenial, noticeEvents } from "./space-notices.js";
 import { accept, isOver, mark, may, patch, state, you, yourSpeakerEntry } from "./space-state.js";
 import { apiBase, spaceId, ui } from "./space-ui.js";
-import { render as renderPage, renderLevels, renderListeners, renderSoon } from "./space-views.js";
+import { renderLevels } from "./space-people.js";
+import { render as renderPage, renderListeners, renderSoon } from "./space-views.js";
 
 // The "starting soon" countdown moves on without a server round trip.
 const SOON_TICK_MS = 30000;
