@@ -31,6 +31,7 @@ from townhall.testing.servers import (
     stage,
     start_server,
     stop_server,
+    wait_healthy,
 )
 from townhall import limits
 
@@ -108,16 +109,8 @@ def start_patched_server(tmp: Path, module: str, command: str,
             cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", tmp / "data", process, log_path)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"patched server did not start:\n{server.log()}")
+    wait_healthy(server, STARTUP_TIMEOUT)
+    return server
 
 
 def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM,

@@ -39,6 +39,7 @@ from benchmarks._common import (
     stop_process,
     tag_of_frequency,
 )
+from townhall.testing.waiting import wait_started
 
 RATE = 48_000
 BITRATE = 64_000
@@ -217,17 +218,13 @@ class Icecast:
         self.process = subprocess.Popen([ICECAST, "-c", str(config)], stdout=out,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         out.close()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"icecast2 exited: {self.diagnostics()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"icecast2 did not listen on {self.port}: {self.diagnostics()}")
+        def listening() -> bool:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+
+        wait_started(self.process, listening, f"icecast2 on port {self.port}", 10,
+                     log=self.diagnostics, ignore=(OSError,), stop=self.stop)
+        return self
 
     @property
     def access_log_path(self) -> Path:

@@ -30,7 +30,8 @@ from urllib.parse import urljoin
 
 import httpx
 
-from townhall.tools.bench.playlist import parse
+from townhall.testing.waiting import wait_until
+from townhall.tools.bench.playlist import MediaPlaylist, parse
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "ll_hls_listener.lua"
 # A blocking reload answers within 3 target durations (6 s): 10 s means no answer.
@@ -97,16 +98,13 @@ def tfdt_of(part: bytes) -> int:
 def probe_stream(playlist_url: str, timeout: float = 30.0) -> Stream:
     """Read the live playlist and its two newest parts: part size in tfdt units and
     the tfdt -> part number offset. Waits (up to `timeout`) for a complete segment."""
-    deadline = time.monotonic() + timeout
     with httpx.Client() as client:
-        while True:
-            text = _get(playlist_url, client).text
-            playlist = parse(text)
-            if playlist.complete and len(playlist.parts) >= 2:
-                break
-            if time.monotonic() > deadline:
-                raise WrkError(f"{playlist_url}: no complete segment within {timeout:g} s")
-            time.sleep(0.5)
+        def complete() -> MediaPlaylist | None:
+            playlist = parse(_get(playlist_url, client).text)
+            return playlist if playlist.complete and len(playlist.parts) >= 2 else None
+
+        playlist = wait_until(complete, f"{playlist_url} to list a complete segment", timeout,
+                              interval=0.5)
         parts_per_segment = max(playlist.complete.values())
         a, b = playlist.parts[-2], playlist.parts[-1]
         ka = a.msn * parts_per_segment + a.index

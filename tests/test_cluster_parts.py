@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as redis
 
 from townhall.testing.services import redis_server
+from townhall.testing.waiting import wait_until_async
 from townhall.backends.audience import MIN_BEACON_GAP
 from townhall.backends.memory.audience import AudienceBook
 from townhall.backends.redis.audience import RedisAudienceBook
@@ -77,10 +78,8 @@ async def test_leases_have_one_holder_and_lapse(two_nodes) -> None:  # type: ign
     await b.release("s1")  # not b's to release
     assert await a.owner("s1") == "http://a"
     await two_nodes[0].pexpire("townhall:lease:s1", 50)  # a stops renewing (dies)
-    deadline = time.monotonic() + LEASE_SECONDS
-    while not await b.acquire("s1"):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: b.acquire("s1"), "b to take the lease a let lapse",
+                           LEASE_SECONDS, interval=0.01)
     assert await a.owner("s1") == "http://b" and not await a.renew("s1")
     # A lease that vanished (Redis restarted empty) is taken again by its holder.
     await two_nodes[0].delete("townhall:lease:s1")

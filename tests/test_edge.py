@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from townhall.testing.servers import REPO_ROOT, Server, free_port, signed_in_client
+from townhall.testing.waiting import wait_until
 from tests.edge_helpers import StubOrigin, edge, origin_of  # noqa: F401 (fixture)
 from townhall import limits
 from townhall.tools.clients.hls import HlsReader, decode_fmp4
@@ -63,15 +64,13 @@ def test_playlist_and_parts_come_through_the_edge(server: Server, edge: NginxEdg
 
 def test_a_media_object_is_a_miss_then_a_hit(server: Server, edge: NginxEdge) -> None:
     fetched = {e.uri for e in edge.log_entries()}
-    deadline = time.monotonic() + 5
-    while True:  # a part nobody fetched through the edge yet (the next one, at worst)
+
+    def fresh() -> list[str]:  # parts nobody fetched through the edge yet (the next one, at worst)
         playlist = m3u8.loads(httpx.get(server.base_url + DEMO, timeout=10).text)
-        fresh = [p.uri for s in playlist.segments for p in s.parts
-                 if f"/hls/demo/{p.uri}" not in fetched]
-        if fresh or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    uri = fresh[0]
+        return [p.uri for s in playlist.segments for p in s.parts
+                if f"/hls/demo/{p.uri}" not in fetched]
+
+    uri = wait_until(fresh, "a part not fetched through the edge yet", 5, interval=0.05)[0]
     since = edge.log_offset()
     first = httpx.get(f"{edge.url}/hls/demo/{uri}", timeout=10)
     second = httpx.get(f"{edge.url}/hls/demo/{uri}?cache-buster=1", timeout=10)

@@ -20,6 +20,7 @@ import pytest
 from townhall.testing.audio import dominant_frequency
 from tests.cluster_fixtures import cluster_behind_edge  # noqa: F401 (a fixture)
 from townhall.testing.servers import live_space, signed_in_client, stage
+from townhall.testing.waiting import wait_until_async
 from tests.test_cluster import Cluster
 from tests.test_faults import runs_of_replay
 from townhall.tools.clients.hls import HlsReader, decode_fmp4
@@ -67,10 +68,10 @@ async def test_sigkill_of_the_origin_mixing_a_space(cluster_behind_edge: tuple[C
 
             # The speaker's client notices by itself and publishes again, through the
             # edge, to the node that took the Space over.
-            deadline = time.monotonic() + 20
-            while speaker.reconnects == reconnects_before or speaker.received_times[-1] < speaker.connected_at:
-                assert time.monotonic() < deadline, "the speaker did not reconnect"
-                await asyncio.sleep(0.05)
+            await wait_until_async(
+                lambda: speaker.reconnects > reconnects_before
+                and speaker.received_times[-1] >= speaker.connected_at,
+                "the speaker to reconnect", 20, interval=0.05)
             assert httpx.get(f"{b.base_url}/healthz").json()["live_spaces"] == 1
             speaker_back = speaker.connected_at - killed_at
 
@@ -117,7 +118,6 @@ async def test_sigkill_of_the_origin_mixing_a_space(cluster_behind_edge: tuple[C
 
 
 async def reader_has_seconds(reader: HlsReader, seconds: float, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while sum(p.duration for p in reader.parts) < seconds:
-        assert time.monotonic() < deadline, f"the listener got {len(reader.parts)} parts"
-        await asyncio.sleep(0.05)
+    await wait_until_async(lambda: sum(p.duration for p in reader.parts) >= seconds,
+                           lambda: f"{seconds:g} s of parts (the listener got {len(reader.parts)})",
+                           timeout, interval=0.05)

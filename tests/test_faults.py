@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import signal
 import subprocess
@@ -14,6 +13,7 @@ import httpx
 import m3u8
 
 from townhall.testing.audio import band_level_db, dominant_frequency
+from townhall.testing.waiting import wait_until_async
 from townhall.testing.servers import (
     Server,
     live_space,
@@ -147,10 +147,13 @@ async def test_full_recording_disk_pauses_recording_not_listening(tmp_path: Path
                 assert f'townhall_recording_errors_total{{space="{space["id"]}"}} 0.0' not in metrics
 
                 filler.unlink()  # space returns
-                deadline = time.monotonic() + 15
-                while host.get(f"/api/spaces/{space['id']}").json()["recording_error"]:
-                    assert time.monotonic() < deadline, "recording did not resume"
+                async def resumed() -> bool:
+                    if not host.get(f"/api/spaces/{space['id']}").json()["recording_error"]:
+                        return True
                     await reader.read_next()  # keep listening meanwhile
+                    return False
+
+                await wait_until_async(resumed, "recording to resume", 15, interval=0)
                 await reader.read_seconds(sum(p.duration for p in reader.parts) + 2.5, timeout=30)
         finally:
             await speaker.stop()
@@ -179,10 +182,9 @@ async def test_speaker_network_drop_reconnects_and_the_mix_goes_on(server: Serve
         outage_started = time.time()
         await a.simulate_outage(3.0)
         # A comes back by itself (no call from the test) ...
-        deadline = time.monotonic() + 20
-        while not (a.reconnects == 1 and a.pc is not None and a.pc.connectionState == "connected"):
-            assert time.monotonic() < deadline, f"no reconnect: {a.pc and a.pc.connectionState}"
-            await asyncio.sleep(0.05)
+        await wait_until_async(
+            lambda: a.reconnects == 1 and a.pc is not None and a.pc.connectionState == "connected",
+            lambda: f"a reconnect (connection {a.pc and a.pc.connectionState})", 20, interval=0.05)
         assert time.time() - outage_started >= 3.0
         # ... and is heard again, in the program and by the other speaker.
         async with httpx.AsyncClient() as client:

@@ -19,6 +19,10 @@ import httpx
 import numpy as np
 import pytest
 
+from townhall.testing.waiting import wait_until
+
+__all__ = ["wait_until"]  # the browser tests' import of it
+
 SAMPLE_RATE = 48_000
 
 
@@ -59,18 +63,6 @@ def launched_chromium(executable: Path, args: Callable[[Path], list[str]], tmp_p
         finally:
             for browser in launched.values():
                 browser.close()
-
-
-def wait_until(check, what: str, timeout: float):  # type: ignore[no-untyped-def]
-    """Poll `check()` (cheap, no side effects: API state, not the UI) until it returns
-    something truthy, and return that; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 # --- an independent LL-HLS listener -------------------------------------------------

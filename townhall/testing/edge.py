@@ -19,6 +19,7 @@ import httpx
 from townhall.edge.config import RLIMIT_NOFILE, render_nginx_config
 from townhall.testing import cpu
 from townhall.testing.servers import free_port
+from townhall.testing.waiting import wait_started
 
 NGINX = os.environ.get("TOWNHALL_NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
 # How long nginx may take to answer its first request.
@@ -124,20 +125,11 @@ class NginxEdge:
              "-e", str(self.error_log_path), "-g", "daemon off;"],
             stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         output.close()
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited with {self.process.returncode}:\n"
-                                   f"{self._diagnostics()}")
-            try:
-                if httpx.get(self.url + "/edge/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"nginx did not answer on {self.url}:\n{self._diagnostics()}")
-            time.sleep(0.05)
+        wait_started(self.process,
+                     lambda: httpx.get(self.url + "/edge/healthz", timeout=1).status_code == 200,
+                     f"nginx on {self.url}", STARTUP_TIMEOUT, log=self._diagnostics,
+                     interval=0.05, ignore=(httpx.TransportError,), stop=self.stop)
+        return self
 
     def _diagnostics(self) -> str:
         texts = []

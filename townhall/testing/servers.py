@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from townhall.testing.waiting import wait_started
 from townhall.tools.clients.hls import HlsReader
 from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 
@@ -66,19 +67,15 @@ def start_server(tmp: Path, command: str = "demo", extra_env: dict[str, str] | N
     )
     log_file.close()  # the child has its own copy
     server = Server(f"http://127.0.0.1:{port}", data_dir, process, log_path)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"server did not start:\n{server.log()}")
-        time.sleep(0.1)
+    wait_healthy(server)
+    return server
+
+
+def wait_healthy(server: Server, timeout: float = STARTUP_TIMEOUT) -> None:
+    """Wait until a just-started server answers /healthz with 200 (see wait_started)."""
+    wait_started(server.process, lambda: httpx.get(f"{server.base_url}/healthz",
+                                                   timeout=1).status_code == 200,
+                 "the server", timeout, log=server.log, ignore=(httpx.TransportError,))
 
 
 def stop_server(server: Server) -> None:

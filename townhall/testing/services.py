@@ -9,8 +9,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,23 +17,20 @@ import psycopg
 import redis
 
 from townhall.testing.servers import free_port
+from townhall.testing.waiting import wait_started
 
 START_TIMEOUT = 30.0
 
 
-def _wait(check, what: str, process: subprocess.Popen[bytes], log: Path) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            check()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"{what} did not start:\n{log.read_text()}") from None
-            time.sleep(0.05)
+def _wait(check: Callable[[], object], what: str, process: subprocess.Popen[bytes],
+          log: Path) -> None:
+    """Wait until `check()` returns without raising (the service takes connections)."""
+    def answers() -> bool:
+        check()
+        return True
+
+    wait_started(process, answers, what, START_TIMEOUT, log=lambda: log.read_text(errors="replace"),
+                 interval=0.05, ignore=(Exception,))
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
