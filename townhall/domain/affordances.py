@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from townhall.domain.errors import ClientError
-from townhall.domain.room import Decision, Room, SpaceState
+from townhall.domain.room import FINAL, Decision, Room, SpaceState
 
 Command = Callable[[Room], Decision]
 
@@ -69,6 +69,8 @@ def _succeeds(check: Callable[[], None]) -> bool:
 def space_actions(room: Room, viewer: int | None) -> list[str]:
     """What `viewer` may do to the Space now (names as in permissions.PERMISSIONS)."""
     can = [a for a in _ANY_STATE_PERMISSIONS if room.may(a, viewer)]
+    if room.state in FINAL:  # over: nothing left to do in it but listen to the replay
+        return sorted(can)
     if room.state == SpaceState.LIVE and room.may("react", viewer):
         can.append("react")
     if room.state == SpaceState.SCHEDULED and room.may("remind", viewer):
@@ -88,7 +90,7 @@ def space_actions(room: Room, viewer: int | None) -> list[str]:
 
 def person_actions(room: Room, viewer: int | None, target: int) -> list[str]:
     """What `viewer` may do to `target` now."""
-    if viewer is None or viewer == target:
+    if viewer is None or viewer == target or room.state in FINAL:
         return []
     return [name for name, command in _PERSON_ACTIONS.items()
             if _changes(room, command(viewer, target))]
