@@ -32,7 +32,7 @@ from townhall.testing import cpu
 from townhall.testing.edge import NginxEdge
 from townhall.tools.bench.common import HttpStatusError, percentile
 from townhall.tools.bench.join_storm import JoinStorm, join_targets
-from townhall.tools.bench.playlist import parse
+from townhall.tools.bench.playlist import PlaylistError, parse
 
 DEFAULT_COUNT = 10_000
 DEFAULT_WITHIN = 10.0
@@ -171,10 +171,9 @@ def wait_for_parts(url: str, deadline: Deadline) -> None:
     while True:
         deadline.check("waiting for the demo Space's first parts")
         try:
-            text = httpx.get(url, timeout=5).text
-            if text.count("#EXT-X-PART:") >= WARM_PARTS:
+            if len(parse(httpx.get(url, timeout=5).text).parts) >= WARM_PARTS:
                 return
-        except httpx.HTTPError:
+        except (httpx.HTTPError, PlaylistError):
             pass
         time.sleep(0.2)
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import m3u8
 
 from townhall import limits
 from townhall.backends.memory.segments import MemorySegmentStore
@@ -72,7 +73,8 @@ async def test_a_resumed_space_never_reuses_a_media_name(tmp_path: Path) -> None
     finally:
         await second.stop()
     replay = replay_playlist(tmp_path, 2)
-    assert replay is not None and "#EXT-X-DISCONTINUITY" in replay
+    assert replay is not None
+    assert [s.discontinuity for s in m3u8.loads(replay).segments].count(True) == 1
 
 
 async def test_a_waiting_room_restarted_never_reuses_a_media_name(tmp_path: Path) -> None:

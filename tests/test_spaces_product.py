@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import m3u8
 import pytest
 
 from townhall.testing.audio import band_level_db, dominant_frequency, rms
@@ -106,8 +107,8 @@ async def test_waiting_room_plays_before_start_and_continues_into_the_live_audio
     assert steps == {limits.AAC_FRAME_SAMPLES}  # one continuous stream across the start
     host.post(f"/api/spaces/{space['id']}/end")
     # The waiting time is not in the replay: it starts at (about) going live.
-    replay = httpx.get(f"{server.base_url}/hls/{space['id']}/replay.m3u8").text
-    assert "#EXT-X-ENDLIST" in replay
+    replay = m3u8.loads(httpx.get(f"{server.base_url}/hls/{space['id']}/replay.m3u8").text)
+    assert replay.is_endlist
 
 
 def early_seconds(reader: HlsReader) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from urllib.parse import urljoin
 
 import av
 import httpx
+import m3u8
 import numpy as np
 import pytest
 
@@ -67,13 +67,6 @@ def launched_chromium(executable: Path, args: Callable[[Path], list[str]], tmp_p
 
 # --- an independent LL-HLS listener -------------------------------------------------
 
-_ATTR = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
-
-
-def _attrs(text: str) -> dict[str, str]:
-    return {k: v.strip('"') for k, v in _ATTR.findall(text)}
-
-
 @dataclass
 class MediaPlaylist:
     text: str
@@ -92,36 +85,20 @@ class MediaPlaylist:
 
 
 def parse_media_playlist(text: str) -> MediaPlaylist:
-    """Enough of RFC 8216bis for our playlists: MAP, PART, EXTINF + URI, PDT, ENDLIST."""
+    """A media playlist as the m3u8 package reads it: MAP, PART, EXTINF + URI, PDT,
+    ENDLIST (a segment still being made has parts and no URI yet)."""
     if not text.startswith("#EXTM3U"):
         raise ValueError(f"not a playlist: {text[:80]!r}")
-    playlist = MediaPlaylist(text)
-    msn: int | None = None
-    pending_duration: float | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
-            playlist.media_sequence = int(line.split(":", 1)[1])
-        elif line.startswith("#EXT-X-MAP:"):
-            playlist.map_uri = _attrs(line.split(":", 1)[1])["URI"]
-        elif line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
-            playlist.has_program_date_time = True
-        elif line.startswith("#EXT-X-ENDLIST"):
-            playlist.ended = True
-        elif line.startswith("#EXT-X-PART:"):
-            attrs = _attrs(line.split(":", 1)[1])
-            current = playlist.media_sequence + len(playlist.segments) if msn is None else msn
-            playlist.parts.setdefault(current, []).append((attrs["URI"], float(attrs["DURATION"])))
-        elif line.startswith("#EXTINF:"):
-            pending_duration = float(line.split(":", 1)[1].split(",")[0])
-        elif not line.startswith("#"):
-            if pending_duration is None:
-                raise ValueError(f"segment URI without EXTINF: {line}")
-            number = playlist.media_sequence + len(playlist.segments)
-            playlist.segments.append((number, line, pending_duration))
-            pending_duration = None
+    parsed = m3u8.loads(text)
+    playlist = MediaPlaylist(
+        text, media_sequence=parsed.media_sequence or 0,
+        map_uri=parsed.segment_map[0].uri if parsed.segment_map else None,
+        has_program_date_time=parsed.program_date_time is not None, ended=parsed.is_endlist)
+    for msn, segment in enumerate(parsed.segments, start=playlist.media_sequence):
+        if segment.parts:
+            playlist.parts[msn] = [(part.uri, part.duration) for part in segment.parts]
+        if segment.uri is not None:
+            playlist.segments.append((msn, segment.uri, segment.duration))
     return playlist
 
 
