@@ -1,5 +1,5 @@
 """Shared pieces of the benchmarks: a server subprocess, users and Spaces through the
-API, a train of identifiable audio markers, onset detection, and result tables.
+API, and result tables (audio markers and their onsets: townhall.testing.audio).
 
 Everything talks to 127.0.0.1 only: the server is started by tests/conftest.py's
 start_server(), which restricts ICE to loopback.
@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -131,104 +130,6 @@ def invite_speaker(host: httpx.Client, guest: httpx.Client, space_id: str) -> No
     accepted = guest.post(f"/api/spaces/{space_id}/invites/{invite.json()['code']}/accept")
     accepted.raise_for_status()
     assert accepted.json()["your_role"] == "speaker", accepted.text
-
-
-# --- markers -------------------------------------------------------------------------
-
-# Marker i is a burst at TAG_FREQUENCIES[i % len]: the frequency names the marker, so a
-# marker heard later than the spacing between markers (HLS) is still matched to the one
-# that was sent, and a lost marker cannot shift every later match.
-TAG_FREQUENCIES = [500.0 + 150.0 * k for k in range(10)]  # 500 .. 1850 Hz
-MARKER_AMPLITUDE = 0.3
-# Onset threshold: a third of the burst's amplitude. Low enough to catch the first
-# cycle, high enough that codec pre-echo (AAC spreads energy up to a block early) and
-# Opus noise do not trigger it.
-ONSET_THRESHOLD = MARKER_AMPLITUDE / 3
-QUIET_BEFORE_ONSET = 0.3  # seconds of quiet required before an onset counts
-
-
-@dataclass
-class MarkerTrain:
-    """Silence with `count` short tone bursts, `period` seconds apart, from `delay`.
-
-    Use `source` as a SyntheticTrack's sample function and `on_frame` as its hook: the
-    wall time each marker's first sample was handed to the encoder lands in `sent`.
-    """
-
-    count: int
-    period: float = 1.0
-    delay: float = 2.0
-    burst: float = 0.030
-    sent: dict[int, float] = field(default_factory=dict)
-
-    def first_sample(self, i: int) -> int:
-        # Whole ticks, so a marker starts exactly at a frame's first sample.
-        tick = limits.TICK_SAMPLES
-        return round((self.delay + i * self.period) * RATE / tick) * tick
-
-    def source(self, start: int, count: int) -> np.ndarray:
-        out = np.zeros(count, np.int16)
-        burst = int(self.burst * RATE)
-        for i in range(self.count):
-            m = self.first_sample(i)
-            lo, hi = max(start, m), min(start + count, m + burst)
-            if lo < hi:
-                t = (np.arange(lo, hi) - m) / RATE
-                wave = np.sin(2 * np.pi * TAG_FREQUENCIES[i % len(TAG_FREQUENCIES)] * t)
-                out[lo - start : hi - start] = (wave * MARKER_AMPLITUDE * 32767).astype(np.int16)
-        return out
-
-    def on_frame(self, first: int, wall: float) -> None:
-        for i in range(self.count):
-            m = self.first_sample(i)
-            if first <= m < first + limits.TICK_SAMPLES:
-                self.sent[i] = wall + (m - first) / RATE
-
-    def match(self, onset_wall: float, tag: int) -> tuple[int, float] | None:
-        """(marker index, latency) of the newest marker with this tag sent before the
-        onset, or None."""
-        candidates = [
-            (i, onset_wall - t)
-            for i, t in self.sent.items()
-            if i % len(TAG_FREQUENCIES) == tag and t < onset_wall
-        ]
-        return min(candidates, key=lambda c: c[1]) if candidates else None
-
-    @property
-    def last_sent(self) -> float | None:
-        return self.sent.get(self.count - 1)
-
-
-def tag_of_frequency(frequency: float) -> int | None:
-    """The marker tag whose frequency is nearest, if within half a tag step."""
-    k = int(np.argmin([abs(frequency - f) for f in TAG_FREQUENCIES]))
-    return k if abs(frequency - TAG_FREQUENCIES[k]) < 75.0 else None
-
-
-def burst_frequency(pcm: np.ndarray, onset: int) -> float:
-    """Dominant frequency of the 30 ms after an onset (zero-padded FFT)."""
-    window = pcm[onset : onset + int(0.025 * RATE)].astype(np.float64)
-    if window.size < 64:
-        return 0.0
-    spectrum = np.abs(np.fft.rfft(window * np.hanning(window.size), n=8192))
-    freqs = np.fft.rfftfreq(8192, 1 / RATE)
-    spectrum[freqs < 200] = 0
-    return float(freqs[int(np.argmax(spectrum))])
-
-
-def find_onsets(pcm: np.ndarray) -> list[int]:
-    """Sample indices where |pcm| first exceeds the threshold after enough quiet."""
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > ONSET_THRESHOLD * 32767)
-    quiet = int(QUIET_BEFORE_ONSET * RATE)
-    onsets, previous = [], None
-    for index in loud:
-        if previous is None or index - previous >= quiet:
-            # The first loud sample also needs quiet before it (not the stream start
-            # mid-burst).
-            if index >= quiet or previous is not None:
-                onsets.append(int(index))
-        previous = index
-    return onsets
 
 
 # --- results -------------------------------------------------------------------------

@@ -24,21 +24,14 @@ import subprocess
 import tempfile
 import threading
 import time
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 import numpy as np
 
-from benchmarks._common import (
-    MARKER_AMPLITUDE,
-    TAG_FREQUENCIES,
-    burst_frequency,
-    find_onsets,
-    stop_process,
-    tag_of_frequency,
-)
+from benchmarks._common import stop_process
+from townhall.testing.audio import marker_burst, marker_onsets, write_wav
 from townhall.testing.waiting import wait_started
 
 RATE = 48_000
@@ -48,10 +41,7 @@ FRAME_SECONDS = 1152 / RATE
 LOOP_SECONDS = 15.0
 MARKER_PERIOD = 1.5
 MARKER_OFFSET = 0.5
-MARKER_SECONDS = 0.030
-# The markers' tones and level are _common's: its find_onsets and tag_of_frequency
-# read them back.
-TAGS = TAG_FREQUENCIES
+# The markers (tones, level, length) are townhall.testing.audio's, which finds them again.
 ICECAST = shutil.which("icecast2") or "/usr/bin/icecast2"
 MOUNT = "/live.mp3"
 SOURCE_PASSWORD = "bench-source"
@@ -70,18 +60,12 @@ class Program:
 
 def make_program(workdir: Path) -> Program:
     pcm = np.zeros(int(LOOP_SECONDS * RATE), np.int16)
-    t = np.arange(int(MARKER_SECONDS * RATE)) / RATE
     count = int(LOOP_SECONDS / MARKER_PERIOD)
     for i in range(count):
         start = int((MARKER_OFFSET + i * MARKER_PERIOD) * RATE)
-        wave_ = np.sin(2 * np.pi * TAGS[i % len(TAGS)] * t) * MARKER_AMPLITUDE * 32767
-        pcm[start:start + t.size] = wave_.astype(np.int16)
-    wav, mp3 = workdir / "program.wav", workdir / "program.mp3"
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.tobytes())
+        burst = marker_burst(i)
+        pcm[start:start + burst.size] = burst
+    wav, mp3 = write_wav(workdir / "program.wav", pcm, RATE), workdir / "program.mp3"
     subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav), "-c:a", "libmp3lame",
                     "-b:a", f"{BITRATE // 1000}k", "-ar", str(RATE), "-ac", "1", "-write_xing",
                     "0", "-id3v2_version", "0", "-f", "mp3", str(mp3)], check=True, timeout=60)
@@ -136,10 +120,7 @@ class Decoded:
         pcm = np.concatenate(self.chunks)
         out = []
         starts = np.array(self.frame_starts)
-        for onset in find_onsets(pcm):
-            tag = tag_of_frequency(burst_frequency(pcm, onset))
-            if tag is None:
-                continue
+        for onset, tag in marker_onsets(pcm):
             frame = int(np.searchsorted(starts, onset, side="right") - 1)
             out.append((onset, frame, tag))
         return out

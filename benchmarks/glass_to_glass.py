@@ -31,13 +31,8 @@ import numpy as np
 from playwright.async_api import Browser, Page, async_playwright
 
 from benchmarks._common import (
-    ONSET_THRESHOLD,
-    QUIET_BEFORE_ONSET,
     RATE,
     Deadline,
-    MarkerTrain,
-    burst_frequency,
-    find_onsets,
     live_space,
     log,
     print_table,
@@ -45,6 +40,12 @@ from benchmarks._common import (
     signed_in_client,
     stage,
     summary,
+)
+from townhall.testing.audio import (
+    ONSET_THRESHOLD,
+    QUIET_BEFORE_ONSET,
+    MarkerTrain,
+    marker_onsets,
     tag_of_frequency,
 )
 from townhall.tools.clients.hls import FetchedPart, HlsReader, decode_fmp4
@@ -213,15 +214,14 @@ def reader_latencies(reader: HlsReader, markers: MarkerTrain) -> dict[str, list[
     frame_offsets = np.cumsum([0] + [n for _, n in frames[:-1]])
     origin = pdt_origin(reader.parts, starts)
     out: dict[str, list[float]] = {"fetch": [], "pdt": [], "pdt-send": []}
-    for onset in find_onsets(pcm):
+    for onset, tag in marker_onsets(pcm):
         f = int(np.searchsorted(frame_offsets, onset, side="right") - 1)
         pts = frames[f][0] + (onset - frame_offsets[f])
         k = int(np.searchsorted(starts, pts, side="right") - 1)
         if k < 0:
             continue
         part, within = reader.parts[k], (pts - starts[k]) / RATE
-        tag = tag_of_frequency(burst_frequency(pcm, onset))
-        matched = markers.match(part.fetched_at + within, tag) if tag is not None else None
+        matched = markers.match(part.fetched_at + within, tag)
         if matched is None:
             continue
         index, latency = matched

@@ -20,9 +20,6 @@ import numpy as np
 from benchmarks._common import (
     RATE,
     Deadline,
-    MarkerTrain,
-    burst_frequency,
-    find_onsets,
     invite_speaker,
     live_space,
     log,
@@ -31,10 +28,10 @@ from benchmarks._common import (
     signed_in_client,
     stage,
     summary,
-    tag_of_frequency,
 )
 from benchmarks._prefetch import AIORTC_DEFAULT, set_audio_prefetch
 from townhall import limits
+from townhall.testing.audio import MarkerTrain, marker_onsets
 
 CLIENT_PREFETCH = 1
 from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
@@ -52,11 +49,10 @@ def received_onsets(b: WhipPublisher, markers: MarkerTrain) -> list[tuple[int, f
     starts = np.cumsum([0] + [c.shape[0] for c in chunks[:-1]])
     pcm = np.concatenate(chunks)
     results = []
-    for onset in find_onsets(pcm):
+    for onset, tag in marker_onsets(pcm):
         k = int(np.searchsorted(starts, onset, side="right") - 1)
         arrival = times[k] + (onset - starts[k]) / RATE
-        tag = tag_of_frequency(burst_frequency(pcm, onset))
-        matched = markers.match(arrival, tag) if tag is not None else None
+        matched = markers.match(arrival, tag)
         if matched is not None:
             results.append(matched)
     return results

@@ -3,40 +3,33 @@ independent LL-HLS listener that fetches and decodes what the origin serves."""
 
 from __future__ import annotations
 
-import io
 import os
 import time
-import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin
 
-import av
 import httpx
 import m3u8
 import numpy as np
 import pytest
 
-from townhall.testing.waiting import wait_until
+from townhall import limits
+from townhall.testing import audio
+from townhall.testing.audio import full_scale, write_wav
+from townhall.testing.waiting import wait_until  # noqa: F401 (the browser tests import it here)
+from townhall.tools.clients.hls import decode_fmp4
+from townhall.tools.clients.whip import sine
 
-__all__ = ["wait_until"]  # the browser tests' import of it
-
-SAMPLE_RATE = 48_000
+SAMPLE_RATE = limits.SAMPLE_RATE
 
 
 def write_tone_wav(path: Path, freq: float = 440.0, seconds: float = 30.0,
                    amplitude: float = 0.3) -> Path:
     """48 kHz mono 16-bit sine, used as Chromium's fake microphone."""
-    t = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
-    samples = (amplitude * 32767 * np.sin(2 * np.pi * freq * t)).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(samples.tobytes())
-    return path
+    return write_wav(path, sine(freq, amplitude)(0, int(SAMPLE_RATE * seconds)), SAMPLE_RATE)
 
 
 @contextmanager
@@ -147,43 +140,23 @@ def _get(client: httpx.Client, url: str) -> bytes:
 
 
 def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode fMP4 AAC to mono float samples."""
-    chunks = []
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.audio[0]
-        rate = stream.codec_context.sample_rate
-        for frame in container.decode(stream):
-            samples = frame.to_ndarray().astype(np.float64)
-            if frame.format.is_planar:
-                samples = samples.mean(axis=0)
-            else:
-                samples = samples.reshape(-1, len(frame.layout.channels)).mean(axis=1)
-            chunks.append(samples)
-    if not chunks:
+    """Decode fMP4 AAC to mono float samples (1.0 = full scale) and their rate."""
+    pcm, _ = decode_fmp4(data)
+    if not pcm.size:
         raise AssertionError("no audio frames decoded")
-    return np.concatenate(chunks), rate
+    return full_scale(pcm), SAMPLE_RATE
+
+
+# The browser tests' names for townhall.testing.audio's analysis, with the rate second.
 
 
 def dominant_frequency(samples: np.ndarray, rate: int) -> float:
-    windowed = samples * np.hanning(len(samples))
-    spectrum = np.abs(np.fft.rfft(windowed))
-    spectrum[0] = 0
-    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+    return audio.dominant_frequency(samples, rate)
 
 
 def band_power_db(samples: np.ndarray, rate: int, frequency: float, width: float = 15.0) -> float:
-    """Mean power within `width` Hz of `frequency`, in dB (absolute: comparable between
-    recordings of the same length, unlike a level relative to the whole signal)."""
-    windowed = samples * np.hanning(len(samples))
-    power = np.abs(np.fft.rfft(windowed)) ** 2 / len(samples) ** 2
-    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
-    return float(10 * np.log10(power[np.abs(freqs - frequency) <= width].sum() + 1e-20))
+    return audio.band_power_db(samples, frequency, width, rate)
 
 
 def band_share_db(samples: np.ndarray, rate: int, frequency: float, width: float = 15.0) -> float:
-    """Energy within `width` Hz of `frequency` relative to the whole signal, in dB."""
-    windowed = samples * np.hanning(len(samples))
-    power = np.abs(np.fft.rfft(windowed)) ** 2
-    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
-    band = power[np.abs(freqs - frequency) <= width].sum()
-    return float(10 * np.log10(band / max(power.sum(), 1e-20) + 1e-20))
+    return audio.band_level_db(samples, frequency, width, rate)
