@@ -2,7 +2,7 @@
 
 Every client error is `{"code": "<machine code>", "detail": "<message>"}` (app.py's handlers for ClientError and
 RequestValidationError, the latter replacing FastAPI's list-shaped 422 body). Declaring
-them in the schema lets clients and tests (tests/test_schemathesis.py) check every
+them in the schema lets clients and tests (tests/http/test_schemathesis.py) check every
 answer against it. Routers take them with `APIRouter(responses=...)`.
 """
 

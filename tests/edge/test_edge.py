@@ -16,7 +16,7 @@ import pytest
 from townhall.testing.servers import REPO_ROOT, Server, free_port, signed_in_client
 from townhall.testing.audio import dominant_frequency, rms
 from townhall.testing.waiting import wait_until
-from tests.edge_helpers import StubOrigin, edge, origin_of  # noqa: F401 (fixture)
+from tests.edge.edge_helpers import StubOrigin, edge, origin_of  # noqa: F401 (fixture)
 from townhall import limits
 from townhall.tools.clients.hls import HlsReader, decode_fmp4
 from townhall.edge import render_nginx_config

@@ -1,5 +1,5 @@
 """The cluster behind the edge, shared by the failover tests (Python clients in
-tests/test_failover.py, a real browser in tests/test_browser_cluster.py): Redis +
+tests/system/test_failover.py, a real browser in tests/system/test_browser_cluster.py): Redis +
 PostgreSQL + two `townhall serve` origins + the nginx edge, all on loopback."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from townhall.testing.services import postgres_server, redis_server
 from townhall.testing.servers import start_server, stop_server
-from tests.test_cluster import Cluster
+from tests.system.test_cluster import Cluster
 from townhall.testing.edge import NginxEdge
 
 

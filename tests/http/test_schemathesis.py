@@ -9,10 +9,10 @@ schema: status code declared, content type declared, body valid against its sche
 Bounded and deterministic (derandomized): TOWNHALL_SCHEMATHESIS_EXAMPLES cases per
 operation and role (default 10: ~45 s). A larger run, benchmark-style (roughly half an hour):
 
-    TOWNHALL_SCHEMATHESIS_EXAMPLES=500 .venv/bin/python -m pytest tests/test_schemathesis.py -q -x
+    TOWNHALL_SCHEMATHESIS_EXAMPLES=500 .venv/bin/python -m pytest tests/http/test_schemathesis.py -q -x
 
 Not here: GET .../events streams forever (Server-Sent Events) and POST /whip/{space_id}
-needs a real SDP offer; both are covered by tests/test_fuzz.py and test_authorization.py.
+needs a real SDP offer; both are covered by tests/http/test_fuzz.py and test_authorization.py.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ PASSWORD = "correct horse"
 ROLES = ("anonymous", "listener", "host", "speaker")
 NOT_FUZZED = {
     ("GET", "/api/spaces/{space_id}/events"): "Server-Sent Events: streams until the Space ends",
-    ("POST", "/whip/{space_id}"): "needs a real SDP offer: fuzzed in tests/test_fuzz.py",
+    ("POST", "/whip/{space_id}"): "needs a real SDP offer: fuzzed in tests/http/test_fuzz.py",
 }
 OPERATIONS = [
     (method.upper(), path)

@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from tests.test_browser import (  # noqa: F401  (browser: the fixture)
+from tests.system.test_browser import (  # noqa: F401  (browser: the fixture)
     PLAY_TIMEOUT_MS,
     browser,
     new_page,

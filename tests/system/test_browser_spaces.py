@@ -37,7 +37,7 @@ from townhall.testing.browser import (
     wait_until,
 )
 from townhall.testing.servers import signed_in_client
-from tests.test_browser import (
+from tests.system.test_browser import (
     AUDIBLE_RMS,
     CHROMIUM,
     CONNECT_TIMEOUT_MS,

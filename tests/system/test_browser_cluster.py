@@ -2,7 +2,7 @@
 the origin mixing the Space is SIGKILLed.
 
 Redis + PostgreSQL + two `townhall serve` origins + the nginx edge on loopback (the
-fixture of tests/test_failover.py). Everything a page or this test does goes through the
+fixture of tests/system/test_failover.py). Everything a page or this test does goes through the
 edge (pages, API, live events, beacons, WHIP, HLS); only the kill and /healthz go to the
 origins. The host (Chromium, 440 Hz fake microphone, capture processing off) goes live
 from the Space page; an anonymous listener's page plays it with hls.js and shows the
@@ -32,9 +32,9 @@ import pytest
 
 from townhall.testing.audio import dominant_frequency
 from townhall.testing.browser import launched_chromium, wait_until
-from tests.cluster_fixtures import cluster_behind_edge  # noqa: F401 (a fixture)
+from tests.system.cluster_fixtures import cluster_behind_edge  # noqa: F401 (a fixture)
 from townhall.testing.servers import Server, signed_in_client
-from tests.test_browser import (
+from tests.system.test_browser import (
     AUDIBLE_RMS,
     CHROMIUM,
     CONNECT_TIMEOUT_MS,
@@ -45,7 +45,7 @@ from tests.test_browser import (
     wait_js,
     wait_playing,
 )
-from tests.test_cluster import Cluster
+from tests.system.test_cluster import Cluster
 from townhall.tools.clients.hls import HlsReader
 from townhall.testing.edge import NginxEdge
 

@@ -30,7 +30,7 @@ from townhall.testing.browser import (
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TONE_HZ = 440.0
 # The whole path (Opus in, mixer, AAC out) must keep the tone's pitch within 5 Hz.
 TONE_TOLERANCE_HZ = 5.0

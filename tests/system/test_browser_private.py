@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.test_browser import (
+from tests.system.test_browser import (
     AUDIBLE_RMS,
     CONNECT_TIMEOUT_MS,
     PLAY_TIMEOUT_MS,
@@ -14,7 +14,7 @@ from tests.test_browser import (
     wait_js,
     wait_playing,
 )
-from tests.test_browser_spaces import DESKTOP, HOST_HZ, PHONE, SPEAKER_HZ, UI_TIMEOUT_MS, Person, browsers  # noqa: F401
+from tests.system.test_browser_spaces import DESKTOP, HOST_HZ, PHONE, SPEAKER_HZ, UI_TIMEOUT_MS, Person, browsers  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

@@ -42,7 +42,7 @@ LISTENERS = 3
 STALL_GAP = 1.0
 # Listeners come from another loopback address than the flood (per-address limits).
 LISTENER_ADDRESS = "127.0.0.2"
-RESULTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "hostile_load.json"
+RESULTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "hostile_load.json"
 
 
 def flood_requests(space: str) -> Iterator[tuple[str, str, str, dict]]:

@@ -18,11 +18,11 @@ import m3u8
 import pytest
 
 from townhall.testing.audio import dominant_frequency
-from tests.cluster_fixtures import cluster_behind_edge  # noqa: F401 (a fixture)
+from tests.system.cluster_fixtures import cluster_behind_edge  # noqa: F401 (a fixture)
 from townhall.testing.servers import live_space, signed_in_client, stage
 from townhall.testing.waiting import wait_until_async
-from tests.test_cluster import Cluster
-from tests.test_faults import runs_of_replay
+from tests.system.test_cluster import Cluster
+from tests.system.test_faults import runs_of_replay
 from townhall.tools.clients.hls import HlsReader, decode_fmp4
 from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 from townhall.testing.edge import NginxEdge
