@@ -99,7 +99,24 @@ MAX_WHIP_CONNECTIONS_PER_USER = 2
 # the audience figures: townhall/backends/audience.py.
 BEACON_INTERVAL = 10.0
 
-# Worker threads for database and file work off the event loop (asyncio.to_thread):
-# Python's default is cores + 4 (6 here), too few for a burst of API writes while
-# recordings fsync; threads mostly wait on I/O, so more cost little.
-WORKER_THREADS = 32
+# Threads for blocking work off the event loop (townhall/threads.py). Few: threads
+# running Python take the GIL from the loop (50 busy ones stalled audio ~150 ms).
+DATABASE_THREADS = 4  # SQLite serialises writes; PostgreSQL queries are short
+MEDIA_FILE_THREADS = 2  # recording writes and fsyncs (they wait on the disk, not the GIL)
+FILE_THREADS = 4  # replays and recorded segments served to clients
+PASSWORD_THREADS = 2  # argon2 (~50 ms each, without the GIL): a flood waits its turn
+# Threads for FastAPI's plain `def` routes and dependencies (anyio's limiter; its
+# default is 40): the same reasoning, every signed-in request looks its session up.
+SYNC_ROUTE_THREADS = 8
+# How long a thread running Python keeps the GIL while the loop waits for it (CPython's
+# default is 5 ms): the loop gives the GIL up at every socket and codec call, so with a
+# busy database thread each of those cost it up to this long.
+GIL_SWITCH_INTERVAL = 0.0005
+# Signed-in sessions remembered per node (townhall/http/common/deps.py): signing out
+# elsewhere in a cluster takes effect here within this long; the entries bound memory.
+SESSION_CACHE_SECONDS = 2.0
+SESSION_CACHE_ENTRIES = 50_000
+# API writes worked on at once per node (townhall/http/common/gate.py): enough to keep
+# the database threads busy, few enough that a burst never fills a pass of the event
+# loop that carries the speakers' audio.
+CONCURRENT_WRITES = 4

@@ -31,6 +31,7 @@ from townhall.media.space_media import SpaceMedia
 from townhall.media.webrtc.whip import WhipEndpoint
 from townhall.store.db import Database
 from townhall.store.models import Space
+from townhall import threads
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +107,12 @@ class MediaHost:
         if space_id in self.media:  # a join storm's requests after the first
             return True
         # Read in parallel first: requests for unknown or ended Spaces never queue.
-        if await asyncio.to_thread(self._state, space_id) != "scheduled":
+        if await threads.run(threads.DATABASE, self._state, space_id) != "scheduled":
             return False
         async with self.locks.hold(space_id):
             if space_id in self.media:
                 return True
-            if await asyncio.to_thread(self._state, space_id) != "scheduled":
+            if await threads.run(threads.DATABASE, self._state, space_id) != "scheduled":
                 return False
             with contextlib.suppress(MediaElsewhere):  # another node opened it first
                 await self.start_media(space_id, recording=False)
@@ -131,7 +132,7 @@ class MediaHost:
         await media.stop()
         log.info("media stopped", extra={"space": space_id, "parts": media.parts_published})
         figures = await self.audience.finish(space_id, time.time())
-        await asyncio.to_thread(self._store_figures, space_id, figures)
+        await threads.run(threads.DATABASE, self._store_figures, space_id, figures)
         if self.leases is not None:
             await self.leases.release(space_id)
 
@@ -246,7 +247,7 @@ class MediaHost:
                         log.warning("lost the media lease of %s; stopping here", space_id)
                         await self._under_lock(space_id, self._drop_media)
                 if time.monotonic() - last_read > LIVE_SPACES_EVERY:
-                    live = await asyncio.to_thread(self._live_space_ids)
+                    live = await threads.run(threads.DATABASE, self._live_space_ids)
                     last_read = time.monotonic()
                     for space_id, media in list(self.media.items()):
                         if media.recording and space_id not in live:
@@ -256,7 +257,7 @@ class MediaHost:
                 owners = await self.leases.owners(others)  # one round trip for all
                 for space_id in others:
                     if owners[space_id] is None:
-                        if not await asyncio.to_thread(self._live_space_ids, space_id):
+                        if not await threads.run(threads.DATABASE, self._live_space_ids, space_id):
                             continue  # ended since the list was read
                         log.info("taking over live Space %s", space_id)
                         await self._under_lock(space_id, self.start_media)

@@ -119,7 +119,6 @@ def present(db: OrmSession, space: Space, room: Room, viewer: int | None, base: 
         if uid in users
     ]
     refs = lambda group: [ref(u) for u in group if u in users]  # noqa: E731
-    reminded = viewer is not None and db.get(Reminder, (space.id, viewer)) is not None
     return SpaceOut(
         id=space.id,
         title=space.title,
@@ -144,9 +143,13 @@ def present(db: OrmSession, space: Space, room: Room, viewer: int | None, base: 
         you=you(room, viewer),
         your_role=room.role_of(viewer),
         your_id=viewer,
-        reminded=reminded,
+        reminded=reminded(db, space.id, viewer),
         recording_error=live.recording_error,
     )
+
+
+def reminded(db: OrmSession, space_id: str, viewer: int | None) -> bool:
+    return viewer is not None and db.get(Reminder, (space_id, viewer)) is not None
 
 
 def personalise(neutral: dict[str, Any], room: Room, viewer: int | None) -> dict[str, Any]:

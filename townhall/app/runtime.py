@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import gc
+import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import anyio.to_thread
 import redis.asyncio as redis
 from sqlalchemy import select
 
@@ -40,6 +41,7 @@ from townhall.media.webrtc.aiortc_tuning import set_audio_prefetch
 from townhall.media.webrtc.whip import WhipEndpoint, accept_only, advertise_only
 from townhall.store.db import Database
 from townhall.store.models import Space
+from townhall import threads
 
 __all__ = ["MediaElsewhere", "Services", "WaitingRoomsFull"]
 
@@ -119,15 +121,21 @@ class Services:
 
     async def start(self) -> None:
         """Connect shared parts, then start the periodic work."""
-        # Database and file work leave the loop through asyncio.to_thread: give it
-        # enough threads that a burst of writes never queues behind a slow disk.
-        asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(limits.WORKER_THREADS, thread_name_prefix="townhall-io"))
+        # Plain `def` routes and dependencies run on anyio's threads: few of them, so
+        # they cannot take the GIL from the loop (townhall/threads.py says why).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = (
+            limits.SYNC_ROUTE_THREADS)
+        sys.setswitchinterval(limits.GIL_SWITCH_INTERVAL)
         self.loop_lag.start()
         await self.store.start()
         await self.bus.start()
         self.live.start()
         self.host.start()
+        # Everything loaded so far lives as long as the process: a full collection
+        # scanning it all held the GIL ~80-140 ms (a stall in every speaker's audio, seen
+        # in benchmarks/burst_stall.py). Frozen, the collector only scans what comes later.
+        gc.collect()
+        gc.freeze()
 
     async def resume_live_spaces(self) -> None:
         """One node: Spaces that were live when the process stopped go on (their media
@@ -140,7 +148,7 @@ class Services:
             with self.db.session() as db:
                 return list(db.scalars(select(Space.id).where(Space.state == "live")))
 
-        for space_id in await asyncio.to_thread(live_ids):
+        for space_id in await threads.run(threads.DATABASE, live_ids):
             log.info("resuming live Space %s", space_id)
             async with self.locks.hold(space_id):
                 await self.host.start_media(space_id)

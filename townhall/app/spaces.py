@@ -9,15 +9,15 @@ authorise what they send next (townhall/app/feeds.py).
 
 from __future__ import annotations
 
-import asyncio
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session as OrmSession
 
 from townhall.app.locks import SpaceLocks
-from townhall.app.presenters import LiveFacts, SpaceOut, present
+from townhall.app.presenters import LiveFacts, SpaceOut, personalise, present, reminded
 from townhall.backends.bus import EventBus
 from townhall.domain import FINAL, Decision, Event, Room
 from townhall.domain.affordances import room_json
@@ -25,15 +25,17 @@ from townhall.domain.events import event_json
 from townhall.store import rooms as room_store
 from townhall.store.db import Database
 from townhall.store.models import Space
+from townhall import threads
 
 Before = Callable[[OrmSession, Space], None]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a command left behind: the viewer's view, and the events it caused."""
+    """What a command left behind: the Space as the viewer now sees it (JSON, ready to
+    send), and the events it caused."""
 
-    space: SpaceOut
+    space: bytes
     events: tuple[Event, ...]
     room: Room
 
@@ -53,23 +55,25 @@ class SpaceCommands:
         """Decide `command` for `viewer`, persist it, carry out its effects, tell live
         clients. `before` stores what goes with the decision in the same transaction."""
         async with self.locks.hold(space_id):
-            space, room, events = await asyncio.to_thread(self._decide, space_id, command, before)
+            space, room, events = await threads.run(threads.DATABASE, self._decide, space_id,
+                                                    command, before)
             await self._carry_out(space_id, events)
             live = self._live_facts(space_id)
-            neutral, out = await asyncio.to_thread(self._present, space_id, viewer, base, live)
+            neutral, answer = await threads.run(threads.DATABASE, self._present, space_id,
+                                                room, viewer, base, live)
             self.publish_change(space_id, events, room, neutral)
             if room.state in FINAL:
                 self.bus.close_space(space_id)  # live clients' streams end with the Space
-        return Outcome(out, events, room)
+        return Outcome(answer, events, room)
 
     def publish_change(self, space_id: str, events: tuple[Event, ...], room: Room,
-                       neutral: SpaceOut) -> None:
+                       neutral: dict[str, Any]) -> None:
         """Sent even without room events (an edit, a pinned link). It carries the Room,
         which feeds use to authorise and personalise, and strip before sending."""
         self.bus.publish(space_id, {
             "type": "change",
             "events": [event_json(e) for e in events],
-            "space": neutral.model_dump(mode="json"),
+            "space": neutral,
             "room": room_json(room),
         })
 
@@ -79,16 +83,19 @@ class SpaceCommands:
             space, room, events = room_store.decide(db, space_id, command)
             if before is not None:
                 before(db, space)
-                db.flush()
-                room = room_store.load(db, space_id)[1]  # e.g. made private just now
+                room = replace(room, private=bool(space.private))  # e.g. made private now
             return space, room, events
 
-    def _present(self, space_id: str, viewer: int | None, base: str,
-                 live: LiveFacts) -> tuple[SpaceOut, SpaceOut]:
+    def _present(self, space_id: str, room: Room, viewer: int | None, base: str,
+                 live: LiveFacts) -> tuple[dict[str, Any], bytes]:
+        """The Space for nobody in particular (what the live event carries) and, from
+        it, as the viewer sees it (the answer), both off the event loop."""
         with self.db.session() as db:
-            space, room = room_store.load(db, space_id)
-            return (present(db, space, room, None, base, live),
-                    present(db, space, room, viewer, base, live))
+            space = room_store.space(db, space_id)
+            neutral = present(db, space, room, None, base, live).model_dump(mode="json")
+            mine = personalise(neutral, room, viewer)
+            mine["reminded"] = reminded(db, space_id, viewer)
+        return neutral, json.dumps(mine, separators=(",", ":")).encode()
 
     async def view(self, space_id: str, viewer: int | None, base: str,
                    action: str = "view") -> tuple[SpaceOut, Room]:
@@ -101,11 +108,11 @@ class SpaceCommands:
                 room.authorize(action, viewer)
                 return present(db, space, room, viewer, base, live), room
 
-        return await asyncio.to_thread(read)
+        return await threads.run(threads.DATABASE, read)
 
     async def room(self, space_id: str) -> Room:
         def read() -> Room:
             with self.db.session() as db:
                 return room_store.load(db, space_id)[1]
 
-        return await asyncio.to_thread(read)
+        return await threads.run(threads.DATABASE, read)

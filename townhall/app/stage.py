@@ -9,7 +9,6 @@ by the WHIP endpoint before it awaits anything (townhall/media/webrtc/whip.py).
 
 from __future__ import annotations
 
-import asyncio
 
 from townhall.app.locks import SpaceLocks
 from townhall.app.media_host import MediaHost
@@ -20,6 +19,7 @@ from townhall.media.webrtc.whip import WhipEndpoint, WhipResource
 from townhall.store import rooms as room_store
 from townhall.store.db import Database, hash_token
 from townhall.store.models import WhipToken
+from townhall import threads
 
 # Bearer tokens are 43 characters; anything far longer is not ours.
 MAX_TOKEN_LENGTH = 256
@@ -37,7 +37,7 @@ class Stage:
     async def speaker(self, space_id: str, authorization: str) -> int:
         """Who the `Authorization: Bearer` token is for: 404 for no such Space first,
         then 401 (no, unknown or revoked token) or 403 (another Space's)."""
-        return await asyncio.to_thread(self._speaker, space_id, authorization)
+        return await threads.run(threads.DATABASE, self._speaker, space_id, authorization)
 
     def _speaker(self, space_id: str, authorization: str) -> int:
         with self.db.session() as db:
@@ -68,4 +68,4 @@ class Stage:
             with self.db.session() as db:
                 return room_store.load(db, space_id)[1]
 
-        return await asyncio.to_thread(read)
+        return await threads.run(threads.DATABASE, read)

@@ -16,6 +16,8 @@ from sqlalchemy.exc import DataError
 
 from townhall import __version__, limits
 from townhall.http.common.csrf import OriginCheck
+from townhall.http.common.deps import SessionCache
+from townhall.http.common.gate import WriteGate
 from townhall.http.api import audience, auth, live, moderation, private, spaces, users, whip
 from townhall.config import Settings
 from townhall.http.delivery import hls, signed
@@ -54,6 +56,8 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
     app = FastAPI(title="Townhall", version=__version__, lifespan=lifespan,
                   max_body_size=limits.MAX_REQUEST_BODY_BYTES)
     app.add_middleware(OriginCheck, public_url=settings.public_url)
+    app.add_middleware(WriteGate)  # outermost of ours: a write waiting its turn does nothing
+    app.state.sessions = SessionCache()
 
     @app.exception_handler(ClientError)
     async def client_error(request: Request, exc: ClientError) -> JSONResponse:

@@ -18,6 +18,7 @@ from townhall.media.recorder import Recorder, recorded_segments
 from townhall.media.segment_store import PlaylistSnapshot, SegmentStore
 from townhall.media.sources import SpeakerInput
 from townhall.media.worker import MixerWorker, Source
+from townhall import threads
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class SpaceMedia:
         self.stopped = asyncio.Event()
 
     async def start(self) -> None:
-        first_msn, self._resumed = await asyncio.to_thread(_first_msn, self.recorder.directory)
+        first_msn, self._resumed = await threads.run(threads.MEDIA_FILES, _first_msn, self.recorder.directory)
         self.playlist.first_msn = first_msn
         await self._continue_live_playlist()
         loop = asyncio.get_running_loop()
@@ -129,7 +130,7 @@ class SpaceMedia:
         joined = b"".join(data)  # type: ignore[arg-type]
         await self.store.put(self.space_id, segment.name, joined)
         if self.recording:
-            await asyncio.to_thread(self._record_carried, msn, joined, segment.duration, start)
+            await threads.run(threads.MEDIA_FILES, self._record_carried, msn, joined, segment.duration, start)
         return segment
 
     def _record_carried(self, msn: int, data: bytes, duration: float, start: datetime) -> None:
@@ -219,7 +220,7 @@ class SpaceMedia:
         )
         if part.index == 0:
             # Noted before the segment's first part is out (a restart goes on after it).
-            await asyncio.to_thread(_note_started_segment, self.recorder.directory, part.msn)
+            await threads.run(threads.MEDIA_FILES, _note_started_segment, self.recorder.directory, part.msn)
         await self.store.put(self.space_id, part.name, encoded.data)
         self._names_by_msn.setdefault(part.msn, []).append(part.name)
         self._segment_bytes.append(encoded.data)
@@ -234,7 +235,7 @@ class SpaceMedia:
         await self.store.put(self.space_id, segment.name, data)
         self._names_by_msn.setdefault(segment.msn, []).append(segment.name)
         if self.recording:
-            await asyncio.to_thread(self._record, segment, data)
+            await threads.run(threads.MEDIA_FILES, self._record, segment, data)
             if self.on_recording_change is not None and self.recorder.last_error != self._reported:
                 self._reported = self.recorder.last_error
                 self.on_recording_change(self.space_id, self._reported)

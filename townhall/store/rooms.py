@@ -17,6 +17,14 @@ from townhall.store.models import HostBlock, Space, WhipToken
 _SETS = ("cohosts", "speakers", "invited", "guests", "muted", "removed")
 
 
+def space(db: OrmSession, space_id: str) -> Space:
+    """The stored Space (404 if there is none)."""
+    found = db.get(Space, space_id) if SPACE_ID.fullmatch(space_id) else None
+    if found is None:
+        raise NotFound("no such Space")
+    return found
+
+
 def load(db: OrmSession, space_id: str, for_update: bool = False) -> tuple[Space, Room]:
     space = None
     if SPACE_ID.fullmatch(space_id):

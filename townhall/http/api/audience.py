@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from fastapi import APIRouter, Request, Response
@@ -16,6 +15,7 @@ from townhall.backends.audience import CONCURRENT_WINDOW
 from townhall.backends.memory.audience import AudienceCounter
 from townhall.limits import BEACON_INTERVAL
 from townhall.domain.errors import BadRequest
+from townhall import threads
 
 router = APIRouter(prefix="/api/spaces/{space_id}", tags=["audience"], responses=API_ERRORS)
 
@@ -56,7 +56,7 @@ async def beacon(space_id: str, body: Beacon, request: Request) -> Response:
     """A playing listener says so every BEACON_INTERVAL seconds. Anyone listening counts."""
     svc = services(request)
     if not await svc.on_air(space_id):
-        await asyncio.to_thread(_must_exist, svc, space_id)  # 404 for an unknown Space
+        await threads.run(threads.DATABASE, _must_exist, svc, space_id)  # 404 for an unknown Space
         raise BadRequest("this Space is not on air")
     svc.beacons.hit(client_key(request, None), "audience beacons")
     await svc.audience.beat(space_id, body.session, time.time())
@@ -73,7 +73,7 @@ async def audience(space_id: str, request: Request) -> AudienceOut:
     if live:
         figures = await svc.audience.summary(space_id, time.time())
     else:
-        figures = await asyncio.to_thread(_ended_figures, svc, space_id)
+        figures = await threads.run(threads.DATABASE, _ended_figures, svc, space_id)
     return AudienceOut(
         concurrent=figures["concurrent"] if live else 0,  # type: ignore[arg-type]
         peak=figures["peak"],  # type: ignore[arg-type]

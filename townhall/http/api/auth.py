@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from townhall.http.common.errors_doc import API_ERRORS
 from townhall.domain.errors import Conflict, Unauthorized
 from townhall.store.db import hash_token, new_token
 from townhall.store.models import Session, User
+from townhall import threads
 
 router = APIRouter(prefix="/api", tags=["auth"], responses=API_ERRORS)
 hasher = PasswordHasher()
@@ -49,6 +49,7 @@ def _start_session(request: Request, response: Response, user_id: int) -> None:
     a plain `def` or in a worker thread."""
     token, token_hash = new_token()
     old = request.cookies.get(SESSION_COOKIE)
+    request.app.state.sessions.forget(old)
     with services(request).db.session() as db:
         if old:
             previous = db.get(Session, hash_token(old))
@@ -70,8 +71,8 @@ def _start_session(request: Request, response: Response, user_id: int) -> None:
 @router.post("/auth/signup", status_code=201, response_model=UserOut)
 async def signup(body: Credentials, request: Request, response: Response) -> UserOut:
     services(request).signups.hit(client_key(request, None), "sign-ups")
-    password_hash = await asyncio.to_thread(hasher.hash, body.password)
-    return await asyncio.to_thread(_create_user, request, response, body.username, password_hash)
+    password_hash = await threads.run(threads.PASSWORDS, hasher.hash, body.password)
+    return await threads.run(threads.DATABASE, _create_user, request, response, body.username, password_hash)
 
 
 def _create_user(request: Request, response: Response, username: str,
@@ -90,16 +91,16 @@ def _create_user(request: Request, response: Response, username: str,
 @router.post("/auth/signin", response_model=UserOut)
 async def signin(body: Credentials, request: Request, response: Response) -> UserOut:
     services(request).signins.hit(client_key(request, None), "sign-in attempts")
-    user = await asyncio.to_thread(_find_user, request, body.username)
+    user = await threads.run(threads.DATABASE, _find_user, request, body.username)
     try:
         if user is None:
             raise VerificationError
-        await asyncio.to_thread(hasher.verify, user.password_hash, body.password)
+        await threads.run(threads.PASSWORDS, hasher.verify, user.password_hash, body.password)
     except (VerificationError, InvalidHashError):
         # InvalidHashError: an account nobody may sign in to (the demo host's hash is
         # "!" + random) is a wrong password like any other, not a server error.
         raise Unauthorized("wrong username or password") from None
-    await asyncio.to_thread(_start_session, request, response, user.id)
+    await threads.run(threads.DATABASE, _start_session, request, response, user.id)
     return UserOut(id=user.id, username=user.username)
 
 
@@ -111,6 +112,7 @@ def _find_user(request: Request, username: str) -> User | None:
 @router.post("/auth/signout", status_code=204)
 def signout(request: Request, response: Response) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
+    request.app.state.sessions.forget(token)
     if token:
         with services(request).db.session() as db:
             session = db.get(Session, hash_token(token))

@@ -6,7 +6,6 @@ the mixer, close a peer connection) and tells every live client.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from typing import Annotated
 
@@ -21,6 +20,7 @@ from townhall.http.common.errors_doc import API_ERRORS
 from townhall.http.api.spaces import SpaceOut, act
 from townhall.domain.errors import NotFound
 from townhall.store.models import Invite, User
+from townhall import threads
 
 router = APIRouter(prefix="/api/spaces/{space_id}", tags=["moderation"], responses=API_ERRORS)
 SignedIn = Annotated[User, Depends(require_user)]
@@ -46,7 +46,7 @@ async def existing_user(request: Request, user_id: int) -> int:
             if db.get(User, user_id) is None:
                 raise NotFound("no such user")
 
-    await asyncio.to_thread(check)
+    await threads.run(threads.DATABASE, check)
     return user_id
 
 
@@ -93,7 +93,7 @@ async def accept_invite_link(space_id: str, code: str, request: Request, user: S
                 room_store.load(db, space_id)  # an unknown Space is the clearer 404
                 raise NotFound("no such invite for this Space")
 
-    await asyncio.to_thread(check)
+    await threads.run(threads.DATABASE, check)
     return await act(request, space_id, user, lambda room: room.accept_invite_code(user.id))
 
 
@@ -107,7 +107,7 @@ async def invite_user(space_id: str, body: Username, request: Request, user: Sig
             raise NotFound(f"no user named {body.username!r}")
         return invitee
 
-    invitee_id = await asyncio.to_thread(find)
+    invitee_id = await threads.run(threads.DATABASE, find)
     return await act(request, space_id, user, lambda room: room.invite(user.id, invitee_id))
 
 

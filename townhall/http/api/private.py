@@ -6,7 +6,6 @@ public Space; in a private one its members only (host, co-hosts, speakers, guest
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -22,6 +21,7 @@ from townhall.http.delivery.signed import signed_base
 from townhall.domain.errors import NotFound
 from townhall.domain import SpaceState
 from townhall.store.models import User
+from townhall import threads
 
 router = APIRouter(prefix="/api/spaces/{space_id}", tags=["private"], responses=API_ERRORS)
 Viewer = Annotated[User | None, Depends(current_user)]
@@ -62,7 +62,7 @@ async def _user_id(request: Request, username: str) -> int:
         with services(request).db.session() as db:
             return db.scalar(select(User.id).where(User.username == username))
 
-    user_id = await asyncio.to_thread(find)
+    user_id = await threads.run(threads.DATABASE, find)
     if user_id is None:
         raise NotFound(f"no user named {username!r}")
     return user_id

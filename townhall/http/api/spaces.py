@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
@@ -121,7 +121,8 @@ async def act(request: Request, space_id: str, viewer: User | None,
     carried out and live clients told, under the Space's lock)."""
     outcome = await services(request).commands.act(
         space_id, viewer.id if viewer else None, command, public_base(request), before)
-    return outcome.space
+    # Already JSON (made off the event loop): FastAPI would validate it all again.
+    return Response(outcome.space, media_type="application/json")  # type: ignore[return-value]
 
 
 @router.post("", status_code=201, response_model=SpaceOut)

@@ -7,7 +7,6 @@ its query so it may be cached a little longer, and "not yet" answers are never c
 
 from __future__ import annotations
 
-import asyncio
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -19,6 +18,7 @@ from townhall.domain.errors import BadRequest, NotFound
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
 from townhall.media.recorder import read_recorded, replay_playlist
 from townhall.media.segment_store import PlaylistSnapshot
+from townhall import threads
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 # "Not yet" answers (a Space not live, a part that did not come) are plain text.
@@ -102,7 +102,7 @@ def _not_live_yet(on_air: bool) -> Response:
 async def replay(space_id: str, request: Request) -> Response:
     _check_space_id(space_id)
     directory = services(request).settings.recordings_path / space_id
-    text = await asyncio.to_thread(replay_playlist, directory, TARGET_DURATION)
+    text = await threads.run(threads.FILES, replay_playlist, directory, TARGET_DURATION)
     if text is None:
         raise NotFound("no recording for this Space")
     live = await services(request).on_air(space_id)
@@ -122,7 +122,7 @@ async def media_object(space_id: str, name: str, request: Request) -> Response:
     if data is None and parsed is not None:
         data = await _wait_for_hinted_part(request, space_id, name, parsed)
     if data is None:
-        data = await asyncio.to_thread(read_recorded, svc.settings.recordings_path / space_id, name)
+        data = await threads.run(threads.FILES, read_recorded, svc.settings.recordings_path / space_id, name)
     if data is None:
         return Response("not available", status_code=404, media_type="text/plain",
                         headers={"Cache-Control": NO_STORE})

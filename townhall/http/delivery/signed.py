@@ -17,7 +17,6 @@ life so no cache serves an object under an expired URL.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -35,6 +34,7 @@ from townhall.http.common.deps import services
 from townhall.http.common.errors_doc import error_responses
 from townhall.http.delivery import hls
 from townhall.store.models import Space
+from townhall import threads
 
 # A URL is good for at least VALIDITY and at most VALIDITY + BUCKET: a listener's player
 # asks for a new one when it gets a 403 (long Spaces) or reloads the page.
@@ -136,7 +136,7 @@ class Privacy:
         if seen is not None and now - seen[0] < self.ttl:
             return seen[1]
         generation = self._generation
-        private = await asyncio.to_thread(_read_private, request, space_id)
+        private = await threads.run(threads.DATABASE, _read_private, request, space_id)
         if generation == self._generation:
             if len(self._seen) >= MAX_PRIVACY_ENTRIES:
                 self._seen.clear()
@@ -170,7 +170,7 @@ async def signer_async(request: Request) -> UrlSigner:
     loaded = getattr(request.app.state, "hls_signer", None)
     if loaded is not None:
         return loaded  # type: ignore[no-any-return]
-    return await asyncio.to_thread(signer, request)
+    return await threads.run(threads.FILES, signer, request)
 
 
 def privacy(request: Request) -> Privacy:

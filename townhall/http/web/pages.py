@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from townhall import __version__, limits
 from townhall.store import rooms as room_store
-from townhall.http.common.deps import current_user, public_base
+from townhall.http.common.deps import current_user_blocking, public_base
 from townhall.http.api.live import REACTIONS
 from townhall.domain.errors import NotFound
 from townhall.store.models import User
@@ -78,7 +78,7 @@ def _share(request: Request, space_id: str) -> Share | None | str:
         except NotFound:
             return None
         if room.private:
-            viewer = current_user(request)
+            viewer = current_user_blocking(request)
             if not room.may("view", viewer.id if viewer else None):
                 return PRIVATE
         host = db.get(User, room.host_id)
@@ -123,7 +123,7 @@ def _space_page(request: Request, space_id: str, template: str, page: str,
     share = _share(request, space_id)
     if share == PRIVATE:
         return _page(request, "private.html", status_code=403, page=page, space_id=space_id,
-                     signed_in=current_user(request) is not None)
+                     signed_in=current_user_blocking(request) is not None)
     return _page(request, template, status_code=200 if share is not None else 404,
                  page=page, space_id=space_id, share=share, **context)
 
