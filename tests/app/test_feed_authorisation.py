@@ -36,6 +36,7 @@ async def assert_cut_off(stream: EventStream, host: httpx.Client, space_id: str,
     assert not any(title in str(m) for m in stream.messages)
     # Nothing was sent after the denial.
     assert stream.messages[-1]["type"] == "denied"
+    await asyncio.to_thread(host.post, f"/api/spaces/{space_id}/end")  # its mixer stops
 
 
 async def test_a_guest_taken_off_a_private_list_stops_receiving(server: Server) -> None:
