@@ -17,7 +17,7 @@ from townhall.app.presenters import personalise
 from townhall.backends.bus import EventBus, Message
 from townhall.domain import Room
 from townhall.domain.affordances import room_from_json
-from townhall.domain.permissions import denial_reason
+from townhall.domain.errors import ClientError
 
 # Viewers who are nobody in particular (no role, hand, invitation, guest place or
 # removal) see a change the same way: one personalisation per message serves them all.
@@ -55,13 +55,12 @@ class LiveFeed:
             self.close()
 
     def _denied(self, room: Room) -> Message | None:
-        code = room.denial_code("view", self.viewer)
-        if code is None:
-            return None
-        detail = denial_reason("view", room.actor(self.viewer), room.private) or code
-        if code == "blocked":
-            detail = "the host has blocked you"
-        return {"type": "denied", "code": code, "detail": detail}
+        """The Room's own refusal (code and sentence), if the viewer may no longer view."""
+        try:
+            room.authorize("view", self.viewer)
+        except ClientError as refused:
+            return {"type": "denied", "code": refused.code, "detail": refused.message}
+        return None
 
     def _for_viewer(self, message: Message, room: Room) -> Message:
         if message.get("type") != "change":
