@@ -342,3 +342,50 @@ def test_invited_speaker_joins_stage_and_speakers_hear_each_other(server, browse
     # Back in the audience, the speaker's page plays the live program.
     wait_js(speaker, "() => window.townhallPlayer.kind === 'live'", PLAY_TIMEOUT_MS,
             what="the live player after leaving the stage")
+
+
+# A page that never hears `stage` messages (as when its feed was reconnecting while a
+# speaker joined: a node was lost, the network blinked).
+DROP_STAGE_MESSAGES = """
+const add = EventSource.prototype.addEventListener;
+EventSource.prototype.addEventListener = function (type, ...rest) {
+  if (type !== 'stage') return add.call(this, type, ...rest);
+};
+"""
+
+
+def test_a_page_that_missed_a_stage_message_learns_it_from_the_mixers_levels(
+        server, browser) -> None:
+    base = server.base_url.rstrip("/")
+    host = new_page(browser, "host", viewport={"width": 1280, "height": 900})
+    host.goto(f"{base}/signup")
+    host.fill("#username", unique_name("host"))
+    host.fill("#password", "correct horse battery")
+    host.click("#auth-submit")
+    host.wait_for_url(f"{base}/")
+    host.wait_for_selector("#create:not([hidden])")
+    host.fill("#create-title", "Who is on stage")
+    host.click("#create-button")
+    host.wait_for_url(re.compile(r"/s/[A-Za-z0-9_-]+$"))
+    space_id = host.url.rsplit("/s/", 1)[1]
+
+    # The listener's page is open before the host goes live, and deaf to `stage`.
+    listener = new_page(browser, "listener", viewport={"width": 390, "height": 844})
+    listener.add_init_script(DROP_STAGE_MESSAGES)
+    listener.goto(f"{base}/s/{space_id}")
+    wait_js(listener, "() => window.townhallSpace().feed === 'stream'", CONNECT_TIMEOUT_MS,
+            what="the listener's live feed")
+
+    host.goto(f"{base}/s/{space_id}?original_sound=1")
+    host.click("#go-live-button")
+    wait_js(host, "() => window.townhallPublisher.state === 'connected'", CONNECT_TIMEOUT_MS,
+            what="the host on stage")
+
+    # The mixer's `levels` messages say who is on stage: the page catches up from them.
+    listener.wait_for_selector("#speakers .on-stage", timeout=PLAY_TIMEOUT_MS)
+    assert listener.evaluate("() => window.townhallSpace().space.speakers[0].on_stage") is True
+    # End it, so the shared server's mixer stops.
+    host.on("dialog", lambda dialog: dialog.accept())
+    host.click("#end-button")
+    wait_js(host, "() => window.townhallSpace().space.state === 'ended'", PLAY_TIMEOUT_MS,
+            what="the Space to end")

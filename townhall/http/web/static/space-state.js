@@ -50,6 +50,18 @@ export function patch(change) {
 
 const NOBODY = Object.freeze({ id: null, role: "anonymous", can: Object.freeze([]) });
 
+/**
+ * The mixer's list of who is on stage (every `levels` message carries it): correct
+ * any speaker a missed or late `stage` message left wrong (a feed reconnecting after
+ * a node was lost). True if anything changed.
+ */
+export function syncStage(onStage) {
+  const live = new Set(onStage);
+  const wrong = (state.space?.speakers ?? []).filter((s) => s.on_stage !== live.has(s.id));
+  if (!wrong.length) return false;
+  return patch(() => wrong.forEach((s) => (s.on_stage = live.has(s.id))));
+}
+
 /** Who we are in this Space, as the server says (anonymous until it has said). */
 export const you = () => state.space?.you ?? NOBODY;
 

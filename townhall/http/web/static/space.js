@@ -11,7 +11,7 @@ import { Publisher } from "./publisher.js";
 import { Reactions } from "./reactions.js";
 import { bindActions } from "./space-actions.js";
 import { denialText, isDenial, noticeEvents } from "./space-notices.js";
-import { accept, isOver, mark, may, patch, state, you, yourSpeakerEntry } from "./space-state.js";
+import { accept, isOver, mark, may, patch, state, syncStage, you, yourSpeakerEntry } from "./space-state.js";
 import { apiBase, spaceId, ui } from "./space-ui.js";
 import { renderLevels } from "./space-people.js";
 import { render as renderPage, renderListeners, renderSoon } from "./space-views.js";
@@ -89,7 +89,8 @@ const feed = new LiveFeed(
     },
     levels: (m) => {
       state.levels = m.levels || {};
-      renderLevels();
+      if (m.on_stage && syncStage(m.on_stage)) render();
+      else renderLevels();
     },
     audience: (m) => patch((space) => (space.listeners = m.listeners)) && renderListeners(),
     reaction: (m) => reactions.show(m.emoji, m.user),
