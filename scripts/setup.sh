@@ -8,7 +8,8 @@
 #        usable Python >= 3.11 is found), redis-server, postgresql, nginx-light,
 #        icecast2, wrk (cluster tests and benchmarks start their own instances).
 #   2. Python: .venv at the repo root, `pip install -c constraints.txt -e '.[test]'`.
-#   3. npm: `npm ci` for hls.js (served by the app from node_modules/hls.js/dist).
+#   3. npm: `npm ci` for hls.js (served by the app from node_modules/hls.js/dist) and
+#      axe-core (injected into pages by the browser tests' accessibility checks).
 #
 # Idempotent: steps that are already done are skipped, so a second run takes a second
 # or two. Environment knobs: PYTHON (interpreter used to create .venv, default python3),
@@ -104,14 +105,15 @@ else
     touch "$PIP_STAMP"
 fi
 
-# ---------------------------------------------------------------- 3. npm (hls.js)
+# ---------------------------------------------------------------- 3. npm (hls.js, axe-core)
 if [ -f "$NPM_STAMP" ] && [ "$NPM_STAMP" -nt package-lock.json ] && [ "$NPM_STAMP" -nt package.json ] &&
-    [ -f node_modules/hls.js/dist/hls.mjs ]; then
+    [ -f node_modules/hls.js/dist/hls.mjs ] && [ -f node_modules/axe-core/axe.min.js ]; then
     say "node_modules up to date (hls.js $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' node_modules/hls.js/package.json | head -n1))"
 else
     say "npm ci --no-audit --no-fund"
     npm ci --no-audit --no-fund
     [ -f node_modules/hls.js/dist/hls.mjs ] || die "npm ci finished but node_modules/hls.js/dist/hls.mjs is missing"
+    [ -f node_modules/axe-core/axe.min.js ] || die "npm ci finished but node_modules/axe-core/axe.min.js is missing"
     touch "$NPM_STAMP"
 fi
 
