@@ -1,6 +1,7 @@
 """Errors a client caused. Each has the HTTP status it maps to and a machine-readable
 `code` (the page acts on codes, never on the English text); the mapping to HTTP is in
-one place, townhall/http/application.py. Bodies are `{"code": ..., "detail": ...}`."""
+one place, townhall/http/application.py. Bodies are `{"code": ..., "detail": ...}`, and
+`"fields": {field: detail}` for an error about one input of the request."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ class ClientError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # The request input this is about (the page shows the message next to it).
+        self.field = field
         if code is not None:
             self.code = code
 
@@ -64,4 +67,6 @@ NOT_ALLOWED = "not_allowed"  # their role does not allow it
 ILLEGAL_TRANSITION = "illegal_transition"  # not in this state, or it already happened
 RATE_LIMITED = "rate_limited"
 INVALID_REQUEST = "invalid_request"  # a field failed validation (422)
+INTERNAL_ERROR = "internal_error"  # a bug on the server (500): not the client's doing
 INVALID_TOKEN = "invalid_token"  # a WHIP bearer token that is unknown or revoked
+INVALID_IMAGE = "invalid_image"  # an upload that is not an image we can read, or too big

@@ -18,6 +18,7 @@ from townhall import __version__, limits
 from townhall.http.common.csrf import OriginCheck
 from townhall.http.common.deps import SessionCache
 from townhall.http.common.gate import WriteGate
+from townhall.http.common import validation
 from townhall.http.api import audience, auth, live, moderation, private, spaces, users, whip
 from townhall.config import Settings
 from townhall.http.delivery import hls, signed
@@ -35,6 +36,15 @@ HTTP_CODES = {403: "forbidden", 404: "not_found", 405: "method_not_allowed",
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 OnStart = Callable[[Services], Awaitable[None]]
+
+
+def wants_html(request: Request) -> bool:
+    """A browser opening a page (not the JSON API, not a player or a script): its
+    errors are pages in the site's style, not JSON."""
+    path = request.url.path
+    if path == "/api" or path.startswith("/api/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
 
 
 def create_app(settings: Settings | None = None, on_start: OnStart | None = None) -> FastAPI:
@@ -60,7 +70,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
     app.state.sessions = SessionCache()
 
     @app.exception_handler(ClientError)
-    async def client_error(request: Request, exc: ClientError) -> JSONResponse:
+    async def client_error(request: Request, exc: ClientError) -> Response:
         headers = {}
         metrics = request.app.state.services.metrics
         metrics.client_errors.labels(str(exc.status)).inc()
@@ -69,24 +79,43 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
             headers["Retry-After"] = str(retry_after)
         if isinstance(exc, TooManyRequests):
             metrics.rate_limited.labels(exc.limit).inc()
-        return JSONResponse({"code": exc.code, "detail": exc.message}, status_code=exc.status,
-                            headers=headers)
+        if wants_html(request):
+            response = pages.error_page(request, exc.status)
+            response.headers.update(headers)
+            return response
+        body: dict[str, object] = {"code": exc.code, "detail": exc.message}
+        if exc.field:
+            body["fields"] = {exc.field: exc.message}
+        return JSONResponse(body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        """Starlette's own answers (no such route, wrong method) get a code too."""
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Starlette's own answers (no such route, wrong method) get a code too, and a
+        person's browser gets a page."""
+        if wants_html(request):
+            response = pages.error_page(request, exc.status_code)
+            response.headers.update(exc.headers or {})
+            return response
         code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         return JSONResponse({"code": code, "detail": str(exc.detail)},
                             status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        """A bug: a page saying so for people, a JSON body for clients (Starlette still
+        logs the traceback)."""
+        if wants_html(request):
+            return pages.error_page(request, 500)
+        return JSONResponse({"code": errors.INTERNAL_ERROR,
+                             "detail": "Something went wrong on the server. Try again."},
+                            status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        messages = [
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
-        ]
-        fields = [".".join(str(p) for p in e["loc"] if p != "body") for e in exc.errors()]
-        return JSONResponse({"code": errors.INVALID_REQUEST,
-                             "detail": "; ".join(messages) or "invalid request",
+        """In plain words, per input (townhall/http/common/validation.py): `fields` maps
+        each input's name to its sentence, `detail` says it all in one go."""
+        detail, fields = validation.explain(exc.errors())
+        return JSONResponse({"code": errors.INVALID_REQUEST, "detail": detail,
                              "fields": fields}, status_code=422)
 
     @app.exception_handler(DataError)

@@ -9,6 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
 from townhall import limits
@@ -34,7 +35,7 @@ class Credentials(BaseModel):
     @classmethod
     def plain_username(cls, value: str) -> str:
         if not USERNAME_PATTERN.match(value):
-            raise ValueError("use letters, digits and underscores only")
+            raise PydanticCustomError("plain_username", "use letters, digits and underscores only")
         return value
 
 
@@ -79,7 +80,7 @@ def _create_user(request: Request, response: Response, username: str,
                  password_hash: str) -> UserOut:
     with services(request).db.session() as db:
         if db.scalar(select(User).where(User.username == username)) is not None:
-            raise Conflict("that username is taken")
+            raise Conflict("That username is taken: pick another.", field="username")
         user = User(username=username, password_hash=password_hash)
         db.add(user)
         db.flush()

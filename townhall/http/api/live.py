@@ -102,7 +102,8 @@ async def _set_pin(request: Request, space_id: str, user: User, url: str | None)
     def check(room: Room):  # type: ignore[no-untyped-def]
         room.authorize("pin_link", user.id)
         if room.state not in (SpaceState.SCHEDULED, SpaceState.LIVE):
-            raise BadRequest(f"a {room.state} Space cannot pin links")
+            raise BadRequest("Links can be pinned before and during a Space, "
+                             f"not once it is {room.state}.")
         return room, ()
 
     def store(_db, space: Space) -> None:  # type: ignore[no-untyped-def]

@@ -104,7 +104,8 @@ async def invite_user(space_id: str, body: Username, request: Request, user: Sig
         with services(request).db.session() as db:
             invitee = db.scalar(select(User.id).where(User.username == body.username))
         if invitee is None:
-            raise NotFound(f"no user named {body.username!r}")
+            raise NotFound(f"Nobody is called @{body.username}: check the spelling.",
+                           field="username")
         return invitee
 
     invitee_id = await threads.run(threads.DATABASE, find)

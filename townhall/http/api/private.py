@@ -64,7 +64,7 @@ async def _user_id(request: Request, username: str) -> int:
 
     user_id = await threads.run(threads.DATABASE, find)
     if user_id is None:
-        raise NotFound(f"no user named {username!r}")
+        raise NotFound(f"Nobody is called @{username}: check the spelling.", field="username")
     return user_id
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
@@ -40,15 +41,15 @@ def _clean_topics(value: list[str] | None) -> list[str] | None:
         return None
     cleaned = [t.strip() for t in value]
     if any(not t for t in cleaned):
-        raise ValueError("topics must not be blank")
+        raise PydanticCustomError("blank", "topics must not be blank")
     if len({t.lower() for t in cleaned}) != len(cleaned):
-        raise ValueError("topics must be different")
+        raise PydanticCustomError("duplicate", "topics must be different")
     return cleaned
 
 
 def _clean_title(value: str | None) -> str | None:
     if value is not None and not value.strip():
-        raise ValueError("title must not be blank")
+        raise PydanticCustomError("blank", "title must not be blank")
     return None if value is None else value.strip()
 
 
@@ -69,12 +70,14 @@ class SpaceCreate(BaseModel):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2026-12-01T18:00:00Z")
+            raise PydanticCustomError("no_time_zone", "give a time zone, e.g. 2026-12-01T18:00:00Z")
         now = datetime.now(UTC)
         if value < now - SCHEDULE_GRACE:
-            raise ValueError("the start time is in the past")
+            raise PydanticCustomError("in_the_past", "the start time is in the past")
         if value > now + timedelta(days=limits.MAX_SCHEDULE_AHEAD_DAYS):
-            raise ValueError(f"a Space can be scheduled at most {limits.MAX_SCHEDULE_AHEAD_DAYS} days ahead")
+            raise PydanticCustomError("too_far_ahead",
+                                      "a Space can be scheduled at most {days} days ahead",
+                                      {"days": limits.MAX_SCHEDULE_AHEAD_DAYS})
         return value.astimezone(UTC)
 
 

@@ -1,9 +1,11 @@
 """OpenAPI declarations of the error answers routes give, shared by every router.
 
-Every client error is `{"code": "<machine code>", "detail": "<message>"}` (app.py's handlers for ClientError and
-RequestValidationError, the latter replacing FastAPI's list-shaped 422 body). Declaring
-them in the schema lets clients and tests (tests/http/test_schemathesis.py) check every
-answer against it. Routers take them with `APIRouter(responses=...)`.
+Every client error is `{"code": "<machine code>", "detail": "<message>"}`, with
+`"fields": {"<input>": "<sentence>"}` when it is about inputs (app.py's handlers for
+ClientError and RequestValidationError, the latter replacing FastAPI's list-shaped 422
+body). Declaring them in the schema lets clients and tests
+(tests/http/test_schemathesis.py) check every answer against it. Routers take them
+with `APIRouter(responses=...)`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ class ErrorOut(BaseModel):
 
     code: str  # machine-readable (townhall/domain/errors.py): pages act on it
     detail: str  # a sentence for a person
-    fields: list[str] | None = None  # 422: which fields failed, for the page to mark
+    # Which inputs are wrong, each with a sentence to show next to it ({"title": "Give
+    # your Space a title."}): every 422, and a few other refusals about one input.
+    fields: dict[str, str] | None = None
 
 
 DESCRIPTIONS = {

@@ -59,6 +59,33 @@ def _page(
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
+# Error pages for people (a browser asking for HTML anywhere but /api): what happened and
+# a way on, in the site's style. The JSON API keeps its {code, detail} bodies.
+ERROR_PAGES = {
+    403: ("You can't see this page",
+          "This page is not open to you. If someone sent you the link, ask them to invite you."),
+    404: ("Page not found",
+          "There is nothing at this address. The link may be mistyped or out of date."),
+    405: ("Page not found", "There is no page to open at this address."),
+    500: ("Something went wrong",
+          "Something went wrong on our side, and it is not your fault. Try again in a moment."),
+}
+NO_SUCH_SPACE = ("No such Space",
+                 "There is no Space at this address. Check the link you were given, or find "
+                 "one that is live now on the home page.")
+
+
+def error_page(request: Request, status_code: int, heading: str | None = None,
+               message: str | None = None) -> HTMLResponse:
+    """An HTML error page: `status_code`, with the heading and sentence for it."""
+    default = ERROR_PAGES.get(status_code) or (
+        ERROR_PAGES[500] if status_code >= 500 else ("This page can't be shown",
+                                                     "This address did not work."))
+    return _page(request, "error.html", status_code=status_code, page="error",
+                 status=status_code, heading=heading or default[0],
+                 message=message or default[1])
+
+
 def _iso_utc(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -107,25 +134,26 @@ def home(request: Request) -> HTMLResponse:
 
 @router.get("/signin", response_class=HTMLResponse)
 def signin(request: Request) -> HTMLResponse:
-    return _page(request, "auth.html", page="signin", mode="signin")
+    return _page(request, "auth.html", page="signin", mode="signin", limits=limits)
 
 
 @router.get("/signup", response_class=HTMLResponse)
 def signup(request: Request) -> HTMLResponse:
-    return _page(request, "auth.html", page="signup", mode="signup")
+    return _page(request, "auth.html", page="signup", mode="signup", limits=limits)
 
 
 def _space_page(request: Request, space_id: str, template: str, page: str,
                 **context: object) -> HTMLResponse:
-    """A page about one Space: 404 (still rendered, for people) when there is none; a
-    private Space's is a 403 saying it is private, to everyone but its members."""
+    """A page about one Space: a "No such Space" 404 page when there is none; a private
+    Space's is a 403 saying it is private, to everyone but its members."""
     space_id = space_id[:MAX_ID_LENGTH]
     share = _share(request, space_id)
     if share == PRIVATE:
         return _page(request, "private.html", status_code=403, page=page, space_id=space_id,
                      signed_in=current_user_blocking(request) is not None)
-    return _page(request, template, status_code=200 if share is not None else 404,
-                 page=page, space_id=space_id, share=share, **context)
+    if share is None:
+        return error_page(request, 404, *NO_SUCH_SPACE)
+    return _page(request, template, page=page, space_id=space_id, share=share, **context)
 
 
 @router.get("/s/{space_id}", response_class=HTMLResponse)
@@ -142,6 +170,9 @@ def analytics(request: Request, space_id: str) -> HTMLResponse:
 
 @router.get("/s/{space_id}/invite/{code}", response_class=HTMLResponse)
 def invite(request: Request, space_id: str, code: str) -> HTMLResponse:
+    # A private Space's invite still opens (accepting it is what lets its guest in).
+    if _share(request, space_id[:MAX_ID_LENGTH]) is None:
+        return error_page(request, 404, *NO_SUCH_SPACE)
     return _page(
         request,
         "invite.html",
