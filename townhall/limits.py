@@ -120,3 +120,30 @@ SESSION_CACHE_ENTRIES = 50_000
 # the database threads busy, few enough that a burst never fills a pass of the event
 # loop that carries the speakers' audio.
 CONCURRENT_WRITES = 4
+
+# Profiles (townhall/http/api/users.py). A display name fits beside a face in a speaker
+# grid on a phone (X allows 50); a bio is a line or two under it (X allows 160).
+MAX_DISPLAY_NAME_LENGTH = 50
+MAX_BIO_LENGTH = 160
+# Avatars (townhall/app/avatars.py): a phone photo as it comes off the camera (a 12 MP
+# JPEG is 2-5 MB) is accepted; larger files are refused before they are read whole.
+MAX_AVATAR_BYTES = 5 * 1024 * 1024
+# Pixels decoded at most: 25 MP is a 12 MP photo twice over; decoding one takes ~100 MB
+# and a fraction of a second. A small file claiming more (a decompression bomb: a few KB
+# of PNG that decodes to gigabytes) is refused from its header, before any decoding.
+MAX_AVATAR_PIXELS = 25_000_000
+# Stored sizes (square, WebP): 256 px for a speaker's face at 2x on a high-density
+# screen, 64 px for lists and rosters.
+AVATAR_SIZE = 256
+AVATAR_SMALL_SIZE = 64
+# Uploads per account: 5 in a row, then one every 30 s. Each costs a decode (up to a
+# fraction of a second of a core); a person trying a few photos is never slowed.
+AVATAR_UPLOAD_BURST = 5
+AVATAR_UPLOADS_PER_SECOND = 1 / 30
+# Uploads received at once per node: each holds up to MAX_AVATAR_BYTES in memory while
+# it arrives (slowly, from a phone); the others wait, their bodies not yet read. They do
+# not take an API write turn (CONCURRENT_WRITES): a slow upload would hold one throughout.
+AVATAR_UPLOADS_AT_ONCE = 4
+# Avatars are decoded one at a time per node (townhall/threads.py IMAGES): a decode may
+# hold ~100 MB and a core, so a burst of uploads queues instead of taking the node.
+IMAGE_THREADS = 1

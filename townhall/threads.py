@@ -32,6 +32,9 @@ FILES = ThreadPoolExecutor(limits.FILE_THREADS, thread_name_prefix="townhall-fil
 # Password hashing (argon2 releases the GIL): a guessing flood waits here, not in the
 # database's queue.
 PASSWORDS = ThreadPoolExecutor(limits.PASSWORD_THREADS, thread_name_prefix="townhall-pw")
+# Decoding and resizing uploaded avatars (Pillow): one at a time, never behind (or in
+# front of) the files served to listeners.
+IMAGES = ThreadPoolExecutor(limits.IMAGE_THREADS, thread_name_prefix="townhall-img")
 
 
 async def run(pool: ThreadPoolExecutor, fn: Callable[P, T], *args: P.args,

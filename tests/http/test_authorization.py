@@ -188,6 +188,13 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
         ("POST", "/api/spaces/{space_id}/beacon"), ("GET", "/api/spaces/{space_id}/audience"))},
     ("GET", "/api/spaces"): "not per-Space: the public lists (live, upcoming, recent)",
     ("GET", "/api/users/{username}"): "not per-Space: a public profile",
+    **{(m, p): "not per-Space: only its owner edits a profile (anyone else 403, anonymous "
+               "401: tests/http/test_profiles.py)" for m, p in (
+        ("PATCH", "/api/users/{username}"), ("PUT", "/api/users/{username}/avatar"),
+        ("DELETE", "/api/users/{username}/avatar"))},
+    **{(m, p): "avatars are public, like profiles (tests/http/test_profiles.py)" for m, p in (
+        ("GET", "/avatars/{user_id}/{version}/{size}.webp"),
+        ("GET", "/avatars/{user_id}/initials/{text}.svg"))},
     **{(m, p): "authorized by the WHIP bearer token that POST /stage mints (in the matrix, "
               "as 'publish'); bad, revoked and foreign tokens are in test_bad_input"
        for m, p in (("POST", "/whip/{space_id}"), ("DELETE", "/whip/{space_id}/{resource_id}"),

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, inspect, select, text
 
 from townhall.testing.services import postgres_server
 from townhall.cli import main as townhall_main
-from townhall.store import migrate
+from townhall.store import migrate, profiles
 from townhall.store.db import Database
 from townhall.store.models import Base, Space, User
 
@@ -86,8 +86,9 @@ def test_revisions_form_one_line_from_0001_to_the_head() -> None:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(migrate.alembic_config())
-    assert [s.revision for s in script.walk_revisions("base", "heads")][::-1] == ["0001", "0002"]
-    assert migrate.head() == "0002"
+    assert [s.revision for s in script.walk_revisions("base", "heads")][::-1] == [
+        "0001", "0002", "0003"]
+    assert migrate.head() == "0003"
 
 
 def test_an_empty_database_is_migrated_to_the_models(database_url: str) -> None:
@@ -118,6 +119,14 @@ def test_a_model_change_without_a_migration_is_noticed(tmp_path: Path) -> None:
     assert [(d[0], d[3].name) for d in differences] == [("add_column", "private")]  # type: ignore[index]
 
 
+def _without_profiles(connection) -> None:  # type: ignore[no-untyped-def]
+    """`create_all` of today's models, less what came after migrations existed (0003's
+    profiles): the schema the last versions before migrations made."""
+    connection.execute(text("DROP TABLE avatars"))
+    for column in ("display_name", "bio", "avatar_version"):
+        connection.execute(text(f"ALTER TABLE users DROP COLUMN {column}"))
+
+
 def _old_rows(connection) -> None:  # type: ignore[no-untyped-def]
     created = datetime(2026, 11, 1, 12, 0)
     connection.execute(text("INSERT INTO users (id, username, password_hash, created_at) "
@@ -135,7 +144,10 @@ def _check_old_rows_kept(db: Database) -> None:
         assert (space.title, space.description, space.topics, space.state) == (
             "Before private Spaces", "kept", ["a"], "ended")
         assert space.private is False  # the column came with its default
-        assert session.scalar(select(User.username).where(User.id == space.host_id)) == "olduser"
+        host = session.get(User, space.host_id)
+        assert host is not None and host.username == "olduser"
+        # Profiles came later: an existing user has none yet (the placeholder face).
+        assert (host.display_name, host.bio, host.avatar_version) == ("", "", None)
         # New rows use the new column.
         session.add(Space(id="newspace", title="Private", host_id=1, private=True,
                           created_at=datetime.now(UTC)))
@@ -171,6 +183,7 @@ def test_an_old_postgresql_database_is_stamped_and_upgraded(
     engine = create_engine(url)
     with engine.begin() as connection:  # create_all of the models before private Spaces
         Base.metadata.create_all(connection)
+        _without_profiles(connection)
         connection.execute(text("ALTER TABLE spaces DROP COLUMN private"))
         _old_rows(connection)
     engine.dispose()
@@ -189,13 +202,52 @@ def test_a_database_made_by_create_all_with_private_spaces_is_stamped_at_0002(
     url = f"sqlite:///{tmp_path / 'townhall.db'}"
     engine = create_engine(url)
     Base.metadata.create_all(engine)
+    with engine.begin() as connection:
+        _without_profiles(connection)
     with engine.connect() as connection:
         assert migrate.legacy_revision(connection) == "0002"
     engine.dispose()
     db = Database(url)
-    assert revision_of(db.engine) == "0002"
+    assert revision_of(db.engine) == migrate.head()  # stamped at 0002, then upgraded
     assert schema_differences(db.engine) == []
     db.close()
+
+
+def test_profiles_come_with_0003_and_every_user_keeps_their_account(
+        database_url: str) -> None:
+    """A database at 0002 with users is upgraded: each has an empty profile, then a
+    display name, a bio and an avatar (bytes, stored as they are: BLOB or bytea)."""
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        command.upgrade(migrate.alembic_config(connection), "0002")
+        connection.execute(text("INSERT INTO users (id, username, password_hash, created_at) "
+                                "VALUES (1, 'before', 'x', :t)"), {"t": datetime(2026, 11, 1)})
+    engine.dispose()
+    db = Database(database_url)
+    try:
+        assert revision_of(db.engine) == "0003"
+        image = bytes(range(256)) * 40  # every byte value, NUL included
+        with db.session() as session:
+            user = session.get(User, 1)
+            assert user is not None
+            assert (user.display_name, user.bio, user.avatar_version) == ("", "", None)
+            assert profiles.load_avatar(session, 1, small=False) == profiles.StoredAvatar(
+                1, "before", "", None, None)
+            profiles.edit(user, "Before Person", "Was here\nfirst")
+            profiles.save_avatar(session, user, "0123456789abcdef", image, b"small")
+        with db.session() as session:
+            assert profiles.load_avatar(session, 1, small=False) == profiles.StoredAvatar(
+                1, "before", "Before Person", "0123456789abcdef", image)
+            assert profiles.load_avatar(session, 1, small=True).image == b"small"  # type: ignore[union-attr]
+            assert profiles.load_avatar(session, 2, small=True) is None
+            user = session.get(User, 1)
+            assert user is not None and user.bio == "Was here\nfirst"
+            profiles.delete_avatar(session, user)
+        with db.session() as session:
+            assert profiles.load_avatar(session, 1, small=False) == profiles.StoredAvatar(
+                1, "before", "Before Person", None, None)
+    finally:
+        db.close()
 
 
 def test_a_database_older_than_the_baseline_is_refused(tmp_path: Path) -> None:
@@ -218,6 +270,7 @@ def test_origins_starting_together_on_postgresql_all_come_up(
         engine = create_engine(url)
         with engine.begin() as connection:
             Base.metadata.create_all(connection)
+            _without_profiles(connection)
             connection.execute(text("ALTER TABLE spaces DROP COLUMN private"))
             _old_rows(connection)
         engine.dispose()
@@ -261,13 +314,13 @@ def test_the_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             townhall_main(["db", *args, "--data-dir", str(tmp_path)])
         return exit_.value.code, capsys.readouterr().out  # type: ignore[return-value]
 
-    assert run("current") == (0, f"no database at {tmp_path / 'townhall.db'} (head is 0002)\n")
-    assert run("upgrade") == (0, "0002 (head)\n")
-    assert run("current") == (0, "0002 (head)\n")
+    assert run("current") == (0, f"no database at {tmp_path / 'townhall.db'} (head is 0003)\n")
+    assert run("upgrade") == (0, "0003 (head)\n")
+    assert run("current") == (0, "0003 (head)\n")
     engine = create_engine(f"sqlite:///{tmp_path / 'townhall.db'}")
     with engine.begin() as connection:
         command.downgrade(migrate.alembic_config(connection), "0001")
     engine.dispose()
     code, out = run("current")
-    assert code == 0 and out.startswith("0001 (head is 0002")
-    assert run("upgrade") == (0, "0002 (head)\n")
+    assert code == 0 and out.startswith("0001 (head is 0003")
+    assert run("upgrade") == (0, "0003 (head)\n")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
+from townhall.app import avatars
 from townhall.domain import Role, Room, SpaceState
 from townhall.domain.affordances import person_actions, space_actions
 from townhall.domain.permissions import Actor
@@ -30,8 +31,26 @@ def as_utc(value: datetime | None) -> datetime | None:
 class UserRef(BaseModel):
     id: int
     username: str
+    # The name to show: theirs, or their username until they choose one.
+    display_name: str
+    # Their face: the uploaded avatar (AVATAR_SIZE and AVATAR_SMALL_SIZE px, WebP) or a
+    # placeholder with their initials (SVG); paths on this server, immutable.
+    avatar_url: str
+    avatar_small_url: str
     # What the viewer may do to this person now (affordances.person_actions).
     can: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, user: User, can: list[str] | None = None) -> UserRef:
+        return cls(id=user.id, username=user.username, can=can or [], **person_fields(user))
+
+
+def person_fields(user: User) -> dict[str, str]:
+    """How a person appears wherever the API lists them: name and face."""
+    large, small = avatars.urls(user.id, user.avatar_version, user.display_name or "",
+                                user.username)
+    return {"display_name": user.display_name or user.username, "avatar_url": large,
+            "avatar_small_url": small}
 
 
 class SpeakerOut(UserRef):
@@ -109,8 +128,7 @@ def present(db: OrmSession, space: Space, room: Room, viewer: int | None, base: 
     users = {u.id: u for u in db.scalars(select(User).where(User.id.in_(ids)))}
 
     def ref(uid: int) -> UserRef:
-        return UserRef(id=uid, username=users[uid].username,
-                       can=person_actions(room, viewer, uid))
+        return UserRef.of(users[uid], can=person_actions(room, viewer, uid))
 
     speakers = [
         SpeakerOut(**ref(uid).model_dump(), role=room.role_of(uid).value,  # type: ignore[arg-type]
@@ -125,7 +143,7 @@ def present(db: OrmSession, space: Space, room: Room, viewer: int | None, base: 
         description=space.description or "",
         topics=list(space.topics or []),
         state=room.state,
-        host=UserRef(id=room.host_id, username=users[room.host_id].username),
+        host=UserRef.of(users[room.host_id]),
         speakers=speakers,
         hands=refs(room.hands),
         invited=refs(sorted(room.invited)),

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import gc
 import sys
@@ -64,6 +65,12 @@ class Services:
     whip_offers: RateLimiter = field(
         default_factory=lambda: RateLimiter(limits.WHIP_BURST, limits.WHIP_OFFERS_PER_SECOND)
     )
+    # Avatars (townhall/http/api/users.py): uploads per account, and uploads received
+    # at once (each holds its file in memory; the others wait with their body unread).
+    avatar_uploads: RateLimiter = field(default_factory=lambda: RateLimiter(
+        limits.AVATAR_UPLOAD_BURST, limits.AVATAR_UPLOADS_PER_SECOND))
+    upload_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(limits.AVATAR_UPLOADS_AT_ONCE))
     audience: AudienceBook = field(default_factory=MemoryAudienceBook)
     leases: MediaLeases | None = None  # cluster mode only
     redis: redis.Redis | None = None

@@ -21,7 +21,7 @@ from townhall.http.common.gate import WriteGate
 from townhall.http.common import validation
 from townhall.http.api import audience, auth, live, moderation, private, spaces, users, whip
 from townhall.config import Settings
-from townhall.http.delivery import hls, signed
+from townhall.http.delivery import avatars, hls, signed
 from townhall.domain import errors
 from townhall.domain.errors import ClientError, NotFound
 from townhall.app.metrics import CONTENT_TYPE
@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
 
     routers = (auth.router, spaces.router, moderation.router, live.router, audience.router,
                users.router,
-               whip.router, private.router, signed.router, pages.router)
+               whip.router, private.router, signed.router, avatars.router, pages.router)
     for router in routers:
         app.include_router(router)
     # A private Space's plain HLS URLs answer 403: it plays from signed ones only.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from townhall import limits
@@ -22,6 +22,25 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(limits.MAX_USERNAME_LENGTH), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What people see beside the @username ("" until they set one), and a line about them.
+    display_name: Mapped[str] = mapped_column(String(limits.MAX_DISPLAY_NAME_LENGTH), default="")
+    bio: Mapped[str] = mapped_column(String(limits.MAX_BIO_LENGTH), default="")
+    # The uploaded avatar's version (None: the initials placeholder): it names the image
+    # in its URL, so a URL never changes meaning and is cached for good.
+    avatar_version: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class Avatar(Base):
+    """An uploaded avatar, decoded and resized (townhall/app/avatars.py): kept in the
+    database so every origin of a cluster serves it; a few KB each. Its own table, so
+    loading users never loads images."""
+
+    __tablename__ = "avatars"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+    large: Mapped[bytes] = mapped_column(LargeBinary)  # AVATAR_SIZE square, WebP
+    small: Mapped[bytes] = mapped_column(LargeBinary)  # AVATAR_SMALL_SIZE square, WebP
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Session(Base):

@@ -53,6 +53,8 @@ MESSAGES: dict[tuple[str, str], str] = {
     ("url", "url_syntax_violation"): f"That is not a link. {_LINK}",
     ("url", "url_type"): f"That is not a link. {_LINK}",
     ("url", "too_long"): "A link can be at most {max_length} characters.",
+    ("display_name", "string_too_long"): "A display name can be at most {max_length} characters.",
+    ("bio", "string_too_long"): "A bio can be at most {max_length} characters.",
     ("emoji", "missing"): "Pick a reaction.",
     ("emoji", "string_too_short"): "Pick a reaction.",
     ("emoji", "string_too_long"): "Pick one of the reactions.",
@@ -72,6 +74,8 @@ LABELS = {
     "emoji": "The reaction",
     "user_id": "The person",
     "session": "The listening session",
+    "display_name": "The display name",
+    "bio": "The bio",
 }
 
 # Error type -> sentence about the input called {label}.
@@ -107,6 +111,7 @@ BY_TYPE = {
     "model_type": "{label} must be a JSON object.",
     "model_attributes_type": "{label} must be a JSON object.",
     "extra_forbidden": "{label} is not something this accepts.",
+    "control_characters": "{label} has characters that cannot be shown (control characters).",
 }
 
 # About the request as a whole (no input to point at).
