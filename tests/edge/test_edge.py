@@ -282,6 +282,47 @@ def test_static_files_are_cached_and_metrics_are_not_public(edge: NginxEdge) -> 
         assert elsewhere.get(edge.url + DEMO, timeout=10).status_code == 200
 
 
+def test_avatars_upload_through_the_edge_and_are_cached(server: Server,
+                                                       edge: NginxEdge) -> None:
+    import io
+
+    from PIL import Image
+
+    client = signed_in_client(edge.url, "edgeface")
+    try:
+        name = client.get("/api/me").json()["username"]
+        url = f"/api/users/{name}/avatar"
+        png = {"Content-Type": "image/png"}
+        # Too large for an origin, not for the edge: the origin's own sentence comes back.
+        too_big = client.put(url, content=b"\x00" * (limits.MAX_AVATAR_BYTES + 1), headers=png)
+        assert too_big.status_code == 413, too_big.text
+        assert too_big.json()["code"] == "payload_too_large"
+        photo = io.BytesIO()
+        Image.new("RGB", (400, 300), (10, 120, 200)).save(photo, "PNG")
+        first = client.put(url, content=photo.getvalue(), headers=png)
+        assert first.status_code == 200, first.text
+        face = first.json()["avatar_url"]
+        one = httpx.get(edge.url + face, timeout=10)
+        two = httpx.get(edge.url + face, timeout=10)
+        assert one.status_code == two.status_code == 200
+        assert two.headers["x-cache-status"] == "HIT" and two.content == one.content
+        assert Image.open(io.BytesIO(two.content)).size == (limits.AVATAR_SIZE,) * 2
+        # Replaced: a URL means one image for good (the cached one still answers), and
+        # an old URL the edge never had redirects to the new face, never cached.
+        old_small = first.json()["avatar_small_url"]
+        photo = io.BytesIO()
+        Image.new("RGB", (300, 300), (200, 20, 20)).save(photo, "PNG")
+        newer = client.put(url, content=photo.getvalue(), headers=png).json()
+        assert httpx.get(edge.url + face, timeout=10).content == one.content
+        for _ in range(2):
+            moved = httpx.get(edge.url + old_small, timeout=10)
+            assert moved.status_code == 307, moved.text
+            assert moved.headers["location"] == newer["avatar_small_url"]
+            assert moved.headers.get("x-cache-status") != "HIT"
+    finally:
+        client.close()
+
+
 def test_edge_config_command_prints_the_config(capsys: pytest.CaptureFixture[str]) -> None:
     from townhall.cli import main
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from townhall import limits
+
 DEFAULT_CACHE_DIR = Path("/var/cache/townhall")
 
 # --- the values in the config, each with its reason ------------------------------------
@@ -49,6 +51,9 @@ CACHE_MAX_SIZE = "2g"
 CACHE_INACTIVE = "10m"
 # Static files when the origin sends no Cache-Control: they change only with a deploy.
 STATIC_VALID = "60s"
+# Avatar uploads through the edge: twice what an origin accepts (limits.MAX_AVATAR_BYTES),
+# so a file somewhat too large still reaches the origin and is refused in words.
+AVATAR_BODY = f"{2 * limits.MAX_AVATAR_BYTES // (1024 * 1024)}m"
 # Per-client-address limits for the API, sign-in/up, WHIP (requests/s, then a burst
 # answered at once), and open API/WHIP connections.
 API_RATE, API_BURST = "20r/s", 100
@@ -78,7 +83,7 @@ _TUNABLES = ("MAX_FAILS", "FAIL_TIMEOUT", "CONNECT_TIMEOUT", "NEXT_UPSTREAM_TRIE
              "OPEN_FILE_CACHE",
              "HLS_READ_TIMEOUT", "CACHE_KEYS_ZONE", "CACHE_MAX_SIZE", "CACHE_INACTIVE",
              "API_RATE", "API_BURST", "AUTH_RATE", "AUTH_BURST", "WHIP_RATE", "WHIP_BURST",
-             "CONN_PER_ADDRESS", "BACKLOG", "STATIC_VALID")
+             "CONN_PER_ADDRESS", "BACKLOG", "STATIC_VALID", "AVATAR_BODY")
 
 
 def _tunables() -> dict[str, object]:
