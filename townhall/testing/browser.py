@@ -160,3 +160,37 @@ def band_power_db(samples: np.ndarray, rate: int, frequency: float, width: float
 
 def band_share_db(samples: np.ndarray, rate: int, frequency: float, width: float = 15.0) -> float:
     return audio.band_level_db(samples, frequency, width, rate)
+
+
+# Accessibility: axe-core from npm (package.json), injected into the page under test.
+AXE_JS = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+# What the browser tests refuse: a person using a screen reader, keyboard or low vision
+# is blocked or badly hindered. Moderate and minor findings are reported, not failed.
+BLOCKING_IMPACTS = ("serious", "critical")
+_AXE_RUN = """async () => {
+    const results = await window.axe.run(document, {resultTypes: ['violations']});
+    return results.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
+        nodes: v.nodes.map((n) => ({target: n.target.join(' '), html: n.html.slice(0, 300),
+                                    summary: n.failureSummary})),
+    }));
+}"""
+
+
+def axe_violations(page, impacts: tuple[str, ...] = BLOCKING_IMPACTS) -> list[dict]:
+    """axe-core's violations on the page as it is now, those of `impacts` only. Fails
+    (never skips) when axe-core is not installed: `make setup` runs `npm ci`."""
+    if not AXE_JS.is_file():
+        pytest.fail(f"{AXE_JS} is missing: run `make setup` (npm ci installs axe-core)")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE_JS))
+    return [v for v in page.evaluate(_AXE_RUN) if v["impact"] in impacts]
+
+
+def describe_violations(violations: list[dict]) -> str:
+    """One line per violation and up to three of its elements, for an assertion message."""
+    lines = []
+    for v in violations:
+        lines.append(f"{v['impact']}: {v['id']}: {v['help']} ({v['url']})")
+        lines += [f"    {n['target']}: {n['html']}\n      {n['summary']}" for n in v["nodes"][:3]]
+    return "\n".join(lines)

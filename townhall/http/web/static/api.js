@@ -1,9 +1,9 @@
 // Fetch helpers for the JSON API. Errors throw ApiError carrying the server's error
-// body: `code` (what pages act on), `detail` (a sentence to show) and, for a 422,
-// `fields` (which inputs failed).
+// body: `code` (what pages act on), `detail` (a sentence to show) and `fields`
+// ({input name: sentence}, for a 422 and other refusals about one input).
 
 export class ApiError extends Error {
-  constructor(status, message, { code = null, fields = [], retryAfter = null } = {}) {
+  constructor(status, message, { code = null, fields = {}, retryAfter = null } = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
@@ -11,6 +11,12 @@ export class ApiError extends Error {
     this.fields = fields;
     this.retryAfter = retryAfter; // seconds, from a 429's Retry-After
   }
+}
+
+/** {input name: sentence}, as the server sent it. */
+function fieldsOf(fields) {
+  if (!fields || typeof fields !== "object" || Array.isArray(fields)) return {};
+  return Object.fromEntries(Object.entries(fields).map(([name, text]) => [name, String(text)]));
 }
 
 async function errorOf(response, retryAfter) {
@@ -25,14 +31,16 @@ async function errorOf(response, retryAfter) {
   else if (body && Array.isArray(body.detail)) detail = body.detail.map((d) => d.msg || String(d)).join("; ");
   return new ApiError(response.status, detail, {
     code: typeof body?.code === "string" ? body.code : null,
-    fields: Array.isArray(body?.fields) ? body.fields.map(String) : [],
+    fields: fieldsOf(body?.fields),
     retryAfter,
   });
 }
 
 export async function api(method, path, body) {
   const init = { method, headers: { Accept: "application/json" } };
-  if (body !== undefined) {
+  if (body instanceof Blob) {
+    init.body = body; // a file, sent as it is: its type is the Content-Type
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -65,56 +73,8 @@ export async function me() {
   }
 }
 
-/** Show a message in the page's error banner (null clears it). */
-export function showError(err) {
-  const box = document.getElementById("error");
-  if (!box) return;
-  if (!err) {
-    box.hidden = true;
-    box.textContent = "";
-    return;
-  }
-  box.textContent = typeof err === "string" ? err : err.message || String(err);
-  box.hidden = false;
-}
-
-/** The part of a 422's field name that names an input: "body.url" -> "url". */
-const inputName = (field) => field.split(".").find((part) => !["body", "query", "path"].includes(part));
-
-/**
- * Show an error: an invalid_request next to the input it names (`inputs` maps field
- * names to inputs), anything else in the banner.
- */
-export function showProblem(err, inputs = {}) {
-  if (err?.code === "invalid_request") {
-    const input = (err.fields || []).map(inputName).map((name) => inputs[name]).find(Boolean);
-    if (input) {
-      showFieldError(input, err.message);
-      return;
-    }
-  }
-  showError(err);
-}
-
-function showFieldError(input, message) {
-  clearFieldError(input);
-  const note = el("span", { class: "field-error", role: "alert" }, message);
-  input.setAttribute("aria-invalid", "true");
-  input.after(note);
-  input.focus();
-  input.addEventListener("input", () => clearFieldError(input), { once: true });
-}
-
-function clearFieldError(input) {
-  input.removeAttribute("aria-invalid");
-  if (input.nextElementSibling?.classList.contains("field-error")) input.nextElementSibling.remove();
-}
-
-/** Before a new attempt: no banner, no field messages left from the last one. */
-export function clearProblems(inputs = {}) {
-  showError(null);
-  for (const input of Object.values(inputs)) clearFieldError(input);
-}
+// Where errors are shown (next to the input or control, the banner otherwise).
+export { showBanner as showError, showProblem, clearProblems, showNear } from "./form-errors.js";
 
 /**
  * The API builds absolute URLs from the server's configured base URL. When the page was

@@ -1,5 +1,7 @@
-// Sign in / sign up forms: POST JSON, then go to ?next= or home.
-import { nextPath, post, showError } from "./api.js";
+// Sign in / sign up forms: POST JSON, then go to ?next= or home. The server's refusal
+// goes under the input it is about (a taken username), or above the button.
+import { nextPath, post } from "./api.js";
+import { clearProblems, showProblem } from "./form-errors.js";
 
 const form = document.getElementById("auth-form");
 const mode = form.dataset.mode; // "signin" | "signup"
@@ -11,7 +13,7 @@ if (switchLink && location.search) switchLink.href += location.search;
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  showError(null);
+  clearProblems(form);
   submit.disabled = true;
   try {
     await post(`/api/auth/${mode}`, {
@@ -20,7 +22,7 @@ form.addEventListener("submit", async (event) => {
     });
     location.href = nextPath("/");
   } catch (err) {
-    showError(err);
+    showProblem(err, form);
     submit.disabled = false;
   }
 });

@@ -1,5 +1,6 @@
 // A Space in a list (home, profile): state, title, host, and what matters for its state.
-import { del, el, post, showError } from "./api.js";
+import { del, el, post } from "./api.js";
+import { clearProblems, showNear } from "./form-errors.js";
 import { STATE_LABELS, duration, fromNow, plural, when } from "./format.js";
 
 export const profileUrl = (username) => `/u/${encodeURIComponent(username)}`;
@@ -69,14 +70,14 @@ export function remindButton(space, user, onChange) {
   button.dataset.action = "remind";
   button.addEventListener("click", async () => {
     button.disabled = true;
-    showError(null);
+    clearProblems({}, button);
     try {
       const path = `/api/spaces/${encodeURIComponent(space.id)}/reminder`;
       await (space.reminded ? del(path) : post(path));
       space.reminded = !space.reminded;
       onChange();
     } catch (err) {
-      showError(err);
+      showNear(button, err); // under the button, not at the top of the page
       button.disabled = false;
     }
   });

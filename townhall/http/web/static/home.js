@@ -1,14 +1,13 @@
 // Home: your reminders, live Spaces (with listener counts), upcoming Spaces (with
 // "Remind me"), recent replays, and the "Create a Space" form when signed in.
-import { clearProblems, get, post, showError, showProblem } from "./api.js";
+import { get, post, showError } from "./api.js";
+import { clearProblems, showFieldError, showProblem } from "./form-errors.js";
 import { fillList, remindButton, spaceItem, spaceUrl } from "./cards.js";
 import { dateToLocalInput, localInputToIso } from "./format.js";
 import { currentUser } from "./nav.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 10000;
-const MAX_TOPICS = 3;
-const MAX_AHEAD_DAYS = 14;
 let user = null;
 
 async function refresh() {
@@ -42,10 +41,12 @@ async function refresh() {
 }
 
 const startInput = $("create-start");
+// The picker offers the window the server allows (its limit, rendered into the page).
+const maxAheadDays = Number(startInput.dataset.maxAheadDays);
 function boundStart() {
   const now = new Date();
   startInput.min = dateToLocalInput(now);
-  startInput.max = dateToLocalInput(new Date(now.getTime() + MAX_AHEAD_DAYS * 86400000));
+  if (maxAheadDays) startInput.max = dateToLocalInput(new Date(now.getTime() + maxAheadDays * 86400000));
 }
 boundStart();
 startInput.addEventListener("focus", boundStart);
@@ -61,26 +62,18 @@ currentUser.then((u) => {
   setInterval(refresh, REFRESH_MS);
 });
 
-// A 422 names the failing fields: its message goes next to the input.
-const createInputs = {
-  title: $("create-title"),
-  description: $("create-description"),
-  topics: $("create-topics"),
-  scheduled_start: startInput,
-};
+// The server's errors name the form's inputs (by name): each message goes under its
+// input, anything else next to the button.
+const form = $("create-form");
 
-$("create-form").addEventListener("submit", async (event) => {
+form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  clearProblems(createInputs);
+  clearProblems(form);
   const button = $("create-button");
   const topics = $("create-topics")
     .value.split(",")
     .map((t) => t.trim())
     .filter(Boolean);
-  if (topics.length > MAX_TOPICS) {
-    showError(`A Space has at most ${MAX_TOPICS} topics.`);
-    return;
-  }
   const body = {
     title: $("create-title").value.trim(),
     description: $("create-description").value.trim(),
@@ -90,7 +83,7 @@ $("create-form").addEventListener("submit", async (event) => {
   if (startInput.value) {
     body.scheduled_start = localInputToIso(startInput.value);
     if (!body.scheduled_start) {
-      showError("That start time is not a valid date.");
+      showFieldError(startInput, "That start time is not a valid date and time.");
       return;
     }
   }
@@ -99,7 +92,7 @@ $("create-form").addEventListener("submit", async (event) => {
     const space = await post("/api/spaces", body);
     location.href = spaceUrl(space.id);
   } catch (err) {
-    showProblem(err, createInputs);
+    showProblem(err, form);
     button.disabled = false;
   }
 });

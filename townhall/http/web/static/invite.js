@@ -1,5 +1,6 @@
 // Invite landing page: accept the invite (signed in) or sign in first.
 import { get, post, showError } from "./api.js";
+import { clearProblems, showNear } from "./form-errors.js";
 import { currentUser } from "./nav.js";
 
 const box = document.getElementById("invite");
@@ -29,14 +30,16 @@ currentUser.then((user) => {
   document.getElementById("invite-signup").href = `/signup?next=${here}`;
 });
 
+// A refusal (the invite was used up, the Space ended) shows under the button.
+const acceptBlock = document.getElementById("invite-signed-in");
 document.getElementById("accept-button").addEventListener("click", async (event) => {
   event.target.disabled = true;
-  showError(null);
+  clearProblems({}, acceptBlock);
   try {
     await post(`/api/spaces/${encodeURIComponent(spaceId)}/invites/${encodeURIComponent(code)}/accept`);
     location.href = spacePath;
   } catch (err) {
-    showError(err);
+    showNear(acceptBlock, err);
     event.target.disabled = false;
   }
 });

@@ -19,10 +19,10 @@ export function bindActions(page) {
   const notices = state.notices;
 
   /** Run an action: one at a time, refusals shown (next to `inputs` when they name one). */
-  async function run(fn, inputs = {}) {
+  async function run(fn, inputs = {}, near = null) {
     if (state.busy) return;
     state.busy = true;
-    clearProblems(inputs);
+    clearProblems(inputs, near);
     page.render();
     try {
       await fn();
@@ -30,7 +30,7 @@ export function bindActions(page) {
       // Sign-in trouble on one action is not a ban: only view refusals end the page.
       if (isDenial(err) && err.code !== "sign_in_required") page.deny(err.code);
       else {
-        showProblem(err, inputs);
+        showProblem(err, inputs, near); // under the input, or next to the button used
         if (STALE.has(err.code)) page.refresh();
       }
     } finally {
@@ -38,7 +38,7 @@ export function bindActions(page) {
       page.render();
     }
   }
-  const onClick = (button, fn) => button.addEventListener("click", () => run(fn));
+  const onClick = (button, fn) => button.addEventListener("click", () => run(fn, {}, button));
 
   const joinStage = async () => {
     notices.stage = "";
