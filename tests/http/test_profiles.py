@@ -163,6 +163,8 @@ def test_an_uploaded_avatar_is_cropped_resized_and_served_for_good(
     assert large_url.endswith(f"/{limits.AVATAR_SIZE}.webp")
     assert small_url.endswith(f"/{limits.AVATAR_SMALL_SIZE}.webp")
     assert api.get(f"/api/users/{name}").json()["avatar_url"] == large_url
+    me = owner.get("/api/me").json()  # you, as others see you: at once on this node
+    assert (me["avatar_url"], me["avatar_small_url"]) == (large_url, small_url)
 
     for url, size in ((large_url, limits.AVATAR_SIZE), (small_url, limits.AVATAR_SMALL_SIZE)):
         served = api.get(url)

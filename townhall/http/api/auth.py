@@ -17,6 +17,7 @@ from townhall.http.common.deps import SESSION_COOKIE, client_key, require_user, 
 from townhall.http.common.errors_doc import API_ERRORS
 from townhall.domain.errors import Conflict, Unauthorized
 from townhall.store.db import hash_token, new_token
+from townhall.app.presenters import person_fields
 from townhall.store.models import Session, User
 from townhall import threads
 
@@ -124,6 +125,14 @@ def signout(request: Request, response: Response) -> Response:
     return response
 
 
-@router.get("/me", response_model=UserOut)
-def me(user: Annotated[User, Depends(require_user)]) -> UserOut:
-    return UserOut(id=user.id, username=user.username)
+class MeOut(UserOut):
+    """You, as others see you (presenters.person_fields)."""
+
+    display_name: str
+    avatar_url: str
+    avatar_small_url: str
+
+
+@router.get("/me", response_model=MeOut)
+def me(user: Annotated[User, Depends(require_user)]) -> MeOut:
+    return MeOut(id=user.id, username=user.username, **person_fields(user))
