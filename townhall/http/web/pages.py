@@ -185,5 +185,6 @@ def invite(request: Request, space_id: str, code: str) -> HTMLResponse:
 @router.get("/u/{username}", response_class=HTMLResponse)
 def profile(request: Request, username: str) -> HTMLResponse:
     return _page(
-        request, "profile.html", page="profile", username=username[: limits.MAX_USERNAME_LENGTH]
+        request, "profile.html", page="profile", username=username[: limits.MAX_USERNAME_LENGTH],
+        limits=limits,
     )

@@ -1,4 +1,5 @@
-// Header: who is signed in, with sign in / sign up / sign out links.
+// Header: who is signed in (face and name, linking to their profile), with sign in /
+// sign up / sign out links.
 import { el, me, post, showError } from "./api.js";
 
 const nav = document.getElementById("account");
@@ -21,7 +22,11 @@ currentUser.then((user) => {
         showError(err);
       }
     });
-    nav.append(el("span", { class: "who", id: "signed-in-as" }, `@${user.username}`), out);
+    // You, with your face: a link to your profile (where you edit it).
+    const face = el("img", { class: "who-face", src: user.avatar_small_url, alt: "", width: 28, height: 28 });
+    const who = el("a", { class: "who", id: "signed-in-as", href: `/u/${encodeURIComponent(user.username)}` },
+      face, `@${user.username}`);
+    nav.append(who, out);
   } else if (!["/signin", "/signup"].includes(location.pathname)) {
     nav.append(
       el("a", { href: `/signin?next=${here}`, id: "signin-link" }, "Sign in"),
