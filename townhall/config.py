@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     # Empty: a random one kept in data_dir/hls-signing-secret. Every origin in a cluster
     # must use the same secret, or a URL one node signed is refused by the others.
     hls_signing_secret: str = Field("", repr=False)
+    # The lifecycle, in seconds (townhall/app/lifecycle.py; the defaults are the named
+    # limits): host-absent warning and end, "now" Spaces expiring, Upcoming's grace, and
+    # how often the checks run (a test rig shortens them to seconds).
+    host_absent_warning: float = Field(limits.HOST_ABSENT_WARNING, gt=0)
+    host_absent_end: float = Field(limits.HOST_ABSENT_END, gt=0)
+    lifecycle_check_every: float = Field(limits.LIFECYCLE_CHECK_EVERY, gt=0)
+    now_space_expiry: float = Field(limits.NOW_SPACE_EXPIRY, gt=0)
+    upcoming_grace: float = Field(limits.UPCOMING_GRACE, ge=0)
+    sweep_every: float = Field(limits.SWEEP_EVERY, gt=0)
 
     @field_validator("ice_allowed_networks")
     @classmethod

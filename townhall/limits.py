@@ -147,3 +147,31 @@ AVATAR_UPLOADS_AT_ONCE = 4
 # Avatars are decoded one at a time per node (townhall/threads.py IMAGES): a decode may
 # hold ~100 MB and a core, so a burst of uploads queues instead of taking the node.
 IMAGE_THREADS = 1
+
+# The lifecycle (townhall/app/lifecycle.py). A live Space whose host and co-hosts are all
+# off stage (no WHIP connection) this long gets a warning everyone sees: long enough for
+# a dropped connection or a browser restart to come back (speaker clients retry for up
+# to 2 min), short enough that listeners are not left for long with nobody in charge.
+HOST_ABSENT_WARNING = 120.0
+# It then ends itself this long after the warning unless the host or a co-host returns:
+# time for a host who stepped away to see the notice (or be told) and come back; five
+# minutes in all with nobody in charge, so a forgotten Space never stays live for hours.
+# Its replay stops at the warning: the silence after it is not kept.
+HOST_ABSENT_END = 180.0
+# The media owner looks at who is on stage this often (a speaker joining or leaving the
+# stage wakes it at once): the warning comes at most this late, and the look is cheap
+# (one query for every Space the node mixes).
+LIFECYCLE_CHECK_EVERY = 5.0
+# A Space that never went live is cancelled this long after its start time (its creation
+# for a "now" Space): a host who is late or fiddling with a microphone has hours, yet a
+# Space nobody started does not linger to the next day.
+NOW_SPACE_EXPIRY = 6 * 3600.0
+# Upcoming lists a Space until this long after its start time: listeners wait a little
+# for a late host; after that the card would only promise "starting soon" in vain (its
+# host still sees it until it expires).
+UPCOMING_GRACE = 15 * 60.0
+# Every origin looks for Spaces that never went live this often (any of them may cancel
+# one: the change is conditional on the Space still being scheduled), at most this many
+# per pass, so one pass never floods the write path.
+SWEEP_EVERY = 60.0
+SWEEP_BATCH = 100

@@ -67,6 +67,15 @@ class YouOut(BaseModel):
     can: list[str]
 
 
+class EndingOut(BaseModel):
+    """A live Space about to end itself (townhall/app/lifecycle.py): why, since when
+    everyone was told, and when it ends unless the reason goes away."""
+
+    reason: Literal["host_absent"]
+    warned_at: datetime
+    ends_at: datetime
+
+
 class SpaceOut(BaseModel):
     id: str
     title: str
@@ -96,6 +105,11 @@ class SpaceOut(BaseModel):
     reminded: bool
     # Why recording is paused (e.g. the disk is full), or null; listening is unaffected.
     recording_error: str | None
+    # Set while a live Space is about to end itself (the host left the stage), else null.
+    ending: EndingOut | None = None
+    # Why the system ended or cancelled the Space ("host_absent", "never_started"), or
+    # null when its host did (or it is not over).
+    end_reason: Literal["host_absent", "never_started"] | None = None
 
     @field_validator("created_at", "scheduled_start", "started_at", "ended_at")
     @classmethod
@@ -163,7 +177,16 @@ def present(db: OrmSession, space: Space, room: Room, viewer: int | None, base: 
         your_id=viewer,
         reminded=reminded(db, space.id, viewer),
         recording_error=live.recording_error,
+        ending=ending_of(room),
+        end_reason=room.end_reason.value if room.end_reason else None,
     )
+
+
+def ending_of(room: Room) -> EndingOut | None:
+    if room.ending is None or room.warned_at is None or room.ends_at is None:
+        return None
+    return EndingOut(reason=room.ending.value, warned_at=room.warned_at,  # type: ignore[arg-type]
+                     ends_at=room.ends_at)
 
 
 def reminded(db: OrmSession, space_id: str, viewer: int | None) -> bool:

@@ -4,6 +4,7 @@ from townhall.domain.events import Event
 from townhall.domain.room import (
     FINAL,
     Decision,
+    EndReason,
     IllegalTransition,
     NotAllowed,
     Role,
@@ -11,4 +12,4 @@ from townhall.domain.room import (
     SpaceState,
 )
 
-__all__ = ["FINAL", "Decision", "Event", "IllegalTransition", "NotAllowed", "Role", "Room", "SpaceState"]
+__all__ = ["FINAL", "Decision", "EndReason", "Event", "IllegalTransition", "NotAllowed", "Role", "Room", "SpaceState"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from townhall.domain.errors import ClientError
-from townhall.domain.room import FINAL, Decision, Room, SpaceState
+from townhall.domain.room import FINAL, Decision, EndReason, Room, SpaceState
 
 Command = Callable[[Room], Decision]
 
@@ -98,9 +99,19 @@ def person_actions(room: Room, viewer: int | None, target: int) -> list[str]:
 
 def room_json(room: Room) -> dict[str, Any]:
     """A Room as JSON: live events carry it, so any node authorises what it sends."""
-    data = dataclasses.asdict(room)
-    return {k: sorted(v) if isinstance(v, frozenset) else (list(v) if isinstance(v, tuple) else v)
-            for k, v in data.items()}
+    return {k: _json_value(v) for k, v in dataclasses.asdict(room).items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, frozenset):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+_MOMENTS = ("warned_at", "ends_at")
+_REASONS = ("ending", "end_reason")
 
 
 def room_from_json(data: dict[str, Any]) -> Room:
@@ -109,4 +120,10 @@ def room_from_json(data: dict[str, Any]) -> Room:
         fields[name] = frozenset(fields.get(name, ()))
     fields["hands"] = tuple(fields.get("hands", ()))
     fields["state"] = SpaceState(fields["state"])
+    for name in _MOMENTS:
+        if fields.get(name) is not None:
+            fields[name] = datetime.fromisoformat(fields[name])
+    for name in _REASONS:
+        if fields.get(name) is not None:
+            fields[name] = EndReason(fields[name])
     return Room(**fields)

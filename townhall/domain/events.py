@@ -55,8 +55,32 @@ class Removed:
     blocked: bool = False
 
 
+@dataclass(frozen=True)
+class EndingScheduled:
+    """The Space will end itself at `ends_at` (ISO times) unless `reason` goes away: the
+    host and co-hosts all left the stage ("host_absent")."""
+
+    reason: str
+    warned_at: str
+    ends_at: str
+
+
+@dataclass(frozen=True)
+class EndingCancelled:
+    """The reason the Space was to end itself went away (the host or a co-host is back)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordingCut:
+    """The replay stops at `at` (ISO time): what came after is not kept."""
+
+    at: str
+
+
 Event = (StateChanged | RoleChanged | HandRaised | HandLowered | SpeakerInvited | GuestChanged
-         | MuteChanged | Removed)
+         | MuteChanged | Removed | EndingScheduled | EndingCancelled | RecordingCut)
 
 _EVENT_TYPES = {cls.__name__: cls for cls in get_args(Event)}
 

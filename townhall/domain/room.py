@@ -1,13 +1,16 @@
 """One Space's lifecycle, roles and moderation. Decisions only: no I/O.
 
 scheduled -> live -> ended, scheduled -> cancelled. Every command takes the acting user
-first and returns (new Room, events) or raises a typed error; callers persist the Room
+first (the system's own lifecycle commands, at the end of the lifecycle section, take
+the moment instead: the app's timers decide when to ask) and returns (new Room, events) or raises a typed error; callers persist the Room
 and act on the events (close a peer connection, mute in the mixer, notify clients).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from townhall import limits
@@ -15,11 +18,14 @@ from townhall.domain import errors
 from townhall.domain.errors import Conflict, Forbidden, Unauthorized
 from townhall.domain.permissions import PERMISSIONS, Actor, denial_reason
 from townhall.domain.events import (
+    EndingCancelled,
+    EndingScheduled,
     Event,
     GuestChanged,
     HandLowered,
     HandRaised,
     MuteChanged,
+    RecordingCut,
     Removed,
     RoleChanged,
     SpeakerInvited,
@@ -39,6 +45,13 @@ class Role(StrEnum):
     COHOST = "cohost"
     SPEAKER = "speaker"
     LISTENER = "listener"
+
+
+class EndReason(StrEnum):
+    """Why the system, not the host, ends or cancels a Space."""
+
+    HOST_ABSENT = "host_absent"  # live, but the host and co-hosts all left the stage
+    NEVER_STARTED = "never_started"  # its start time long past, it never went live
 
 
 class IllegalTransition(Conflict):
@@ -80,6 +93,14 @@ class Room:
     # people a moderator invited to listen (the guest list matters only when private).
     private: bool = False
     guests: frozenset[int] = frozenset()
+    # A live Space about to end itself: why, since when everyone was told, and when it
+    # ends (all None while it is not). `warned_at` stays once it has ended itself: the
+    # replay stops there.
+    ending: EndReason | None = None
+    warned_at: datetime | None = None
+    ends_at: datetime | None = None
+    # Why the system ended or cancelled it; None if the host did (or it is not over).
+    end_reason: EndReason | None = None
 
     # -- reading -------------------------------------------------------------
     def role_of(self, user_id: int | None) -> Role:
@@ -92,6 +113,14 @@ class Room:
         if user_id in self.speakers:
             return Role.SPEAKER
         return Role.LISTENER
+
+    @property
+    def moderators(self) -> frozenset[int]:
+        return self.cohosts | {self.host_id}
+
+    def hosted(self, on_stage: Iterable[int]) -> bool:
+        """Is someone in charge (the host or a co-host) among those on stage?"""
+        return not self.moderators.isdisjoint(on_stage)
 
     @property
     def on_speaker_list(self) -> frozenset[int]:
@@ -169,11 +198,49 @@ class Room:
 
     def end(self, actor: int | None) -> Decision:
         self.authorize("end", actor)
-        return self._to(SpaceState.ENDED), (StateChanged("ended"),)
+        # The host ended it: nothing is pending any more, and the whole recording stays.
+        room = replace(self._to(SpaceState.ENDED), ending=None, warned_at=None, ends_at=None)
+        return room, (StateChanged("ended"),)
 
     def cancel(self, actor: int | None) -> Decision:
         self.authorize("cancel", actor)
         return self._to(SpaceState.CANCELLED), (StateChanged("cancelled"),)
+
+    # -- the system's lifecycle commands (townhall/app/lifecycle.py asks when) ----
+    def warn_host_absent(self, now: datetime, ends_at: datetime) -> Decision:
+        """Nobody in charge is on stage: everyone is told the Space ends at `ends_at`."""
+        if self.state != SpaceState.LIVE:
+            raise IllegalTransition(f"the Space is {self.state}, not live")
+        if self.ending is not None:
+            return self, ()  # already told
+        room = replace(self, ending=EndReason.HOST_ABSENT, warned_at=now, ends_at=ends_at)
+        return room, (EndingScheduled(EndReason.HOST_ABSENT, now.isoformat(), ends_at.isoformat()),)
+
+    def host_returned(self) -> Decision:
+        """The host or a co-host is back on stage: the Space goes on."""
+        if self.ending != EndReason.HOST_ABSENT:
+            return self, ()
+        room = replace(self, ending=None, warned_at=None, ends_at=None)
+        return room, (EndingCancelled(EndReason.HOST_ABSENT),)
+
+    def end_abandoned(self, now: datetime) -> Decision:
+        """The warned time came with nobody in charge back: the Space ends itself, and
+        its replay stops where the warning was (the silence after it is not kept)."""
+        if self.state != SpaceState.LIVE or self.ending != EndReason.HOST_ABSENT:
+            raise IllegalTransition("the Space is not about to end itself")
+        assert self.ends_at is not None and self.warned_at is not None
+        if now < self.ends_at:
+            raise IllegalTransition("the Space ends itself only at the time it announced")
+        room = replace(self._to(SpaceState.ENDED), ending=None, ends_at=None,
+                       end_reason=EndReason.HOST_ABSENT)
+        return room, (RecordingCut(self.warned_at.isoformat()), StateChanged("ended"))
+
+    def expire(self) -> Decision:
+        """A Space that never went live, long after its start time: cancelled."""
+        if self.state != SpaceState.SCHEDULED:
+            raise IllegalTransition(f"only a Space that never started expires, not a {self.state} one")
+        room = replace(self._to(SpaceState.CANCELLED), end_reason=EndReason.NEVER_STARTED)
+        return room, (StateChanged("cancelled"),)
 
     # -- the speaker list ----------------------------------------------------
     def _check_room_for_speaker(self) -> None:

@@ -2,7 +2,10 @@
 
 Layout under data_dir/recordings/<space_id>/: init.mp4, segN.m4s, and segments.jsonl
 (one line per segment, appended and fsynced), from which the replay (VOD) playlist is
-rendered. A crash loses at most the segment being made.
+rendered. A crash loses at most the segment being made. A line {"cut": time} ends the
+replay at that time (a Space that ended itself keeps nothing after its warning):
+segments starting at or after it are left out, and their files removed once the Space's
+media has stopped (prune_cut).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +33,8 @@ class Recorder:
         self.directory = directory
         self.errors = 0
         self.last_error: str | None = None
+        # Segment lines and a cut may be appended from different worker threads.
+        self._index_lock = threading.Lock()
 
     def write_init(self, data: bytes) -> bool:
         return self._write_file(INIT_NAME, data)
@@ -41,7 +47,15 @@ class Recorder:
         entry = {"msn": msn, "duration": duration, "pdt": pdt.isoformat(), "restarted": restarted}
         return self._append_index(json.dumps(entry) + "\n", segment_name(msn))
 
-    def _append_index(self, line: str, name: str) -> bool:
+    def cut(self, at: datetime) -> bool:
+        """The replay ends at `at`: what is recorded from then on is left out of it."""
+        return self._append_index(json.dumps({"cut": at.isoformat()}) + "\n", None)
+
+    def _append_index(self, line: str, name: str | None) -> bool:
+        with self._index_lock:
+            return self._append_index_line(line, name)
+
+    def _append_index_line(self, line: str, name: str | None) -> bool:
         path = self.directory / INDEX_NAME
         size = path.stat().st_size if path.exists() else 0
         try:
@@ -52,8 +66,9 @@ class Recorder:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.truncate(path, size)  # no torn line to swallow the next entry
-            with contextlib.suppress(OSError):
-                (self.directory / name).unlink()
+            if name is not None:
+                with contextlib.suppress(OSError):
+                    (self.directory / name).unlink()
             return self._failed(exc, INDEX_NAME)
         self.last_error = None
         return True
@@ -81,14 +96,26 @@ class Recorder:
 
 
 def recorded_segments(directory: Path) -> list[tuple[int, float, datetime, bool]]:
+    """The segments of the replay, in order: those from a cut on are left out."""
+    segments, cut = _read_index(directory)
+    return [s for s in segments if cut is None or s[2] < cut]
+
+
+def _read_index(directory: Path) -> tuple[list[tuple[int, float, datetime, bool]],
+                                            datetime | None]:
+    """Every recorded segment, and the earliest cut (None: the replay keeps them all)."""
     try:
         lines = (directory / INDEX_NAME).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        return []
+        return [], None
     segments = []
+    cuts: list[datetime] = []
     for line in lines:
         try:
             entry = json.loads(line)
+            if "cut" in entry:
+                cuts.append(datetime.fromisoformat(entry["cut"]))
+                continue
             segments.append(
                 (
                     int(entry["msn"]),
@@ -99,7 +126,20 @@ def recorded_segments(directory: Path) -> list[tuple[int, float, datetime, bool]
             )
         except (ValueError, KeyError, TypeError):
             continue  # a torn last line after a crash
-    return segments
+    return segments, min(cuts, default=None)
+
+
+def prune_cut(directory: Path) -> int:
+    """Remove the files of segments a cut left out of the replay (call it once nothing
+    records there any more); how many were removed."""
+    segments, cut = _read_index(directory)
+    removed = 0
+    for msn, _, pdt, _ in segments:
+        if cut is not None and pdt >= cut:
+            with contextlib.suppress(OSError):  # gone already, or a disk we cannot write
+                (directory / segment_name(msn)).unlink()
+                removed += 1
+    return removed
 
 
 def replay_playlist(directory: Path, target_duration: int) -> str | None:

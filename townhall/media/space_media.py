@@ -52,6 +52,9 @@ class SpaceMedia:
         self._resumed = False
         self.playlist = LivePlaylist()
         self.outputs: dict[str, MixMinusOutput] = {}
+        # Sources the server itself plays (the demo voice): a Space with one is never
+        # without its host (townhall/app/lifecycle.py).
+        self.house_sources: set[str] = set()
         self.parts_published = 0
         self._queue: asyncio.Queue[list[EncodedPart] | None] = asyncio.Queue()
         self._segment_bytes: list[bytes] = []
@@ -147,6 +150,7 @@ class SpaceMedia:
     def add_source(self, key: str, source: Source) -> None:
         """A speaker without a return path (the demo voice, a file)."""
         self.worker.add_source(key, source, wants_mix_minus=False)
+        self.house_sources.add(key)
 
     def speaking_levels(self) -> dict[str, float]:
         return dict(self.worker.levels) if self._worker is not None else {}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from townhall.domain.errors import NotFound
 from townhall.domain.ids import SPACE_ID
-from townhall.domain import Decision, Event, Room, SpaceState
+from townhall.domain import Decision, EndReason, Event, Room, SpaceState
 from townhall.domain.events import Removed, RoleChanged
 from townhall.store.models import HostBlock, Space, WhipToken
 
@@ -33,22 +34,54 @@ def load(db: OrmSession, space_id: str, for_update: bool = False) -> tuple[Space
     if space is None:
         raise NotFound("no such Space")
     blocked = db.scalars(select(HostBlock.user_id).where(HostBlock.host_id == space.host_id))
-    stored = space.room or {}
-    room = Room(
+    return space, _room(space, frozenset(blocked))
+
+
+def load_many(db: OrmSession, space_ids: Iterable[str]) -> dict[str, Room]:
+    """Several Spaces' Rooms in one query, without the hosts' blocklists (for the
+    system's own lifecycle checks, which never ask who may join)."""
+    spaces = db.scalars(select(Space).where(Space.id.in_(list(space_ids))))
+    return {space.id: _room(space, frozenset()) for space in spaces}
+
+
+def _room(space: Space, blocked: frozenset[int]) -> Room:
+    stored: dict[str, Any] = space.room or {}
+    return Room(
         host_id=space.host_id,
         state=SpaceState(space.state),
         hands=tuple(stored.get("hands", ())),
-        blocked=frozenset(blocked),
+        blocked=blocked,
         private=bool(space.private),
         **{name: frozenset(stored.get(name, ())) for name in _SETS},
+        **{name: _moment(stored.get(name)) for name in _MOMENTS},
+        **{name: _reason(stored.get(name)) for name in _REASONS},
     )
-    return space, room
+
+
+# The lifecycle's part of the Room (domain/room.py), kept in the same JSON.
+_MOMENTS = ("warned_at", "ends_at")
+_REASONS = ("ending", "end_reason")
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _reason(value: str | None) -> EndReason | None:
+    return EndReason(value) if value else None
 
 
 def save(space: Space, room: Room) -> None:
     space.state = room.state
     stored: dict[str, Any] = {name: sorted(getattr(room, name)) for name in _SETS}
     stored["hands"] = list(room.hands)
+    for name in _MOMENTS:
+        moment = getattr(room, name)
+        if moment is not None:
+            stored[name] = moment.isoformat()
+    for name in _REASONS:
+        if getattr(room, name) is not None:
+            stored[name] = str(getattr(room, name))
     space.room = stored
 
 
