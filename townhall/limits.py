@@ -98,6 +98,10 @@ MAX_WHIP_CONNECTIONS_PER_USER = 2
 # tiny request per 10 s (a part request costs as much, every 0.256 s). The method of
 # the audience figures: townhall/backends/audience.py.
 BEACON_INTERVAL = 10.0
+# The listener roster (GET /api/spaces/{id}/listeners) names at most this many signed-in
+# listeners, the latest first: the page shows a few faces and "and N others", and the
+# answer every listener's page asks for stays a few KB however large the audience.
+MAX_LISTED_LISTENERS = 24
 
 # Threads for blocking work off the event loop (townhall/threads.py). Few: threads
 # running Python take the GIL from the loop (50 busy ones stalled audio ~150 ms).

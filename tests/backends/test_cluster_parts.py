@@ -141,3 +141,29 @@ def test_every_room_event_survives_the_trip_to_the_media_owner() -> None:
                 for cls in get_args(Event)}
     for event in examples.values():
         assert event_from_json(json.loads(json.dumps(event_json(event)))) == event
+
+
+@pytest.mark.parametrize("book_kind", ["memory", "redis"])
+async def test_both_audience_books_know_who_is_listening(two_nodes, book_kind: str) -> None:  # type: ignore[no-untyped-def]
+    books = ([AudienceBook()] * 2 if book_kind == "memory"
+             else [RedisAudienceBook(two_nodes[0]), RedisAudienceBook(two_nodes[1])])
+    now = 2_000_000.0
+    assert await books[0].listening("s2", now, 10) == ([], 0)  # nobody yet
+    await books[0].beat("s2", "p1", now, user_id=11)
+    await books[1].beat("s2", "p2", now + 1, user_id=12)
+    await books[0].beat("s2", "p3", now + 2, user_id=13)
+    await books[1].beat("s2", "anon1", now + 3)
+    await books[0].beat("s2", "anon2", now + 4)
+    # The latest first, on either node; anonymous players counted, not named.
+    assert await books[1].listening("s2", now + 5, 10) == ([13, 12, 11], 2)
+    # The cap, and people left out still leave the cap filled from the rest.
+    assert await books[0].listening("s2", now + 5, 2) == ([13, 12], 2)
+    assert await books[0].listening("s2", now + 5, 2, frozenset({13})) == ([12, 11], 2)
+    # Two tabs of one person: listed once.
+    await books[1].beat("s2", "p1-second-tab", now + 6, user_id=11)
+    assert await books[0].listening("s2", now + 7, 10) == ([11, 13, 12], 2)
+    # Quiet for the concurrent window: gone from the roster, like from the count.
+    await books[0].beat("s2", "p3", now + 40, user_id=13)
+    assert await books[1].listening("s2", now + 41, 10) == ([13], 0)
+    await books[0].finish("s2", now + 50)
+    assert await books[1].listening("s2", now + 51, 10) == ([], 0)

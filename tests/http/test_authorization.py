@@ -151,6 +151,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              scheduled=True, prepare=_set_reminder),
     # The .ics download shows the Space's title, description and time: "view".
     Endpoint("view_calendar", "GET", f"{SPACE}/calendar.ics", "view"),
+    # Who is listening now (audience.py): whoever may view the Space may see its roster.
+    Endpoint("view_listeners", "GET", f"{SPACE}/listeners", "view"),
     # -- private Spaces (private.py) ----------------------------------------------------
     Endpoint("playback", "GET", f"{SPACE}/playback", "listen"),
     Endpoint("add_listener", "POST", f"{SPACE}/listeners/{{username}}", "manage_listeners",
@@ -163,6 +165,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("private_playback", "GET", f"{SPACE}/playback", "listen", private=True),
     Endpoint("private_view_events", "GET", f"{SPACE}/events", "view", stream=True, private=True),
     Endpoint("private_view_calendar", "GET", f"{SPACE}/calendar.ics", "view", private=True),
+    Endpoint("private_view_listeners", "GET", f"{SPACE}/listeners", "view", private=True),
     Endpoint("private_react", "POST", f"{SPACE}/reactions", "react", ok=202, private=True,
              body=lambda ctx, me: {"emoji": "👏"}),
     Endpoint("private_raise_hand", "POST", f"{SPACE}/hand", "raise_hand", private=True),

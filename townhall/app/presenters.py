@@ -117,6 +117,27 @@ class SpaceOut(BaseModel):
         return as_utc(value)
 
 
+class ListenersOut(BaseModel):
+    """Who is listening now (players' beacons within the concurrent window): signed-in
+    listeners by face, the latest first, at most limits.MAX_LISTED_LISTENERS of them
+    (speakers are in `speakers`, and nobody removed, blocked or not allowed to listen is
+    named); anonymous players counted; `total` is every player (the `listeners` figure)."""
+
+    people: list[UserRef]
+    anonymous: int
+    total: int
+
+
+def present_listeners(db: OrmSession, room: Room, viewer: int | None, ids: list[int],
+                      anonymous: int, total: int) -> ListenersOut:
+    """The roster for `viewer`: each person with what the viewer may do to them."""
+    users = {u.id: u for u in db.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    people = [UserRef.of(users[uid], can=person_actions(room, viewer, uid))
+              for uid in ids if uid in users and room.may("listen", uid)]
+    return ListenersOut(people=people, anonymous=anonymous,
+                        total=max(total, len(people) + anonymous))
+
+
 @dataclass(frozen=True)
 class LiveFacts:
     """What only the running media knows, read on the event loop before presenting."""

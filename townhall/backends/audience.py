@@ -9,6 +9,10 @@ like signed-in ones. Counting beacons, not HLS requests, is what makes the figur
 survive a CDN: the edge answers most media requests itself and the origin never sees
 them. The twins: memory/audience.py (one node, exact) and redis/audience.py (a
 cluster: a sorted set for the window, HyperLogLog for uniques).
+
+Who is listening (the listener roster): a beacon from a signed-in player also records
+that person's id, in a per-Space map of user id -> last beacon time that expires with
+the same CONCURRENT_WINDOW; anonymous players are kept by session and only counted.
 """
 
 from __future__ import annotations
@@ -30,8 +34,16 @@ class AudienceBook(Protocol):
     """The audience figures of every Space: memory/audience.py (one node, exact) and
     redis/audience.py (shared by a cluster's origins) give the same answers."""
 
-    async def beat(self, space_id: str, session: str, now: float) -> bool:
-        """Count a player's beacon; False if it came too soon after its last one."""
+    async def beat(self, space_id: str, session: str, now: float,
+                   user_id: int | None = None) -> bool:
+        """Count a player's beacon; False if it came too soon after its last one.
+        `user_id`: the signed-in person playing, if any (who is listening now)."""
+
+    async def listening(self, space_id: str, now: float, limit: int,
+                        leave_out: frozenset[int] = frozenset()) -> tuple[list[int], int]:
+        """Who is listening now: up to `limit` signed-in people heard from within
+        CONCURRENT_WINDOW (the latest beacon first, none of `leave_out`), and how many
+        anonymous players. Bounded work: at most limit + len(leave_out) people read."""
 
     async def sample(self, space_id: str, now: float) -> None:
         """Record the concurrent count for the plot."""

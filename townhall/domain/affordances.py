@@ -39,6 +39,7 @@ _ANY_STATE_PERMISSIONS = ("view", "listen")
 
 # Actions on one person, as the command `viewer` would run on `target`.
 _PERSON_ACTIONS: dict[str, Callable[[int | None, int], Command]] = {
+    "invite": lambda v, t: lambda r: r.invite(v, t),  # to speak
     "mute": lambda v, t: lambda r: r.mute(v, t),
     "remove": lambda v, t: lambda r: r.remove(v, t),
     "block": lambda v, t: lambda r: r.block(v, t),

@@ -22,12 +22,22 @@ class AudienceCounter:
     peak: int = 0
     joins_per_minute: dict[int, int] = field(default_factory=dict)  # minute start -> joins
     samples: list[tuple[float, int]] = field(default_factory=list)  # (time, concurrent)
+    # Who is listening now: signed-in people by user id, anonymous players by session,
+    # each -> last beacon time, oldest first (expired like last_beat).
+    people: OrderedDict[int, float] = field(default_factory=OrderedDict)
+    anonymous: OrderedDict[str, float] = field(default_factory=OrderedDict)
 
-    def beat(self, session: str, now: float) -> bool:
+    def beat(self, session: str, now: float, user_id: int | None = None) -> bool:
         """Count a beacon; False if it came too soon after the last one."""
         previous = self.last_beat.get(session)
         if previous is not None and now - previous < MIN_BEACON_GAP:
             return False
+        if user_id is not None:
+            self.people[user_id] = now
+            self.people.move_to_end(user_id)
+        else:
+            self.anonymous[session] = now
+            self.anonymous.move_to_end(session)
         if session not in self.seen:
             # First sight of this player: a join and a unique listener. Past the memory
             # bound, new ids are counted but not remembered (uniques become an estimate).
@@ -46,6 +56,22 @@ class AudienceCounter:
         while self.last_beat and next(iter(self.last_beat.values())) < since:
             self.last_beat.popitem(last=False)
         return len(self.last_beat)
+
+    def listening(self, now: float, limit: int,
+                  leave_out: frozenset[int] = frozenset()) -> tuple[list[int], int]:
+        """Up to `limit` signed-in people listening now (latest first, none of
+        `leave_out`) and the number of anonymous players."""
+        since = now - CONCURRENT_WINDOW
+        for present in (self.people, self.anonymous):
+            while present and next(iter(present.values())) < since:
+                present.popitem(last=False)
+        people: list[int] = []
+        for user_id in reversed(self.people):
+            if len(people) >= limit:
+                break
+            if user_id not in leave_out:
+                people.append(user_id)
+        return people, len(self.anonymous)
 
     def sample(self, now: float) -> int:
         """Record the concurrent count for the plot."""
@@ -101,8 +127,14 @@ class AudienceBook:
         counter = self._counters.get(space_id)
         return counter.concurrent(now) if counter is not None else 0
 
-    async def beat(self, space_id: str, session: str, now: float) -> bool:
-        return self._counter(space_id).beat(session, now)
+    async def beat(self, space_id: str, session: str, now: float,
+                   user_id: int | None = None) -> bool:
+        return self._counter(space_id).beat(session, now, user_id)
+
+    async def listening(self, space_id: str, now: float, limit: int,
+                        leave_out: frozenset[int] = frozenset()) -> tuple[list[int], int]:
+        counter = self._counters.get(space_id)
+        return counter.listening(now, limit, leave_out) if counter is not None else ([], 0)
 
     async def sample(self, space_id: str, now: float) -> None:
         self._counter(space_id).sample(now)

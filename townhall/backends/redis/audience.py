@@ -2,7 +2,9 @@
 
 Per Space: a sorted set of player session -> last beacon time (the concurrent window),
 a HyperLogLog of session ids (unique listeners, ~0.8 % standard error, 12 KB whatever
-the audience), the peak, joins per minute (a hash), and the plot samples (a list).
+the audience), the peak, joins per minute (a hash), the plot samples (a list), and who
+is listening now: a sorted set of signed-in user id -> last beacon time and one of
+anonymous sessions, both expired with the same window.
 A beacon is one Lua script: one round trip, atomic across nodes.
 """
 
@@ -16,9 +18,10 @@ from townhall.backends.audience import CONCURRENT_WINDOW, MIN_BEACON_GAP
 
 # Figures outlive the Space in Redis only until they are stored in the database.
 KEYS_TTL_SECONDS = 7 * 24 * 3600
-_PARTS = ("window", "unique", "peak", "joins", "samples")
+_PARTS = ("window", "unique", "peak", "joins", "samples", "people", "anonymous")
 
-# KEYS: window unique peak joins; ARGV: session now min_gap window_seconds ttl
+# KEYS: window unique peak joins people anonymous;
+# ARGV: session now min_gap window_seconds ttl user_id ("" when anonymous)
 _BEAT = """
 local previous = redis.call('zscore', KEYS[1], ARGV[1])
 local now = tonumber(ARGV[2])
@@ -32,7 +35,12 @@ local concurrent = redis.call('zcard', KEYS[1])
 if concurrent > tonumber(redis.call('get', KEYS[3]) or '0') then
   redis.call('set', KEYS[3], concurrent)
 end
-for i = 1, 4 do redis.call('expire', KEYS[i], ARGV[5]) end
+local present = KEYS[6]
+local member = ARGV[1]
+if ARGV[6] ~= '' then present = KEYS[5]; member = ARGV[6] end
+redis.call('zadd', present, now, member)
+redis.call('zremrangebyscore', present, '-inf', now - tonumber(ARGV[4]))
+for i = 1, 6 do redis.call('expire', KEYS[i], ARGV[5]) end
 return 1
 """
 # KEYS: window peak samples; ARGV: now window_seconds ttl -> concurrent
@@ -60,13 +68,29 @@ class RedisAudienceBook:
         self._beat = client.register_script(_BEAT)
         self._sample = client.register_script(_SAMPLE)
 
-    async def beat(self, space_id: str, session: str, now: float) -> bool:
+    async def beat(self, space_id: str, session: str, now: float,
+                   user_id: int | None = None) -> bool:
         k = _keys(space_id)
         added = await self._beat(
-            keys=[k["window"], k["unique"], k["peak"], k["joins"]],
-            args=[session, now, MIN_BEACON_GAP, CONCURRENT_WINDOW, KEYS_TTL_SECONDS],
+            keys=[k["window"], k["unique"], k["peak"], k["joins"], k["people"], k["anonymous"]],
+            args=[session, now, MIN_BEACON_GAP, CONCURRENT_WINDOW, KEYS_TTL_SECONDS,
+                  "" if user_id is None else str(user_id)],
         )
         return bool(added)
+
+    async def listening(self, space_id: str, now: float, limit: int,
+                        leave_out: frozenset[int] = frozenset()) -> tuple[list[int], int]:
+        """One round trip: the newest limit + len(leave_out) people in the window (enough
+        to fill `limit` whoever is left out), and the anonymous players in it."""
+        k = _keys(space_id)
+        since = now - CONCURRENT_WINDOW
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrevrangebyscore(k["people"], "+inf", since, start=0,
+                                  num=limit + len(leave_out))
+            pipe.zcount(k["anonymous"], since, "+inf")
+            newest, anonymous = await pipe.execute()
+        people = [int(m) for m in newest if int(m) not in leave_out]
+        return people[:limit], int(anonymous)
 
     async def sample(self, space_id: str, now: float) -> None:
         k = _keys(space_id)

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from townhall.store import rooms as room_store
+from townhall.store.models import User
+from townhall.app.presenters import ListenersOut, present_listeners
 from townhall.app.runtime import Services
-from townhall.http.common.deps import client_key, services
+from townhall.http.common.deps import client_key, current_user, services
 from townhall.http.common.errors_doc import API_ERRORS
 from townhall.backends.audience import CONCURRENT_WINDOW
 from townhall.backends.memory.audience import AudienceCounter
-from townhall.limits import BEACON_INTERVAL
+from townhall.limits import BEACON_INTERVAL, MAX_LISTED_LISTENERS
 from townhall.domain.errors import BadRequest
 from townhall import threads
 
 router = APIRouter(prefix="/api/spaces/{space_id}", tags=["audience"], responses=API_ERRORS)
+Viewer = Annotated[User | None, Depends(current_user)]
 
 
 class Beacon(BaseModel):
@@ -52,15 +56,42 @@ def _ended_figures(svc: Services, space_id: str) -> dict[str, object]:
 
 
 @router.post("/beacon", status_code=204, response_class=Response)
-async def beacon(space_id: str, body: Beacon, request: Request) -> Response:
-    """A playing listener says so every BEACON_INTERVAL seconds. Anyone listening counts."""
+async def beacon(space_id: str, body: Beacon, request: Request, viewer: Viewer) -> Response:
+    """A playing listener says so every BEACON_INTERVAL seconds. Anyone listening counts;
+    a signed-in listener is also who is listening now (GET .../listeners)."""
     svc = services(request)
     if not await svc.on_air(space_id):
         await threads.run(threads.DATABASE, _must_exist, svc, space_id)  # 404 for an unknown Space
         raise BadRequest("this Space is not on air")
     svc.beacons.hit(client_key(request, None), "audience beacons")
-    await svc.audience.beat(space_id, body.session, time.time())
+    await svc.audience.beat(space_id, body.session, time.time(), viewer.id if viewer else None)
     return Response(status_code=204)
+
+
+@router.get("/listeners", response_model=ListenersOut)
+async def listeners(space_id: str, request: Request, response: Response,
+                    viewer: Viewer) -> ListenersOut:
+    """Who is listening now, for anyone who may view the Space: signed-in listeners by
+    face (at most MAX_LISTED_LISTENERS, the latest first, each with what you may do to
+    them), anonymous players counted. Speakers are not listed (they are the Space's
+    `speakers`), nor anyone removed, blocked or not allowed to listen."""
+    svc = services(request)
+    viewer_id = viewer.id if viewer else None
+    room = await svc.commands.room(space_id)
+    room.authorize("view", viewer_id)
+    response.headers["Cache-Control"] = "private, no-store"
+    if not await svc.on_air(space_id):
+        return ListenersOut(people=[], anonymous=0, total=0)
+    now = time.time()
+    leave_out = room.on_speaker_list | room.removed | room.blocked
+    ids, anonymous = await svc.audience.listening(space_id, now, MAX_LISTED_LISTENERS, leave_out)
+    total, _, _ = await svc.audience.headline(space_id, now)
+
+    def present() -> ListenersOut:
+        with svc.db.session() as db:
+            return present_listeners(db, room, viewer_id, ids, anonymous, total)
+
+    return await threads.run(threads.DATABASE, present)
 
 
 @router.get("/audience", response_model=AudienceOut)
