@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -24,8 +25,9 @@ from townhall.backends.audience import AudienceBook
 from townhall.backends.redis.leases import LEASE_SECONDS, RENEW_EVERY, MediaLeases
 from townhall.domain import Event
 from townhall.domain.errors import Unavailable
-from townhall.domain.events import (MuteChanged, Removed, RoleChanged, StateChanged,
-                                    event_from_json, event_json)
+from townhall.domain.events import (MuteChanged, RecordingCut, Removed, RoleChanged,
+                                    StateChanged, event_from_json, event_json)
+from townhall.media.recorder import prune_cut
 from townhall.media.segment_store import SegmentStore
 from townhall.media.space_media import SpaceMedia
 from townhall.media.webrtc.whip import WhipEndpoint
@@ -131,6 +133,9 @@ class MediaHost:
             return
         await media.stop()
         log.info("media stopped", extra={"space": space_id, "parts": media.parts_published})
+        # A Space that ended itself keeps nothing after its warning: nothing records any
+        # more, so the files the replay left out can go.
+        await threads.run(threads.MEDIA_FILES, prune_cut, media.recorder.directory)
         figures = await self.audience.finish(space_id, time.time())
         await threads.run(threads.DATABASE, self._store_figures, space_id, figures)
         if self.leases is not None:
@@ -195,6 +200,9 @@ class MediaHost:
                 isinstance(event, RoleChanged) and event.role == "listener"
             ):
                 await self.whip.close_user(space_id, event.user_id)
+            elif isinstance(event, RecordingCut) and space_id in self.media:
+                await threads.run(threads.MEDIA_FILES, self.media[space_id].recorder.cut,
+                                  datetime.fromisoformat(event.at))
             elif isinstance(event, StateChanged) and event.state == "live":
                 with contextlib.suppress(MediaElsewhere):  # cluster: recorded where it runs
                     await self.start_media(space_id, recording=True)

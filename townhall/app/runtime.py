@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from townhall import limits
 from townhall.app.feeds import LiveFeed
+from townhall.app.lifecycle import Lifecycle
 from townhall.app.live_updates import LiveUpdates
 from townhall.app.locks import SpaceLocks
 from townhall.app.looplag import LoopLag
@@ -80,6 +81,7 @@ class Services:
     commands: SpaceCommands = field(init=False)
     stage: Stage = field(init=False)
     live: LiveUpdates = field(init=False)
+    lifecycle: Lifecycle = field(init=False)
     metrics: Metrics = field(init=False)
     signins: RateLimiter = field(init=False)
     signups: RateLimiter = field(init=False)
@@ -92,6 +94,15 @@ class Services:
                                       self.host.carry_out)
         self.stage = Stage(self.db, self.locks, self.host, self.whip, self.whip_offers)
         self.live = LiveUpdates(self.host, self.bus, self.audience)
+        self.lifecycle = Lifecycle(self.settings, self.db, self.host, self.commands)
+        announce = self.whip.on_stage_change
+
+        def stage_changed(space_id: str, user_id: int, on_stage: bool) -> None:
+            if announce is not None:
+                announce(space_id, user_id, on_stage)
+            self.lifecycle.stage_changed()
+
+        self.whip.on_stage_change = stage_changed
         self.metrics = Metrics(self)
         # Per client address; the bursts are settings so a test rig or a known NAT can
         # raise them, the defaults are the named limits.
@@ -138,6 +149,7 @@ class Services:
         await self.bus.start()
         self.live.start()
         self.host.start()
+        self.lifecycle.start()
         # Everything loaded so far lives as long as the process: a full collection
         # scanning it all held the GIL ~80-140 ms (a stall in every speaker's audio, seen
         # in benchmarks/burst_stall.py). Frozen, the collector only scans what comes later.
@@ -195,6 +207,7 @@ class Services:
 
     async def close(self) -> None:
         await self.loop_lag.stop()
+        await self.lifecycle.close()
         await self.live.close()
         await self.host.close()
         await self.bus.close()

@@ -24,10 +24,21 @@ from townhall.domain.affordances import room_json
 from townhall.domain.events import event_json
 from townhall.store import rooms as room_store
 from townhall.store.db import Database
-from townhall.store.models import Space
+from townhall.store.models import Space, utcnow
 from townhall import threads
 
 Before = Callable[[OrmSession, Space], None]
+
+
+def closed(space_id: str) -> Before:
+    """What ending or cancelling a Space stores besides its state (whoever decided it:
+    the host, or the lifecycle): when, and no more WHIP."""
+
+    def close(db: OrmSession, space: Space) -> None:
+        space.ended_at = utcnow()
+        room_store.revoke_tokens(db, space_id)
+
+    return close
 
 
 @dataclass(frozen=True)

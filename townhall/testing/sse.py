@@ -69,5 +69,22 @@ class EventStream:
                                  f"{[m['type'] for m in self.messages]}")
         return self.of(kind, after)[0]
 
+    async def wait_for_event(self, name: str, after: int = 0,
+                             timeout: float = 10.0) -> dict[str, Any]:
+        """The first `change` message after the first `after` ones that carries the room
+        event `name` (e.g. "EndingScheduled"); that event, with the message's Space
+        under "space"."""
+
+        def carried() -> list[dict[str, Any]]:
+            return [{**event, "space": m.get("space")} for m in self.of("change", after)
+                    for event in m.get("events", ()) if event["type"] == name]
+
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(
+                lambda: bool(carried()) or self.ended.is_set()), timeout)
+        if not carried():
+            raise AssertionError(f"the stream ended (status {self.status}) without {name!r}")
+        return carried()[0]
+
     async def wait_ended(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self.ended.wait(), timeout)

@@ -143,9 +143,9 @@ def calendar(space_id: str, request: Request, viewer: Viewer) -> Response:
     with services(request).db.session() as db:
         space, room = room_store.load(db, space_id)
         room.authorize("view", viewer.id if viewer else None)
-        start = space.scheduled_start or space.started_at or space.created_at
-        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start
+        start, end = _calendar_times(space, datetime.now(UTC))
         title, description = space.title, space.description or ""
+        cancelled = space.state == "cancelled"
     url = f"{public_base(request)}/s/{space_id}"
     stamp = lambda moment: moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")  # noqa: E731
     lines = [
@@ -156,7 +156,8 @@ def calendar(space_id: str, request: Request, viewer: Viewer) -> Response:
         f"UID:{space_id}@townhall",
         f"DTSTAMP:{stamp(datetime.now(UTC))}",
         f"DTSTART:{stamp(start)}",
-        f"DTEND:{stamp(start + CALENDAR_DURATION)}",
+        f"DTEND:{stamp(end)}",
+        f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
         f"SUMMARY:{_ics_text(title)}",
         f"DESCRIPTION:{_ics_text((description + chr(10) + url).strip())}",
         f"URL:{url}",
@@ -168,6 +169,21 @@ def calendar(space_id: str, request: Request, viewer: Viewer) -> Response:
         media_type="text/calendar",
         headers={"Content-Disposition": f'attachment; filename="townhall-{space_id}.ics"'},
     )
+
+
+def _calendar_times(space: Space, now: datetime) -> tuple[datetime, datetime]:
+    """When the Space happens, for a calendar: as scheduled; a "now" Space that has not
+    started yet starts now (not at its creation, already past); a live or finished one
+    from its real start, to its real end once it has one."""
+    utc = lambda moment: moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # noqa: E731
+    if space.started_at is not None:
+        start = utc(space.started_at)
+    elif space.scheduled_start is not None:
+        start = utc(space.scheduled_start)
+    else:
+        start = max(utc(space.created_at), now)
+    end = utc(space.ended_at) if space.ended_at is not None and space.started_at else None
+    return start, end or start + CALENDAR_DURATION
 
 
 def _ics_text(value: str) -> str:

@@ -10,11 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
 from townhall import limits
 from townhall.app.presenters import SpaceOut, present
+from townhall.app.spaces import closed
 from townhall.store import rooms as room_store
 from townhall.http.common.deps import current_user, public_base, require_user, services
 from townhall.http.common.errors_doc import API_ERRORS
@@ -152,9 +153,17 @@ def list_spaces(request: Request, viewer: Viewer) -> SpaceList:
             return visible(request, db, query, viewer, LIST_LIMIT)
 
         by_state = lambda state: select(Space).where(Space.state == state)  # noqa: E731
+        # A Space whose start is long past no longer promises "starting soon" to anyone
+        # but its host (it expires later: townhall/app/lifecycle.py).
+        stale = (utcnow() - timedelta(seconds=services(request).settings.upcoming_grace)
+                 ).replace(tzinfo=None)  # stored times are naive UTC on SQLite
+        fresh = func.coalesce(Space.scheduled_start, Space.created_at) >= stale
+        if viewer is not None:
+            fresh = or_(fresh, Space.host_id == viewer.id)
         return SpaceList(
             live=outs(by_state("live").order_by(Space.started_at.desc())),
-            upcoming=outs(by_state("scheduled").order_by(Space.scheduled_start.asc().nulls_last())),
+            upcoming=outs(by_state("scheduled").where(fresh)
+                          .order_by(Space.scheduled_start.asc().nulls_last())),
             recent=outs(by_state("ended").order_by(Space.ended_at.desc())),
         )
 
@@ -218,24 +227,14 @@ async def go_live(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
     return await act(request, space_id, user, lambda room: room.go_live(user.id), before=started)
 
 
-def _closed(space_id: str) -> Callable[[OrmSession, Space], None]:
-    """What ending or cancelling stores besides the state: when, and no more WHIP."""
-
-    def close(db: OrmSession, space: Space) -> None:
-        space.ended_at = utcnow()
-        room_store.revoke_tokens(db, space_id)
-
-    return close
-
-
 @router.post("/{space_id}/end", response_model=SpaceOut)
 async def end_space(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
-    return await act(request, space_id, user, lambda room: room.end(user.id), before=_closed(space_id))
+    return await act(request, space_id, user, lambda room: room.end(user.id), before=closed(space_id))
 
 
 @router.post("/{space_id}/cancel", response_model=SpaceOut)
 async def cancel_space(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
-    return await act(request, space_id, user, lambda room: room.cancel(user.id), before=_closed(space_id))
+    return await act(request, space_id, user, lambda room: room.cancel(user.id), before=closed(space_id))
 
 
 @router.post("/{space_id}/stage", response_model=StageOut)
