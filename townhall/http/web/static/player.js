@@ -104,7 +104,9 @@ export class Player {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ session: this.session }),
       keepalive: true,
-      credentials: "omit", // anonymous by design: the session id is the listener
+      // The session id is the player; a signed-in listener's cookie also says who is
+      // listening (the roster: GET …/listeners). Anonymous players are only counted.
+      credentials: "same-origin",
     }).catch(() => {});
   }
 

@@ -4,6 +4,7 @@
 // banner and a fresh Space, a bad field its message next to it.
 import { clearProblems, del, get, localUrl, post, put, showProblem } from "./api.js";
 import { isDenial, loweringOwnHand } from "./space-notices.js";
+import { closeSheet, findPerson, refreshRoster } from "./space-people.js";
 import { state, you } from "./space-state.js";
 import { apiBase, ui } from "./space-ui.js";
 
@@ -125,6 +126,9 @@ export function bindActions(page) {
   async function moderate(act, userId, name) {
     const target = { user_id: userId };
     switch (act) {
+      case "invite":
+        apply(await post(`${apiBase}/speakers`, { username: name }));
+        return `Invited @${name} to speak.`;
       case "approve":
         apply(await post(`${apiBase}/hands/${userId}/approve`));
         return `Approved @${name}: they can join the stage now.`;
@@ -156,18 +160,22 @@ export function bindActions(page) {
     }
   }
 
-  const usernameOf = (id) => {
-    const { speakers, hands, invited, guests } = state.space;
-    return [...speakers, ...hands, ...invited, ...guests].find((u) => u.id === id)?.username || `user ${id}`;
-  };
-  for (const list of [ui.handQueue, ui.invitedList, ui.guestsList, ui.speakers]) {
+  const usernameOf = (id) => findPerson(id)?.username || `user ${id}`;
+  // Buttons on people: in the host panel's lists, and in the sheet a face opens. A
+  // refusal shows under them (the lists and the sheet are redrawn meanwhile).
+  for (const list of [ui.handQueue, ui.invitedList, ui.guestsList, ui.sheetActions]) {
+    const near = list === ui.sheetActions ? ui.sheetStatus : list.closest(".panel-block");
     list.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-act]");
       if (!button) return;
       const userId = Number(button.dataset.userId);
       run(async () => {
-        notices.host = await moderate(button.dataset.act, userId, usernameOf(userId));
-      });
+        const done = await moderate(button.dataset.act, userId, usernameOf(userId));
+        if (!done) return; // not confirmed
+        notices.host = done;
+        if (list === ui.sheetActions) closeSheet();
+        refreshRoster({ now: true });
+      }, {}, near);
     });
   }
 

@@ -132,30 +132,39 @@ function renderStage({ publisher }) {
 function renderHostPanel() {
   const { space } = state;
   ui.hostCard.hidden = Boolean(state.denied) || isOver() || !mayAny(HOST_ACTIONS);
+  renderHostToolbar();
   if (ui.hostCard.hidden) return;
   ui.hostHeading.textContent = you().role === "host" ? "Host controls" : "Co-host controls";
   renderPeopleLists();
   ui.inviteUser.hidden = !may("invite");
+  // Someone not in the room, by username: only what the server offers on the Space.
   // Listening by invitation is what a private Space is about; a public one is open.
   ui.listenUser.hidden = !space.private || !may("manage_listeners");
   ui.cohostUser.hidden = !may("add_cohost");
-  ui.blockUser.hidden = !may("block");
-  ui.invite.closest(".panel-block").hidden = !may("invite");
-  ui.pinForm.closest(".panel-block").hidden = !may("pin_link");
+  ui.personBlock.hidden = ui.inviteUser.hidden && ui.listenUser.hidden && ui.cohostUser.hidden;
+  ui.inviteBlock.hidden = !may("invite");
+  ui.pinBlock.hidden = !may("pin_link");
   ui.unpin.hidden = !space.pinned_url;
-  // In view while live, usable when the server says there is someone to mute.
-  ui.muteAll.hidden = space.state !== "live" && !may("mute_all");
-  // Before the start the server offers both: cancelling is what the person means.
-  ui.end.hidden = !may("end") || may("cancel");
-  ui.cancel.hidden = !may("cancel");
   for (const button of ui.hostCard.querySelectorAll("button")) {
     if (button !== ui.copyInvite) button.disabled = state.busy;
   }
-  ui.muteAll.disabled = state.busy || !may("mute_all");
   ui.hostStatus.textContent = state.notices.host;
 }
 
 function renderDenied() {
+/** End, Cancel, Mute all at the top of the page, where the host looks first. */
+function renderHostToolbar() {
+  const { space } = state;
+  const open = !state.denied && !isOver();
+  // Before the start the server offers both: cancelling is what the person means.
+  ui.end.hidden = !open || !may("end") || may("cancel");
+  ui.cancel.hidden = !open || !may("cancel");
+  ui.muteAll.hidden = !open || !may("mute_all");
+  ui.handsLink.hidden = !open || space.state !== "live" || !mayAny(HOST_ACTIONS);
+  ui.hostToolbar.hidden = ui.end.hidden && ui.cancel.hidden && ui.muteAll.hidden && ui.handsLink.hidden;
+  for (const button of [ui.end, ui.cancel, ui.muteAll]) button.disabled = state.busy;
+}
+
   ui.removedCard.hidden = !state.denied;
   if (!state.denied) return;
   const [heading, hint] = denialText(state.denied);

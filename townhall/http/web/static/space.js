@@ -13,7 +13,7 @@ import { bindActions } from "./space-actions.js";
 import { denialText, isDenial, noticeEvents } from "./space-notices.js";
 import { accept, isOver, mark, may, patch, state, syncStage, you, yourSpeakerEntry } from "./space-state.js";
 import { apiBase, spaceId, ui } from "./space-ui.js";
-import { renderLevels } from "./space-people.js";
+import { refreshRoster, renderLevels } from "./space-people.js";
 import { render as renderPage, renderListeners, renderSoon } from "./space-views.js";
 
 // The "starting soon" countdown moves on without a server round trip.
@@ -92,7 +92,10 @@ const feed = new LiveFeed(
       if (m.on_stage && syncStage(m.on_stage)) render();
       else renderLevels();
     },
-    audience: (m) => patch((space) => (space.listeners = m.listeners)) && renderListeners(),
+    audience: (m) => {
+      if (patch((space) => (space.listeners = m.listeners))) renderListeners();
+      refreshRoster(); // who they are (at most every beacon interval)
+    },
     reaction: (m) => reactions.show(m.emoji, m.user),
     pinned: (m) => patch((space) => (space.pinned_url = m.url)) && render(),
     // Someone's microphone joined or left the stage (not a room event: no `change`).
@@ -157,3 +160,4 @@ async function start() {
 
 start();
 setInterval(() => state.space?.state === "scheduled" && renderSoon(), SOON_TICK_MS);
+  refreshRoster();
