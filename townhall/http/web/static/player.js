@@ -46,9 +46,10 @@ async function loadHls() {
 }
 
 export class Player {
-  constructor(audio, { status, listenButton, meter } = {}) {
+  constructor(audio, { status, latency, listenButton, meter } = {}) {
     this.audio = audio;
     this.statusEl = status;
+    this.latencyEl = latency; // "2.1 s behind", apart from the status: not a live region
     this.listenButton = listenButton;
     this.meterEl = meter;
     this.hls = null;
@@ -60,6 +61,10 @@ export class Player {
     this.blocked = false; // autoplay refused: waiting for a tap on "Listen"
     this.error = null;
     this.note = null; // replaces "● Live" while playing, e.g. in a waiting room
+    this.userPaused = false; // the person pressed Pause: going on means back to live
+    this.finishing = false; // the Space ended: the live stream plays out its last seconds
+    this.onRender = null; // called after each status update (the controls follow)
+    this.onFinished = null; // called when a Space's last live seconds have played out
     this._ctx = null;
     this._analyser = null;
     this._samples = null;
@@ -75,10 +80,16 @@ export class Player {
     listenButton?.addEventListener("click", () => this.resume());
     // Started from the element's own controls (replay): the meter starts with it.
     audio.addEventListener("play", () => this._ensureMeter());
-    for (const name of ["playing", "pause", "waiting", "ended", "error"]) {
+    for (const name of ["playing", "pause", "waiting", "ended", "error", "volumechange", "emptied"]) {
       audio.addEventListener(name, () => this._render());
     }
     audio.addEventListener("playing", () => this._startBeacons());
+    // The live stream of a Space that ended has played out: nothing more will come.
+    audio.addEventListener("ended", () => {
+      if (this.kind !== "live" || !this.finishing) return;
+      this.stop();
+      this.onFinished?.();
+    });
     for (const name of ["pause", "ended", "emptied", "error"]) {
       audio.addEventListener(name, () => this._stopBeacons());
     }
@@ -170,6 +181,11 @@ export class Player {
         hls.recoverMediaError();
         return;
       }
+      if (this.finishing) {
+        // The Space is over: its live stream will not come back.
+        this.stop();
+        return;
+      }
       // Network or other fatal errors: start over in a moment (e.g. "Space is starting").
       this.error = data.type === Hls.ErrorTypes.NETWORK_ERROR ? "Reconnecting…" : data.details;
       hls.destroy();
@@ -218,6 +234,63 @@ export class Player {
     await this._start();
   }
 
+  /**
+   * The person pauses. A live stream also stops loading (no playlist requests while
+   * nobody listens); its last seconds after the Space ended just stop.
+   */
+  pause() {
+    if (!this.url) return;
+    if (this.kind === "live" && this.finishing) {
+      this.stop();
+      return;
+    }
+    this.userPaused = true;
+    this.autoplay = false; // a manifest still loading must not start it again
+    this.audio.pause();
+    if (this.kind === "live") this.hls?.stopLoad();
+    this._render();
+  }
+
+  /** Play again after a pause: a live stream at its live edge (not where it paused). */
+  unpause() {
+    if (!this.url) return;
+    const wasPaused = this.userPaused;
+    this.userPaused = false;
+    if (this.kind === "live" && wasPaused) this._reloadLive();
+    else void this.resume(); // paused from elsewhere: _start jumps to the live edge
+  }
+
+  /** Paused as the person sees it: by them, or by the system after playing (not connecting). */
+  get showsPaused() {
+    if (!this.url || this.audio.ended) return false;
+    return this.userPaused || this.blocked || (this.audio.paused && this.audio.currentTime > 0 && !this.error);
+  }
+
+  toggle() {
+    if (this.showsPaused) this.unpause();
+    else this.pause();
+  }
+
+  /** Load the live stream afresh: playback starts at its live edge. */
+  _reloadLive() {
+    const generation = ++this._generation;
+    clearTimeout(this._retry);
+    this.autoplay = true;
+    this.error = null;
+    this._ensureMeter();
+    this._ctx?.resume();
+    if (this.mode === "hls.js" && hlsModule) {
+      this.hls?.destroy();
+      this.hls = null;
+      this._attachHls(hlsModule, generation);
+    } else if (this.mode === "native") {
+      // Within the tap's turn: iOS plays only from a gesture.
+      this.audio.src = this.url;
+      void this._start();
+    }
+    this._render();
+  }
+
   stop() {
     if (!this.url && !this.hls) return;
     this._generation++;
@@ -235,6 +308,8 @@ export class Player {
     this.kind = null;
     this.mode = null;
     this.blocked = false;
+    this.userPaused = false;
+    this.finishing = false;
     this._render();
   }
 
@@ -294,19 +369,27 @@ export class Player {
       this.meterEl.style.width = `${Math.min(1, level * METER_GAIN) * 100}%`;
     }
     if (this.statusEl) this.statusEl.dataset.kind = this.kind || "";
-    if (!this.statusEl || !this.url) return;
-    let text;
-    if (this.error) text = this.error;
-    else if (this.blocked) text = "Tap Listen to start audio.";
-    else if (this.audio.ended) text = this.kind === "live" ? "The Space has ended." : "Replay finished.";
-    else if (this.kind === "replay") text = "Replay of the whole Space.";
-    else if (this.audio.paused) text = this.audio.currentTime > 0 ? "Paused" : "Connecting…";
-    else if (this.audio.readyState < 3) text = "Buffering…";
-    else if (this.kind === "live" && this.note) text = this.note;
-    else if (this.kind === "live") {
-      const latency = this.latency();
-      text = latency === null ? "● Live" : `● Live · ${latency.toFixed(1)} s behind`;
-    }
-    this.statusEl.textContent = text;
+    if (this.statusEl && this.url) {
+      let text;
+      let behind = "";
+      if (this.error) text = this.error;
+      else if (this.blocked) text = "Tap Listen to start audio.";
+      else if (this.audio.ended) text = this.kind === "live" ? "The Space has ended." : "Replay finished.";
+      else if (this.kind === "replay") text = "Replay of the whole Space.";
+      else if (this.audio.paused && this.userPaused) text = "Paused · Resume goes back to live";
+      else if (this.audio.paused) text = this.audio.currentTime > 0 ? "Paused" : "Connecting…";
+      else if (this.audio.readyState < 3) text = "Buffering…";
+      else if (this.finishing) text = "The Space has ended · playing its last seconds";
+      else if (this.note) text = this.note;
+      else {
+        text = "● Live";
+        const latency = this.latency();
+        if (latency !== null) behind = `${latency.toFixed(1)} s behind`;
+      }
+      // Set only when it changes: the status is a live region, read out on each change.
+      if (this.statusEl.textContent !== text) this.statusEl.textContent = text;
+      if (this.latencyEl) this.latencyEl.textContent = behind;
+    } else if (this.latencyEl) this.latencyEl.textContent = "";
+    this.onRender?.();
   }
 }

@@ -32,6 +32,31 @@ async function freshUrl(kind) {
   return localUrl(kind === "live" ? state.playback.live : state.playback.replay, state.space);
 }
 
+const clock = (unixSeconds) =>
+  new Date(unixSeconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+/** The stream's address for another app (VLC, ffplay): what this player plays, or would. */
+function renderOtherApp(player, kind, url) {
+  const shown = player.kind === kind && player.url ? player.url : url;
+  ui.otherApp.hidden = !shown;
+  if (!shown) {
+    ui.otherApp.setAttribute("aria-expanded", "false");
+    ui.otherAppPanel.hidden = true;
+  }
+  if (ui.hlsUrl.value !== (shown || "")) ui.hlsUrl.value = shown || "";
+  const expires = state.space.private ? state.playback?.expires : null;
+  ui.hlsUrlNote.hidden = !expires;
+  if (expires) {
+    ui.hlsUrlNote.textContent = `This private address is yours and works until ${clock(expires)}; reload the page for a new one.`;
+  }
+}
+
+/** Was the live stream playing when the Space ended? Then it plays out its last seconds. */
+function playingOut(player) {
+  const audio = player.audio;
+  return player.kind === "live" && !player.blocked && !player.userPaused && (!audio.paused || audio.ended);
+}
+
 export function renderPlayer({ player, publisher, render }) {
   const { space } = state;
   // On stage, a speaker hears the others live (mix-minus), not the delayed program;
@@ -39,6 +64,9 @@ export function renderPlayer({ player, publisher, render }) {
   const show = may("listen") && space.state !== "cancelled" && !publisher.onStage && !may("go_live");
   ui.playerCard.hidden = !show;
   ui.replayAnalytics.hidden = !show || space.state !== "ended";
+  ui.playReplay.hidden = true;
+  ui.noReplay.hidden = true;
+  ui.playerBar.hidden = false;
   if (!show) {
     player.stop();
     return;
@@ -46,6 +74,7 @@ export function renderPlayer({ player, publisher, render }) {
   const urls = streamUrls(render);
   if (!urls) {
     player.stop();
+    renderOtherApp(player, null, null);
     ui.playerStatus.textContent = "Getting your listening link…";
     return;
   }
@@ -54,25 +83,47 @@ export function renderPlayer({ player, publisher, render }) {
     // the player (same URL and kind: Player.play keeps playing).
     ui.playerHeading.textContent = space.state === "live" ? "Listen live" : "Waiting room";
     player.note = space.state === "scheduled" ? "● Waiting room · the Space starts here" : null;
-    player.play(localUrl(urls.live, space), "live", {
+    const url = localUrl(urls.live, space);
+    renderOtherApp(player, "live", url);
+    // Our own action in flight may be about to change what there is to hear (a host
+    // leaving the stage to end the Space): start the player once its answer is in.
+    if (state.busy && !player.url) return;
+    player.play(url, "live", {
       beaconUrl: `${apiBase}/beacon`,
       refresh: space.private ? () => freshUrl("live") : null,
     });
   } else if (space.state === "ended" && urls.replay) {
     ui.playerHeading.textContent = "Replay";
     player.note = null;
-    // Someone listening when the Space ends goes straight on into the replay; a page
-    // opened on an ended Space waits for its play button.
-    const audio = player.audio;
-    const wasListening =
-      player.kind === "live" && !player.blocked && audio.currentTime > 0 && (!audio.paused || audio.ended);
-    player.play(localUrl(urls.replay, space), "replay", {
-      autoplay: wasListening,
-      refresh: space.private ? () => freshUrl("replay") : null,
-    });
+    const url = localUrl(urls.replay, space);
+    // The replay starts only when the person presses Play replay. Someone listening
+    // when the Space ended hears the live stream's last seconds to their end (the
+    // element stays where it finished: nothing jumps back to 0:00).
+    if (state.replayWanted) {
+      player.play(url, "replay", { refresh: space.private ? () => freshUrl("replay") : null });
+    } else if (playingOut(player)) {
+      player.finishing = true;
+    } else {
+      player.stop();
+    }
+    // Until then the ended card (Play replay) says it all: the card keeps Share and the address.
+    ui.playReplay.hidden = player.kind === "replay";
+    ui.playerBar.hidden = !player.url;
+    renderOtherApp(player, "replay", url);
   } else {
     player.stop();
     ui.playerHeading.textContent = "Listen";
     ui.playerStatus.textContent = "This Space has ended; no replay is available.";
+    ui.noReplay.hidden = space.state !== "ended";
+    ui.playerBar.hidden = space.state === "ended"; // the ended card says so
+    renderOtherApp(player, null, null);
   }
+}
+
+/** The person pressed Play replay: load it and play it, from the start. */
+export function playReplay(render) {
+  state.replayWanted = true;
+  render();
+  // The button goes away: the replay's own controls (seek, speed) take the focus.
+  if (ui.playReplay.hidden && !ui.playerAudio.hidden) ui.playerAudio.focus();
 }

@@ -17,6 +17,7 @@ export const state = {
   levels: {}, // user id -> mixer RMS, from `levels` messages
   playback: null, // a private Space's signed URLs (GET …/playback), while fresh
   playbackAsked: null, // for which kind ("live" | "replay") they were last asked
+  replayWanted: false, // the person pressed Play replay (it never starts by itself)
   notices: { audience: "", stage: "", host: "" }, // space-notices.js writes these
 };
 

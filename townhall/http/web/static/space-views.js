@@ -3,6 +3,7 @@
 import { el } from "./api.js";
 import { profileUrl } from "./cards.js";
 import { STATE_LABELS, duration, fromNow, when } from "./format.js";
+import { renderEnd } from "./space-end.js";
 import { renderPlayer } from "./space-listen.js";
 import { denialText } from "./space-notices.js";
 import { renderPeopleLists, renderSpeakers } from "./space-people.js";
@@ -131,13 +132,13 @@ function renderStage({ publisher }) {
 
 function renderHostPanel() {
   const { space } = state;
-  ui.hostCard.hidden = Boolean(state.denied) || isOver() || !mayAny(HOST_ACTIONS);
   renderHostToolbar();
+  ui.hostCard.hidden = Boolean(state.denied) || isOver() || !mayAny(HOST_ACTIONS);
   if (ui.hostCard.hidden) return;
   ui.hostHeading.textContent = you().role === "host" ? "Host controls" : "Co-host controls";
   renderPeopleLists();
-  ui.inviteUser.hidden = !may("invite");
   // Someone not in the room, by username: only what the server offers on the Space.
+  ui.inviteUser.hidden = !may("invite");
   // Listening by invitation is what a private Space is about; a public one is open.
   ui.listenUser.hidden = !space.private || !may("manage_listeners");
   ui.cohostUser.hidden = !may("add_cohost");
@@ -151,7 +152,6 @@ function renderHostPanel() {
   ui.hostStatus.textContent = state.notices.host;
 }
 
-function renderDenied() {
 /** End, Cancel, Mute all at the top of the page, where the host looks first. */
 function renderHostToolbar() {
   const { space } = state;
@@ -165,6 +165,7 @@ function renderHostToolbar() {
   for (const button of [ui.end, ui.cancel, ui.muteAll]) button.disabled = state.busy;
 }
 
+function renderDenied() {
   ui.removedCard.hidden = !state.denied;
   if (!state.denied) return;
   const [heading, hint] = denialText(state.denied);
@@ -184,6 +185,7 @@ export function render(page) {
   }
   renderHeader(page);
   ui.cancelledCard.hidden = state.space.state !== "cancelled" || Boolean(state.denied);
+  renderEnd();
   ui.cancelledHostLink.href = profileUrl(state.space.host.username);
   renderSoon();
   renderAudience();

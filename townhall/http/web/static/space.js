@@ -7,11 +7,13 @@ import { get, showError } from "./api.js";
 import { LiveFeed } from "./livefeed.js";
 import { currentUser } from "./nav.js";
 import { Player } from "./player.js";
+import { PlayerControls } from "./player-controls.js";
 import { Publisher } from "./publisher.js";
 import { Reactions } from "./reactions.js";
 import { bindActions } from "./space-actions.js";
 import { denialText, isDenial, noticeEvents } from "./space-notices.js";
 import { accept, isOver, mark, may, patch, state, syncStage, you, yourSpeakerEntry } from "./space-state.js";
+import { playReplay } from "./space-listen.js";
 import { apiBase, spaceId, ui } from "./space-ui.js";
 import { refreshRoster, renderLevels } from "./space-people.js";
 import { render as renderPage, renderListeners, renderSoon } from "./space-views.js";
@@ -21,7 +23,13 @@ const SOON_TICK_MS = 30000;
 
 ui.originalSound.checked = new URLSearchParams(location.search).get("original_sound") === "1";
 
-const player = new Player(ui.playerAudio, { status: ui.playerStatus, listenButton: ui.listen, meter: ui.playerMeter });
+const player = new Player(ui.playerAudio, {
+  status: ui.playerStatus,
+  latency: ui.playerLatency,
+  listenButton: ui.listen,
+  meter: ui.playerMeter,
+});
+new PlayerControls(player);
 const publisher = new Publisher(spaceId, { mixMinusAudio: ui.mixMinus, onChange: () => render() });
 const reactions = new Reactions({
   bar: ui.reactionBar,
@@ -31,6 +39,8 @@ const reactions = new Reactions({
 });
 const media = { player, publisher, reactions, render: () => render() };
 const render = () => renderPage(media);
+ui.playReplay.addEventListener("click", () => playReplay(render));
+player.onFinished = render;
 
 /** The server decides whether we are muted (a host may mute us): follow it. */
 function syncMute() {
@@ -156,8 +166,8 @@ async function start() {
     return;
   }
   if (!isOver()) feed.start();
+  refreshRoster();
 }
 
 start();
 setInterval(() => state.space?.state === "scheduled" && renderSoon(), SOON_TICK_MS);
-  refreshRoster();

@@ -1,0 +1,317 @@
+"""The player and the end of a Space in a real browser.
+
+A host goes live from Chromium (440 Hz fake microphone) and a listener on a phone plays
+it; the host ends the Space: both pages say "This Space has ended" with its duration,
+the listener's audio is not thrown back to 0:00 and no replay starts by itself; Play
+replay plays the replay (the tone again). On the demo Space: pause, then resume comes
+back to the live edge (not where it paused), volume and mute set the audio element,
+the stream's address and the page link (Share without a share sheet) go to the
+clipboard, all of it from the keyboard; on a phone the player is a bar docked at the
+bottom that hides nothing. Screenshots at 1280x900 and 390x844 in test-artifacts/;
+axe-core finds nothing serious or critical.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from townhall.testing.browser import axe_violations, describe_violations, fetch_playlist
+from townhall.testing.waiting import wait_until
+from tests.system.test_browser import (  # noqa: F401  (browser: the fixture)
+    ARTIFACTS,
+    AUDIBLE_RMS,
+    CONNECT_TIMEOUT_MS,
+    PLAY_TIMEOUT_MS,
+    browser,
+    new_page,
+    screenshot,
+    unique_name,
+    wait_js,
+    wait_playing,
+)
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+PHONE_OPTIONS = {"viewport": PHONE, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+CLIPBOARD = ["clipboard-read", "clipboard-write"]
+UI_MS = 15_000
+# A pause this long (in live segments of ~2 s) puts a player that resumed where it
+# paused this far behind; back at the live edge it is within RESUMED_LATENCY_S.
+PAUSE_SEGMENTS = 5
+RESUMED_LATENCY_S = 5.0
+# No share sheet here: Share copies the link (Chromium on Linux has none either way).
+NO_SHARE_SHEET = "delete Navigator.prototype.share; delete navigator.share;"
+AUDIBLE = "min => window.townhallPlayer.level() > min"
+
+
+def viewport_screenshot(page, name: str) -> None:
+    """What the screen shows (a docked bar sits at its bottom; a full-page shot would
+    draw it wherever the first screenful ended)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
+def no_serious_violations(page) -> None:
+    violations = axe_violations(page)
+    assert not violations, describe_violations(violations)
+
+
+def host_goes_live(browser, base: str, title: str):  # noqa: F811
+    """A host signs up in a desktop page, creates a Space and goes live (440 Hz)."""
+    host = new_page(browser, "host", viewport=DESKTOP)
+    host.goto(f"{base}/signup")
+    host.fill("#username", unique_name("host"))
+    host.fill("#password", "correct horse battery")
+    host.click("#auth-submit")
+    host.wait_for_url(f"{base}/")
+    host.wait_for_selector("#create:not([hidden])")
+    host.fill("#create-title", title)
+    host.click("#create-button")
+    host.wait_for_url(re.compile(r"/s/[A-Za-z0-9_-]+$"))
+    space_id = host.url.rsplit("/s/", 1)[1]
+    host.goto(f"{base}/s/{space_id}?original_sound=1")
+    host.click("#go-live-button")
+    wait_js(host, "() => window.townhallPublisher.state === 'connected'", CONNECT_TIMEOUT_MS,
+            what="the host on stage")
+    return host, space_id
+
+
+def listening(page, what: str) -> None:
+    """The live player plays, and something is heard."""
+    wait_js(page, "() => window.townhallPlayer && window.townhallPlayer.kind === 'live'",
+            PLAY_TIMEOUT_MS, what=f"{what}: the live player")
+    wait_playing(page, 1.0, PLAY_TIMEOUT_MS, what)
+    wait_js(page, AUDIBLE, PLAY_TIMEOUT_MS, arg=AUDIBLE_RMS,
+            what=f"{what}: audible output")
+
+
+def audio_state(page) -> dict:
+    return page.evaluate(
+        """() => ({kind: townhallPlayer.kind, url: townhallPlayer.url,
+                   paused: townhallPlayer.audio.paused, ended: townhallPlayer.audio.ended,
+                   currentTime: townhallPlayer.audio.currentTime,
+                   src: townhallPlayer.audio.getAttribute('src')})"""
+    )
+
+
+def test_the_end_of_a_space_then_its_replay_on_request(server, browser) -> None:  # noqa: F811
+    base = server.base_url.rstrip("/")
+    host, space_id = host_goes_live(browser, base, "Ending well")
+
+    listener = new_page(browser, "listener", **PHONE_OPTIONS)
+    listener.goto(f"{base}/s/{space_id}")
+    listening(listener, "the listener")
+    listener.wait_for_selector("#player-controls:not([hidden])", timeout=UI_MS)
+    assert listener.is_hidden("#ended-card") and listener.is_hidden("#ending-card")
+    viewport_screenshot(listener, "player-live-phone.png")
+
+    # --- The host ends it while the listener plays ---------------------------------------
+    # Where the live stream ends (seen on the way down, before the page acts on it).
+    listener.evaluate("() => document.addEventListener('ended',"
+                      " (e) => (window.liveEndedAt = e.target.currentTime), true)")
+    before = audio_state(listener)
+    assert before["kind"] == "live" and not before["paused"], before
+    host.once("dialog", lambda dialog: dialog.accept())
+    host.click("#end-button")
+    listener.wait_for_selector("#ended-card:not([hidden])", timeout=UI_MS)
+    space = httpx.get(f"{base}/api/spaces/{space_id}", timeout=10).json()
+    assert space["state"] == "ended" and space["replay_url"], space
+    summary = listener.text_content("#ended-summary")
+    assert re.match(r"It lasted (\d+ s|\d+ min \d+ s) and ended ", summary), summary
+    assert listener.text_content("#ended-heading") == "This Space has ended"
+    assert listener.is_hidden("#ended-reason"), "the host ended it: no reason to give"
+    wait_js(listener, "() => document.getElementById('space-announcer').textContent"
+                      ".startsWith('This Space has ended')", UI_MS,
+            what="the end captioned in the live region")
+    # Nothing jumped back to 0:00 and no replay was loaded: the live stream plays out
+    # its last seconds (the host's last words) and stops at its end.
+    now = audio_state(listener)
+    assert now["kind"] == "live" and now["currentTime"] >= before["currentTime"], (before, now)
+    assert "replay" not in (now["url"] or "") and "replay" not in (now["src"] or ""), now
+    wait_js(listener, "() => window.liveEndedAt !== undefined", PLAY_TIMEOUT_MS,
+            what="the live stream to play out to its end")
+    ended_at = listener.evaluate("() => window.liveEndedAt")
+    assert ended_at >= now["currentTime"], (now, ended_at)
+    # Then the player lets go of it, and waits: no replay, nothing playing.
+    wait_js(listener, "() => townhallPlayer.url === null", UI_MS, what="the finished live player to unload")
+    after = audio_state(listener)
+    assert after["kind"] is None and after["paused"] and not after["src"], after
+    assert listener.is_hidden("#player-bar")
+    assert listener.is_visible("#play-replay-button")
+    assert listener.is_hidden("#player-controls")
+    assert listener.evaluate("() => document.body.classList.contains('player-docked')") is False
+    screenshot(listener, "player-ended-phone.png")
+    no_serious_violations(listener)
+
+    # The host's page too: the card, and no replay playing by itself.
+    host.wait_for_selector("#ended-card:not([hidden])", timeout=UI_MS)
+    assert host.evaluate("() => townhallPlayer.kind") is None
+    assert host.is_visible("#play-replay-button")
+    screenshot(host, "player-ended-host-desktop.png")
+    no_serious_violations(host)
+
+    # --- Play replay: the replay, from its start, with its seek and speed controls --------
+    listener.click("#play-replay-button")
+    wait_js(listener, "url => townhallPlayer.kind === 'replay' && townhallPlayer.url === url",
+            PLAY_TIMEOUT_MS, arg=space["replay_url"], what="the replay to load")
+    wait_playing(listener, 1.0, PLAY_TIMEOUT_MS, "replay playback")
+    wait_js(listener, AUDIBLE, PLAY_TIMEOUT_MS, arg=AUDIBLE_RMS,
+            what="the tone in the replay")
+    assert listener.evaluate("() => townhallPlayer.audio.controls") is True
+    assert listener.is_hidden("#play-replay-button")
+    assert listener.evaluate("() => document.activeElement.id") == "player-audio"
+    listener.evaluate("() => { townhallPlayer.audio.playbackRate = 1.5; townhallPlayer.audio.currentTime = 0.5; }")
+    wait_js(listener, "() => townhallPlayer.audio.playbackRate === 1.5 && !townhallPlayer.audio.paused",
+            UI_MS, what="the replay at 1.5x")
+    # The address for another app is the replay's now.
+    listener.click("#other-app-button")
+    assert listener.input_value("#hls-url") == space["replay_url"]
+
+    # --- Opened later on the ended Space: the card, nothing loaded until asked ----------
+    late = new_page(browser, "late", viewport=DESKTOP)
+    late.goto(f"{base}/s/{space_id}")
+    late.wait_for_selector("#play-replay-button:not([hidden])", timeout=UI_MS)
+    assert late.is_visible("#ended-card")
+    assert late.evaluate("() => townhallPlayer.url") is None
+    assert late.text_content("#ended-summary") == summary
+    screenshot(late, "player-ended-desktop.png")
+    no_serious_violations(late)
+    late.set_viewport_size(PHONE)
+    screenshot(late, "player-ended-opened-phone.png")
+
+
+def test_live_player_controls_from_the_keyboard(server, browser) -> None:  # noqa: F811
+    base = server.base_url.rstrip("/")
+    page = new_page(browser, "listener", viewport=DESKTOP, permissions=CLIPBOARD)
+    page.add_init_script(NO_SHARE_SHEET)
+    page.goto(f"{base}/s/demo")
+    listening(page, "the demo")
+    page.wait_for_selector("#player-controls:not([hidden])", timeout=UI_MS)
+    screenshot(page, "player-live-desktop.png")
+    no_serious_violations(page)
+    space = httpx.get(f"{base}/api/spaces/demo", timeout=10).json()
+
+    # --- Tab to Pause; Space pauses it --------------------------------------------------
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "player-toggle":
+            break
+    else:
+        raise AssertionError("Tab never reached the pause button")
+    assert page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle") != "none", (
+        "the focused pause button shows no focus ring")
+    page.keyboard.press("Space")
+    wait_js(page, "() => townhallPlayer.audio.paused && townhallPlayer.userPaused", UI_MS,
+            what="Space on the pause button to pause")
+    assert page.text_content("#player-toggle .text") == "Resume"
+    paused_at = page.evaluate("() => townhallPlayer.audio.currentTime")
+
+    # Paused for a while: the live stream moves on by PAUSE_SEGMENTS whole segments.
+    with httpx.Client(timeout=15) as client:
+        start = fetch_playlist(client, space["hls_url"]).newest_msn
+        wait_until(lambda: fetch_playlist(client, space["hls_url"]).newest_msn >= start + PAUSE_SEGMENTS,
+                   f"the live stream to move on {PAUSE_SEGMENTS} segments", timeout=60, interval=0.5)
+    # Played from where it paused, it would be this far behind real time.
+    stale = page.evaluate("() => (Date.now() - townhallPlayer.hls.playingDate.getTime()) / 1000")
+    assert stale > 2 * PAUSE_SEGMENTS - 1, stale
+    assert page.evaluate("() => townhallPlayer.audio.currentTime") == paused_at
+
+    # --- Enter resumes: at the live edge, not where it paused ---------------------------
+    assert page.evaluate("() => document.activeElement.id") == "player-toggle"
+    page.keyboard.press("Enter")
+    wait_js(page, "() => !townhallPlayer.audio.paused && townhallPlayer.audio.readyState >= 3",
+            PLAY_TIMEOUT_MS, what="Enter on the resume button to play again")
+    wait_playing(page, 1.0, PLAY_TIMEOUT_MS, "playback after resuming")
+    latency = page.evaluate("() => townhallPlayer.latency()")
+    edge = page.evaluate("() => townhallPlayer.hls.liveSyncPosition - townhallPlayer.audio.currentTime")
+    print(f"paused {stale:.1f} s behind; resumed {latency} s behind, {edge} s from the sync point")
+    assert latency is not None and latency < RESUMED_LATENCY_S, (latency, stale)
+    assert edge < RESUMED_LATENCY_S, edge
+    assert page.text_content("#player-toggle .text") == "Pause"
+
+    # --- Volume (arrow keys on the slider) and mute --------------------------------------
+    page.keyboard.press("Tab")  # Mute
+    assert page.evaluate("() => document.activeElement.id") == "player-mute"
+    page.keyboard.press("Tab")  # Volume
+    assert page.evaluate("() => document.activeElement.id") == "player-volume"
+    assert page.evaluate("() => document.activeElement.labels[0].textContent.trim()") == "Volume"
+    for _ in range(4):
+        page.keyboard.press("ArrowLeft")
+    assert page.evaluate("() => townhallPlayer.audio.volume") == pytest.approx(0.8)
+    assert page.evaluate("() => localStorage.getItem('townhall.volume')") == "0.8"
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+    wait_js(page, "() => townhallPlayer.audio.muted", UI_MS, what="Mute to mute")
+    assert page.get_attribute("#player-mute", "aria-pressed") == "true"
+    page.keyboard.press("Space")
+    wait_js(page, "() => !townhallPlayer.audio.muted", UI_MS, what="Mute again to unmute")
+    assert page.get_attribute("#player-mute", "aria-pressed") == "false"
+    assert page.evaluate("() => townhallPlayer.audio.volume") == pytest.approx(0.8)
+
+    # --- Listen in another app: the stream's address, copied -----------------------------
+    assert page.is_hidden("#other-app")
+    page.focus("#other-app-button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#other-app:not([hidden])", timeout=UI_MS)
+    assert page.get_attribute("#other-app-button", "aria-expanded") == "true"
+    assert page.input_value("#hls-url") == space["hls_url"]
+    page.click("#copy-hls-button")
+    page.wait_for_selector("#copy-hls-status:has-text('Address copied')", timeout=UI_MS)
+    assert page.evaluate("() => navigator.clipboard.readText()") == space["hls_url"]
+
+    # --- Share, without a share sheet: the page link, copied -----------------------------
+    assert page.evaluate("() => 'share' in navigator") is False
+    page.focus("#share-button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#share-status:has-text('Link copied')", timeout=UI_MS)
+    assert page.evaluate("() => navigator.clipboard.readText()") == f"{base}/s/demo"
+    screenshot(page, "player-tools-desktop.png")
+    no_serious_violations(page)
+
+
+def test_on_a_phone_the_player_is_a_bar_docked_at_the_bottom(server, browser) -> None:  # noqa: F811
+    base = server.base_url.rstrip("/")
+    page = new_page(browser, "phone", permissions=CLIPBOARD, **PHONE_OPTIONS)
+    page.goto(f"{base}/s/demo")
+    listening(page, "the demo on a phone")
+    page.wait_for_selector("#player-card[data-docked]", timeout=UI_MS)
+    bar = page.evaluate(
+        """() => { const bar = document.getElementById('player-bar');
+                   const box = bar.getBoundingClientRect();
+                   return {position: getComputedStyle(bar).position, top: box.top, bottom: box.bottom,
+                           height: box.height, width: box.width, viewport: innerHeight,
+                           padding: parseFloat(getComputedStyle(document.querySelector('.main')).paddingBottom)}; }"""
+    )
+    assert bar["position"] == "fixed", bar
+    assert abs(bar["bottom"] - bar["viewport"]) <= 1 and bar["width"] == PHONE["width"], bar
+    assert bar["height"] < PHONE["height"] / 4, f"not a compact bar: {bar}"
+    assert bar["padding"] >= bar["height"], f"the page leaves no room for the bar: {bar}"
+    # Scrolled to the very end, the last of the page stays above the bar.
+    page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
+    overlap = page.evaluate(
+        """() => { const bar = document.getElementById('player-bar').getBoundingClientRect();
+                   const cards = [...document.querySelectorAll('#space > .card')]
+                       .filter((c) => c.offsetParent !== null);
+                   const last = cards[cards.length - 1].getBoundingClientRect();
+                   return last.bottom - bar.top; }"""
+    )
+    assert overlap <= 0, f"the bar covers {overlap:.0f} px of the page"
+    # Its buttons work by touch too, and are big enough to hit.
+    for button in ("#player-toggle", "#player-mute"):
+        box = page.locator(button).bounding_box()
+        assert box and box["height"] >= 44 and box["width"] >= 44, (button, box)
+    page.tap("#player-toggle")
+    wait_js(page, "() => townhallPlayer.audio.paused", UI_MS, what="a tap on Pause")
+    assert page.is_visible("#player-toggle"), "the bar must stay while paused"
+    page.tap("#player-toggle")
+    wait_playing(page, 0.5, PLAY_TIMEOUT_MS, "playback after a tap on Resume")
+    viewport_screenshot(page, "player-live-docked-phone-end.png")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    viewport_screenshot(page, "player-live-docked-phone.png")
+    no_serious_violations(page)
