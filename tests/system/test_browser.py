@@ -1,7 +1,7 @@
 """End to end in a real browser: a host signs up, creates a Space and goes live from
 Chromium with a 440 Hz fake microphone; an independent HLS client hears 440 Hz; an
 anonymous listener's page plays it; when the host ends the Space the listener's page
-turns into the replay player.
+says so and plays the replay when asked.
 
 Debian's Chromium (/usr/bin/chromium) driven by Playwright: never `playwright install`.
 Screenshots for humans go to test-artifacts/ at the repository root.
@@ -247,6 +247,11 @@ def test_host_goes_live_listener_hears_tone_then_replay(server, browser) -> None
             assert time.monotonic() < deadline, f"the Space did not end: {space}"
             time.sleep(0.2)
     assert space["replay_url"], space
+    # The replay never starts by itself: the listener presses Play replay.
+    listener.wait_for_selector("#ended-card:not([hidden]) #play-replay-button:not([hidden])",
+                               timeout=PLAY_TIMEOUT_MS)
+    assert listener.evaluate("() => window.townhallPlayer.kind") != "replay"
+    listener.click("#play-replay-button")
     wait_js(
         listener,
         "url => window.townhallPlayer.kind === 'replay' && window.townhallPlayer.url === url",

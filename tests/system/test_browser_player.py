@@ -14,11 +14,13 @@ axe-core finds nothing serious or critical.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from townhall.testing.browser import axe_violations, describe_violations, fetch_playlist
+from townhall.testing.servers import MANY_SIGNUPS, Server, start_server, stop_server
 from townhall.testing.waiting import wait_until
 from tests.system.test_browser import (  # noqa: F401  (browser: the fixture)
     ARTIFACTS,
@@ -54,6 +56,12 @@ def viewport_screenshot(page, name: str) -> None:
     draw it wherever the first screenful ended)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name))
+
+
+def page_screenshot(page, name: str) -> None:
+    """The whole page, from its top (a sticky header drawn where it was scrolled to)."""
+    page.evaluate("() => window.scrollTo(0, 0)")
+    screenshot(page, name)
 
 
 def no_serious_violations(page) -> None:
@@ -145,14 +153,14 @@ def test_the_end_of_a_space_then_its_replay_on_request(server, browser) -> None:
     assert listener.is_visible("#play-replay-button")
     assert listener.is_hidden("#player-controls")
     assert listener.evaluate("() => document.body.classList.contains('player-docked')") is False
-    screenshot(listener, "player-ended-phone.png")
+    page_screenshot(listener, "player-ended-phone.png")
     no_serious_violations(listener)
 
     # The host's page too: the card, and no replay playing by itself.
     host.wait_for_selector("#ended-card:not([hidden])", timeout=UI_MS)
     assert host.evaluate("() => townhallPlayer.kind") is None
     assert host.is_visible("#play-replay-button")
-    screenshot(host, "player-ended-host-desktop.png")
+    page_screenshot(host, "player-ended-host-desktop.png")
     no_serious_violations(host)
 
     # --- Play replay: the replay, from its start, with its seek and speed controls --------
@@ -171,6 +179,7 @@ def test_the_end_of_a_space_then_its_replay_on_request(server, browser) -> None:
     # The address for another app is the replay's now.
     listener.click("#other-app-button")
     assert listener.input_value("#hls-url") == space["replay_url"]
+    viewport_screenshot(listener, "player-replay-phone.png")
 
     # --- Opened later on the ended Space: the card, nothing loaded until asked ----------
     late = new_page(browser, "late", viewport=DESKTOP)
@@ -179,10 +188,10 @@ def test_the_end_of_a_space_then_its_replay_on_request(server, browser) -> None:
     assert late.is_visible("#ended-card")
     assert late.evaluate("() => townhallPlayer.url") is None
     assert late.text_content("#ended-summary") == summary
-    screenshot(late, "player-ended-desktop.png")
+    page_screenshot(late, "player-ended-desktop.png")
     no_serious_violations(late)
     late.set_viewport_size(PHONE)
-    screenshot(late, "player-ended-opened-phone.png")
+    page_screenshot(late, "player-ended-opened-phone.png")
 
 
 def test_live_player_controls_from_the_keyboard(server, browser) -> None:  # noqa: F811
@@ -192,7 +201,7 @@ def test_live_player_controls_from_the_keyboard(server, browser) -> None:  # noq
     page.goto(f"{base}/s/demo")
     listening(page, "the demo")
     page.wait_for_selector("#player-controls:not([hidden])", timeout=UI_MS)
-    screenshot(page, "player-live-desktop.png")
+    page_screenshot(page, "player-live-desktop.png")
     no_serious_violations(page)
     space = httpx.get(f"{base}/api/spaces/demo", timeout=10).json()
 
@@ -271,7 +280,7 @@ def test_live_player_controls_from_the_keyboard(server, browser) -> None:  # noq
     page.keyboard.press("Enter")
     page.wait_for_selector("#share-status:has-text('Link copied')", timeout=UI_MS)
     assert page.evaluate("() => navigator.clipboard.readText()") == f"{base}/s/demo"
-    screenshot(page, "player-tools-desktop.png")
+    page_screenshot(page, "player-tools-desktop.png")
     no_serious_violations(page)
 
 
@@ -315,3 +324,96 @@ def test_on_a_phone_the_player_is_a_bar_docked_at_the_bottom(server, browser) ->
     page.evaluate("() => window.scrollTo(0, 0)")
     viewport_screenshot(page, "player-live-docked-phone.png")
     no_serious_violations(page)
+
+
+# The lifecycle's delays, shortened (townhall/app/lifecycle.py): warned WARNING_S after
+# the host left the stage, ended END_S after the warning.
+WARNING_S = 1.5
+END_S = 12.0
+QUICK_LIFECYCLE = {
+    **MANY_SIGNUPS,
+    "TOWNHALL_HOST_ABSENT_WARNING": str(WARNING_S),
+    "TOWNHALL_HOST_ABSENT_END": str(END_S),
+    "TOWNHALL_LIFECYCLE_CHECK_EVERY": "0.25",
+}
+
+
+@pytest.fixture(scope="module")
+def quick_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose Spaces end themselves within seconds once their host left."""
+    server = start_server(tmp_path_factory.mktemp("player-lifecycle"), command="serve",
+                          extra_env=QUICK_LIFECYCLE)
+    yield server
+    stop_server(server)
+    assert "Traceback" not in server.log(), server.log()[-5000:]
+
+
+ENDING_SHOWN = "#ending-card:not([hidden]) #ending-message:has-text('The host left the stage')"
+
+
+def test_the_host_leaves_everyone_is_warned_then_it_ends_itself(quick_server, browser) -> None:  # noqa: F811
+    base = quick_server.base_url.rstrip("/")
+    host, space_id = host_goes_live(browser, base, "Where did the host go?")
+    listener = new_page(browser, "listener", **PHONE_OPTIONS)
+    listener.goto(f"{base}/s/{space_id}")
+    listening(listener, "the listener")
+    assert listener.is_hidden("#ending-card")
+
+    # --- The host leaves the stage: everyone is told when the Space ends ----------------
+    host.click("#leave-stage-button")
+    listener.wait_for_selector(ENDING_SHOWN, timeout=UI_MS)
+    ending = httpx.get(f"{base}/api/spaces/{space_id}", timeout=10).json()["ending"]
+    assert ending and ending["reason"] == "host_absent", ending
+    # The time it ends, as the listener's clock shows it (HH:MM).
+    at = listener.evaluate(
+        "iso => new Date(iso).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', hourCycle: 'h23'})",
+        ending["ends_at"])
+    message = listener.text_content("#ending-message")
+    assert re.search(r" ends at \d\d:\d\d unless ", message), message
+    assert message == f"The host left the stage. This Space ends at {at} unless the host comes back.", message
+    # The sentence is in a live region (read out once); the countdown is a timer beside
+    # it, outside any live region, so it is not read out every second.
+    assert listener.get_attribute("#ending-message", "role") == "status"
+    assert listener.get_attribute("#ending-countdown", "role") == "timer"
+    assert listener.evaluate("() => document.getElementById('ending-countdown')"
+                             ".closest('[aria-live], [role=status], [role=alert]')") is None
+    first = listener.text_content("#ending-countdown")
+    assert re.fullmatch(r"\d+:\d\d", first), first
+    wait_js(listener, "first => document.getElementById('ending-countdown').textContent !== first",
+            UI_MS, arg=first, what="the countdown to move")
+    assert listener.text_content("#ending-message") == message, "the live region must not change every second"
+    host.wait_for_selector(ENDING_SHOWN, timeout=UI_MS)
+    viewport_screenshot(listener, "player-ending-phone.png")
+    no_serious_violations(listener)
+    page_screenshot(host, "player-ending-host-desktop.png")
+    no_serious_violations(host)
+
+    # --- The host comes back: the notice goes, and that is said -------------------------
+    host.click("#join-stage-button")
+    wait_js(host, "() => window.townhallPublisher.state === 'connected'", CONNECT_TIMEOUT_MS,
+            what="the host back on stage")
+    listener.wait_for_selector("#ending-card", state="hidden", timeout=UI_MS)
+    wait_js(listener, "() => document.getElementById('space-announcer').textContent"
+                      " === 'The host is back. The Space goes on.'", UI_MS,
+            what="the host's return captioned")
+    assert httpx.get(f"{base}/api/spaces/{space_id}", timeout=10).json()["ending"] is None
+
+    # --- The host leaves for good: it ends itself, and the page says why ---------------
+    host.click("#leave-stage-button")
+    listener.wait_for_selector(ENDING_SHOWN, timeout=UI_MS)
+    listener.wait_for_selector("#ended-card:not([hidden])", timeout=int((END_S + 15) * 1000))
+    space = httpx.get(f"{base}/api/spaces/{space_id}", timeout=10).json()
+    assert space["state"] == "ended" and space["end_reason"] == "host_absent", space
+    assert listener.is_hidden("#ending-card")
+    reason = listener.text_content("#ended-reason")
+    assert listener.is_visible("#ended-reason")
+    assert reason.startswith("It ended by itself because the host left the stage"), reason
+    wait_js(listener, "() => document.getElementById('space-announcer').textContent"
+                      ".includes('It ended by itself because the host left.')", UI_MS,
+            what="the end and its reason captioned")
+    assert listener.evaluate("() => townhallPlayer.kind") != "replay"
+    assert listener.is_visible("#play-replay-button")
+    wait_js(listener, "() => townhallPlayer.url === null", PLAY_TIMEOUT_MS,
+            what="the live stream's last seconds to play out")
+    page_screenshot(listener, "player-ended-host-absent-phone.png")
+    no_serious_violations(listener)

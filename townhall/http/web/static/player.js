@@ -379,7 +379,7 @@ export class Player {
       else if (this.audio.paused && this.userPaused) text = "Paused · Resume goes back to live";
       else if (this.audio.paused) text = this.audio.currentTime > 0 ? "Paused" : "Connecting…";
       else if (this.audio.readyState < 3) text = "Buffering…";
-      else if (this.finishing) text = "The Space has ended · playing its last seconds";
+      else if (this.finishing) text = "Ended · its last seconds";
       else if (this.note) text = this.note;
       else {
         text = "● Live";

@@ -24,7 +24,8 @@ export function announce(text) {
   setTimeout(() => (ui.announcer.textContent = text), ANNOUNCE_DELAY_MS);
 }
 
-const clock = (date) => date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+// HH:MM, 24-hour, in the person's time zone.
+const clock = (date) => date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
 function left(endsAt) {
   const seconds = Math.max(0, Math.ceil((endsAt.getTime() - Date.now()) / 1000));
