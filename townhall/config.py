@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # Proxies (the nginx edge) whose X-Forwarded-For names the real client: rate limits
     # and audience counts then go by the listener's address, not the edge's.
     trusted_proxies: str = "127.0.0.1,::1"
+    # Who may read /metrics (it names every live Space, private ones too): this machine
+    # by default; add the Prometheus server's network.
+    metrics_networks: str = "127.0.0.0/8,::1"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # "json": one JSON object per line (for log pipelines); "text" for people.
     log_format: Literal["text", "json"] = "text"
@@ -69,7 +72,7 @@ class Settings(BaseSettings):
     upcoming_grace: float = Field(limits.UPCOMING_GRACE, ge=0)
     sweep_every: float = Field(limits.SWEEP_EVERY, gt=0)
 
-    @field_validator("ice_allowed_networks")
+    @field_validator("ice_allowed_networks", "metrics_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
         """Checked when the settings are read, not when the first speaker connects."""
@@ -110,6 +113,13 @@ class Settings(BaseSettings):
     @cached_property
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return _parse_networks(self.ice_allowed_networks)
+
+    def may_read_metrics(self, address: str | None) -> bool:
+        try:
+            client = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(client in network for network in _parse_networks(self.metrics_networks))
 
     @cached_property
     def advertised_addresses(self) -> list[str] | None:

@@ -119,6 +119,10 @@ GIL_SWITCH_INTERVAL = 0.0005
 # Signed-in sessions remembered per node (townhall/http/common/deps.py): signing out
 # elsewhere in a cluster takes effect here within this long; the entries bound memory.
 SESSION_CACHE_SECONDS = 2.0
+# A session ends on the server this long after sign-in, whatever the browser keeps: a
+# stolen or forgotten cookie does not work for ever. A month, as many sites do, so
+# people are not asked to sign in all the time; signing in again starts a new one.
+SESSION_LIFETIME = 30 * 24 * 3600
 SESSION_CACHE_ENTRIES = 50_000
 # API writes worked on at once per node (townhall/http/common/gate.py): enough to keep
 # the database threads busy, few enough that a burst never fills a pass of the event

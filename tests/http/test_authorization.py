@@ -153,6 +153,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("view_calendar", "GET", f"{SPACE}/calendar.ics", "view"),
     # Who is listening now (audience.py): whoever may view the Space may see its roster.
     Endpoint("view_listeners", "GET", f"{SPACE}/listeners", "view"),
+    # Audience figures: whoever may view the Space checks them (a private one's only
+    # its members: the figures say it exists and how many listen).
+    Endpoint("view_audience", "GET", f"{SPACE}/audience", "view"),
+    Endpoint("private_view_audience", "GET", f"{SPACE}/audience", "view", private=True),
     # -- private Spaces (private.py) ----------------------------------------------------
     Endpoint("playback", "GET", f"{SPACE}/playback", "listen"),
     Endpoint("add_listener", "POST", f"{SPACE}/listeners/{{username}}", "manage_listeners",
@@ -182,13 +186,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 NOT_IN_MATRIX: dict[tuple[str, str], str] = {
     **{(m, p): "not per-Space: sign-up, sign-in, your own account" for m, p in (
         ("POST", "/api/auth/signup"), ("POST", "/api/auth/signin"),
-        ("POST", "/api/auth/signout"), ("GET", "/api/me"),
+        ("POST", "/api/auth/signout"), ("POST", "/api/auth/signout-everywhere"),
+        ("GET", "/api/me"),
         ("GET", "/api/me/reminders"), ("GET", "/api/me/blocks"),
         ("DELETE", "/api/me/blocks/{user_id}"))},
     ("POST", "/api/spaces"): "not per-Space: anyone signed in creates a Space",
-    **{(m, p): "audience figures: anyone playing counts (anonymous too), and anyone may "
-               "check the figures" for m, p in (
-        ("POST", "/api/spaces/{space_id}/beacon"), ("GET", "/api/spaces/{space_id}/audience"))},
+    ("POST", "/api/spaces/{space_id}/beacon"): "audience figures: anyone playing counts "
+                                                "(anonymous too)",
     ("GET", "/api/spaces"): "not per-Space: the public lists (live, upcoming, recent)",
     ("GET", "/api/users/{username}"): "not per-Space: a public profile",
     **{(m, p): "not per-Space: only its owner edits a profile (anyone else 403, anonymous "

@@ -87,8 +87,8 @@ def test_revisions_form_one_line_from_0001_to_the_head() -> None:
 
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert [s.revision for s in script.walk_revisions("base", "heads")][::-1] == [
-        "0001", "0002", "0003"]
-    assert migrate.head() == "0003"
+        "0001", "0002", "0003", "0004"]
+    assert migrate.head() == "0004"
 
 
 def test_an_empty_database_is_migrated_to_the_models(database_url: str) -> None:
@@ -122,6 +122,7 @@ def test_a_model_change_without_a_migration_is_noticed(tmp_path: Path) -> None:
 def _without_profiles(connection) -> None:  # type: ignore[no-untyped-def]
     """`create_all` of today's models, less what came after migrations existed (0003's
     profiles): the schema the last versions before migrations made."""
+    connection.execute(text("DROP INDEX ix_users_username_folded"))  # 0004
     connection.execute(text("DROP TABLE avatars"))
     for column in ("display_name", "bio", "avatar_version"):
         connection.execute(text(f"ALTER TABLE users DROP COLUMN {column}"))
@@ -225,7 +226,7 @@ def test_profiles_come_with_0003_and_every_user_keeps_their_account(
     engine.dispose()
     db = Database(database_url)
     try:
-        assert revision_of(db.engine) == "0003"
+        assert revision_of(db.engine) == migrate.head()
         image = bytes(range(256)) * 40  # every byte value, NUL included
         with db.session() as session:
             user = session.get(User, 1)
@@ -314,13 +315,35 @@ def test_the_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             townhall_main(["db", *args, "--data-dir", str(tmp_path)])
         return exit_.value.code, capsys.readouterr().out  # type: ignore[return-value]
 
-    assert run("current") == (0, f"no database at {tmp_path / 'townhall.db'} (head is 0003)\n")
-    assert run("upgrade") == (0, "0003 (head)\n")
-    assert run("current") == (0, "0003 (head)\n")
+    assert run("current") == (0, f"no database at {tmp_path / 'townhall.db'} (head is 0004)\n")
+    assert run("upgrade") == (0, "0004 (head)\n")
+    assert run("current") == (0, "0004 (head)\n")
     engine = create_engine(f"sqlite:///{tmp_path / 'townhall.db'}")
     with engine.begin() as connection:
         command.downgrade(migrate.alembic_config(connection), "0001")
     engine.dispose()
     code, out = run("current")
-    assert code == 0 and out.startswith("0001 (head is 0003")
-    assert run("upgrade") == (0, "0003 (head)\n")
+    assert code == 0 and out.startswith("0001 (head is 0004")
+    assert run("upgrade") == (0, "0004 (head)\n")
+
+
+def test_0004_refuses_names_that_differ_only_in_case_and_says_which(database_url: str) -> None:
+    """Look-alike accounts made before 0004 are named, not silently merged or lost."""
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(migrate.alembic_config(connection), "0003")
+            for uid, name in ((1, "Host1"), (2, "HOST1"), (3, "other")):
+                connection.execute(text(
+                    "INSERT INTO users (id, username, password_hash, created_at, display_name, "
+                    "bio) VALUES (:i, :n, 'x', :t, '', '')"),
+                    {"i": uid, "n": name, "t": datetime(2026, 11, 1)})
+        with pytest.raises(RuntimeError, match="differ only in case.*host1"):
+            with engine.begin() as connection:
+                command.upgrade(migrate.alembic_config(connection), "0004")
+        with engine.begin() as connection:  # renamed, it upgrades
+            connection.execute(text("UPDATE users SET username = 'Host1b' WHERE id = 2"))
+            command.upgrade(migrate.alembic_config(connection), "0004")
+            assert migrate.current(connection) == "0004"
+    finally:
+        engine.dispose()

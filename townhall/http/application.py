@@ -23,7 +23,8 @@ from townhall.http.api import audience, auth, live, moderation, private, spaces,
 from townhall.config import Settings
 from townhall.http.delivery import avatars, hls, signed
 from townhall.domain import errors
-from townhall.domain.errors import ClientError, NotFound
+from townhall.domain.errors import ClientError, Forbidden, NotFound
+from townhall.http.common.headers import SecurityHeaders
 from townhall.app.metrics import CONTENT_TYPE
 from townhall.backends.memory.ratelimit import TooManyRequests
 from townhall.app.runtime import Services
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
     app = FastAPI(title="Townhall", version=__version__, lifespan=lifespan,
                   max_body_size=limits.MAX_REQUEST_BODY_BYTES)
     app.add_middleware(OriginCheck, public_url=settings.public_url)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(WriteGate)  # outermost of ours: a write waiting its turn does nothing
     app.state.sessions = SessionCache()
 
@@ -136,7 +138,9 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def metrics(request: Request) -> Response:
-        """Prometheus metrics (see README, Operations)."""
+        """Prometheus metrics (see README, Operations), for TOWNHALL_METRICS_NETWORKS only."""
+        if not settings.may_read_metrics(request.client.host if request.client else None):
+            raise Forbidden("metrics are for the operators' own networks (TOWNHALL_METRICS_NETWORKS)")
         body = request.app.state.services.metrics.render()
         return Response(body, media_type=CONTENT_TYPE)
 

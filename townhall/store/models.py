@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from townhall import limits
@@ -28,6 +28,10 @@ class User(Base):
     # The uploaded avatar's version (None: the initials placeholder): it names the image
     # in its URL, so a URL never changes meaning and is cached for good.
     avatar_version: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+# One account per name whatever its case: "Host1" and "HOST1" look alike to people.
+Index("ix_users_username_folded", func.lower(User.username), unique=True)
 
 
 class Avatar(Base):

@@ -95,10 +95,12 @@ async def listeners(space_id: str, request: Request, response: Response,
 
 
 @router.get("/audience", response_model=AudienceOut)
-async def audience(space_id: str, request: Request) -> AudienceOut:
-    """Concurrent, peak and unique listeners, and the series behind the plot. Public:
-    the figures are there for anyone to check."""
+async def audience(space_id: str, request: Request, viewer: Viewer) -> AudienceOut:
+    """Concurrent, peak and unique listeners, and the series behind the plot: there for
+    anyone who may view the Space to check (a private Space's only for its members)."""
     svc = services(request)
+    room = await svc.commands.room(space_id)  # NotFound for no such Space
+    room.authorize("view", viewer.id if viewer else None)
     # On air is what makes the figures live, not whether a beacon or sample came yet.
     live = await svc.on_air(space_id)
     if live:

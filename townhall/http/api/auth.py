@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
+import secrets
 from typing import Annotated
 
 from argon2 import PasswordHasher
@@ -10,7 +13,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from townhall import limits
 from townhall.http.common.deps import SESSION_COOKIE, client_key, require_user, services
@@ -23,9 +27,11 @@ from townhall import threads
 
 router = APIRouter(prefix="/api", tags=["auth"], responses=API_ERRORS)
 hasher = PasswordHasher()
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
-# A session lasts 30 days; signing in again rotates it.
-SESSION_MAX_AGE = 30 * 24 * 3600
+# The whole name, to its very end: `$` would also let a trailing newline through
+# ("townhall_demo\n" shown as the real one).
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]+")
+# The browser keeps the cookie as long as the server honours the session.
+SESSION_MAX_AGE = limits.SESSION_LIFETIME
 
 
 class Credentials(BaseModel):
@@ -35,7 +41,7 @@ class Credentials(BaseModel):
     @field_validator("username")
     @classmethod
     def plain_username(cls, value: str) -> str:
-        if not USERNAME_PATTERN.match(value):
+        if not USERNAME_PATTERN.fullmatch(value):
             raise PydanticCustomError("plain_username", "use letters, digits and underscores only")
         return value
 
@@ -80,11 +86,14 @@ async def signup(body: Credentials, request: Request, response: Response) -> Use
 def _create_user(request: Request, response: Response, username: str,
                  password_hash: str) -> UserOut:
     with services(request).db.session() as db:
-        if db.scalar(select(User).where(User.username == username)) is not None:
+        if db.scalar(select(User).where(func.lower(User.username) == username.lower())) is not None:
             raise Conflict("That username is taken: pick another.", field="username")
         user = User(username=username, password_hash=password_hash)
         db.add(user)
-        db.flush()
+        try:
+            db.flush()
+        except IntegrityError:  # the same name (in any case) signed up just now
+            raise Conflict("That username is taken: pick another.", field="username") from None
         out = UserOut(id=user.id, username=user.username)
     _start_session(request, response, out.id)
     return out
@@ -94,21 +103,37 @@ def _create_user(request: Request, response: Response, username: str,
 async def signin(body: Credentials, request: Request, response: Response) -> UserOut:
     services(request).signins.hit(client_key(request, None), "sign-in attempts")
     user = await threads.run(threads.DATABASE, _find_user, request, body.username)
-    try:
-        if user is None:
-            raise VerificationError
-        await threads.run(threads.PASSWORDS, hasher.verify, user.password_hash, body.password)
-    except (VerificationError, InvalidHashError):
-        # InvalidHashError: an account nobody may sign in to (the demo host's hash is
-        # "!" + random) is a wrong password like any other, not a server error.
-        raise Unauthorized("wrong username or password") from None
+    stored = user.password_hash if user is not None else None
+    if not await threads.run(threads.PASSWORDS, _password_matches, stored, body.password):
+        raise Unauthorized("wrong username or password")
     await threads.run(threads.DATABASE, _start_session, request, response, user.id)
     return UserOut(id=user.id, username=user.username)
 
 
+@functools.cache
+def _nobodys_hash() -> str:
+    return hasher.hash(secrets.token_urlsafe(16))
+
+
+def _password_matches(stored: str | None, password: str) -> bool:
+    """Does `password` match the stored hash? Every refusal costs one argon2 verify, so
+    how long sign-in takes never tells whether an account exists: an unknown name, or
+    an account nobody may sign in to (the demo host's hash is "!" + random), is checked
+    against a hash of nobody's password."""
+    try:
+        return hasher.verify(stored or "", password)
+    except InvalidHashError:
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            hasher.verify(_nobodys_hash(), password)
+        return False
+    except VerificationError:
+        return False
+
+
 def _find_user(request: Request, username: str) -> User | None:
     with services(request).db.session() as db:
-        return db.scalar(select(User).where(User.username == username))
+        # Case does not matter when signing in: names are unique whatever their case.
+        return db.scalar(select(User).where(func.lower(User.username) == username.lower()))
 
 
 @router.post("/auth/signout", status_code=204)
@@ -120,6 +145,18 @@ def signout(request: Request, response: Response) -> Response:
             session = db.get(Session, hash_token(token))
             if session is not None:
                 db.delete(session)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/auth/signout-everywhere", status_code=204)
+def signout_everywhere(request: Request, user: Annotated[User, Depends(require_user)]) -> Response:
+    """End every session of yours, on every device (a lost phone, a shared computer).
+    Other nodes of a cluster stop honouring them within SESSION_CACHE_SECONDS."""
+    request.app.state.sessions.forget_user(user.id)
+    with services(request).db.session() as db:
+        db.execute(delete(Session).where(Session.user_id == user.id))
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE)
     return response

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import icalendar
 from fastapi import APIRouter, Depends, Request, Response
 from sse_starlette import EventSourceResponse
 from pydantic import AnyHttpUrl, BaseModel, Field
@@ -147,25 +148,22 @@ def calendar(space_id: str, request: Request, viewer: Viewer) -> Response:
         title, description = space.title, space.description or ""
         cancelled = space.state == "cancelled"
     url = f"{public_base(request)}/s/{space_id}"
-    stamp = lambda moment: moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")  # noqa: E731
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//Townhall//Spaces//EN",
-        "BEGIN:VEVENT",
-        f"UID:{space_id}@townhall",
-        f"DTSTAMP:{stamp(datetime.now(UTC))}",
-        f"DTSTART:{stamp(start)}",
-        f"DTEND:{stamp(end)}",
-        f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
-        f"SUMMARY:{_ics_text(title)}",
-        f"DESCRIPTION:{_ics_text((description + chr(10) + url).strip())}",
-        f"URL:{url}",
-        "END:VEVENT",
-        "END:VCALENDAR",
-    ]
+    # icalendar escapes (commas, semicolons, CR and LF in a title) and folds long lines.
+    event = icalendar.Event()
+    event.add("uid", f"{space_id}@townhall")
+    event.add("dtstamp", datetime.now(UTC))
+    event.add("dtstart", start)
+    event.add("dtend", end)
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    event.add("summary", title)
+    event.add("description", (description + "\n" + url).strip())
+    event.add("url", url)
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Townhall//Spaces//EN")
+    calendar.add("version", "2.0")
+    calendar.add_component(event)
     return Response(
-        "\r\n".join(lines) + "\r\n",
+        calendar.to_ical(),
         media_type="text/calendar",
         headers={"Content-Disposition": f'attachment; filename="townhall-{space_id}.ics"'},
     )
@@ -185,9 +183,3 @@ def _calendar_times(space: Space, now: datetime) -> tuple[datetime, datetime]:
     end = utc(space.ended_at) if space.ended_at is not None and space.started_at else None
     return start, end or start + CALENDAR_DURATION
 
-
-def _ics_text(value: str) -> str:
-    # RFC 5545 3.3.11: escape backslash, semicolon, comma and newlines.
-    return (
-        value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
-    )

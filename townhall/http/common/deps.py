@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Request
 
@@ -59,6 +60,11 @@ class SessionCache:
         if token:
             self._entries.pop(hash_token(token), None)
 
+    def forget_user(self, user_id: int) -> None:
+        """Every session of this person (signed out everywhere)."""
+        for key in [k for k, (_, user) in self._entries.items() if user.id == user_id]:
+            del self._entries[key]
+
 
 def _session_token(request: Request) -> str | None:
     token = request.cookies.get(SESSION_COOKIE)
@@ -68,7 +74,17 @@ def _session_token(request: Request) -> str | None:
 def _look_up(svc: Services, key: str) -> User | None:
     with svc.db.session() as db:
         session = db.get(Session, key)
-        return None if session is None else db.get(User, session.user_id)
+        if session is None:
+            return None
+        if session_expired(session.created_at):
+            db.delete(session)  # over: the cookie no longer signs anyone in
+            return None
+        return db.get(User, session.user_id)
+
+
+def session_expired(created_at: datetime) -> bool:
+    created = created_at.replace(tzinfo=UTC) if created_at.tzinfo is None else created_at
+    return datetime.now(UTC) - created > timedelta(seconds=limits.SESSION_LIFETIME)
 
 
 def current_user_blocking(request: Request) -> User | None:

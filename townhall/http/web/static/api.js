@@ -105,6 +105,15 @@ export function el(tag, props = {}, ...children) {
 
 /** `next` query parameter, only if it is a path on this site. */
 export function nextPath(fallback = "/") {
+  // Only a page of this site: resolved the way the browser will resolve it, so "/\\host",
+  // "/\thost" or "//host" (which browsers read as another site) fall back.
   const next = new URLSearchParams(location.search).get("next");
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : fallback;
+  if (!next || !next.startsWith("/")) return fallback;
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return fallback;
+  }
+  return url.origin === location.origin ? url.pathname + url.search + url.hash : fallback;
 }

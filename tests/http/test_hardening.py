@@ -1,0 +1,133 @@
+"""Findings of the second security review (issue "Hardening, round two"), each tried the
+way the reviewer did; every test here failed on the code before its fix."""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+import icalendar
+from townhall.testing.servers import Server, signed_in_client, start_server, stop_server
+
+
+def signup(base_url: str, username: str, password: str = "correct horse") -> httpx.Response:
+    return httpx.post(f"{base_url}/api/auth/signup",
+                      json={"username": username, "password": password})
+
+
+# -- look-alike usernames ------------------------------------------------------------------
+def test_a_username_with_a_trailing_newline_is_refused(server: Server) -> None:
+    answer = signup(server.base_url, "townhall_demo\n")
+    assert answer.status_code == 422, answer.text
+    assert "username" in answer.json()["fields"]
+
+
+def test_usernames_differing_only_in_case_are_one_account(server: Server) -> None:
+    name = f"Case{time.time_ns() % 10**9}"
+    assert signup(server.base_url, name).status_code == 201
+    taken = signup(server.base_url, name.upper())
+    assert taken.status_code == 409 and taken.json()["fields"] == {
+        "username": "That username is taken: pick another."}
+    # Signing in does not depend on case either: it is the same account.
+    signin = httpx.post(f"{server.base_url}/api/auth/signin",
+                        json={"username": name.lower(), "password": "correct horse"})
+    assert signin.status_code == 200 and signin.json()["username"] == name
+
+
+# -- sessions ------------------------------------------------------------------------------
+def test_an_old_session_no_longer_signs_anyone_in(server: Server) -> None:
+    name = f"aged{time.time_ns() % 10**9}"
+    client = httpx.Client(base_url=server.base_url)
+    assert client.post("/api/auth/signup", json={"username": name,
+                                                 "password": "correct horse"}).status_code == 201
+    # As if signed in 31 days ago (before any signed-in request, so no node remembers it).
+    with sqlite3.connect(server.data_dir / "townhall.db") as db:
+        changed = db.execute("UPDATE sessions SET created_at = datetime('now', '-31 days') "
+                             "WHERE user_id = (SELECT id FROM users WHERE username = ?)", (name,))
+        assert changed.rowcount == 1
+    assert client.get("/api/me").status_code == 401
+
+
+def test_signing_out_everywhere_ends_every_session(server: Server) -> None:
+    laptop = signed_in_client(server.base_url, "everywhere")
+    name = laptop.get("/api/me").json()["username"]
+    phone = httpx.Client(base_url=server.base_url)
+    assert phone.post("/api/auth/signin", json={"username": name,
+                                                "password": "correct horse"}).status_code == 200
+    assert phone.get("/api/me").status_code == 200
+    assert laptop.post("/api/auth/signout-everywhere").status_code == 204
+    assert phone.get("/api/me").status_code == 401
+    assert laptop.get("/api/me").status_code == 401
+
+
+# -- sign-in timing ------------------------------------------------------------------------
+def test_sign_in_takes_as_long_for_an_unknown_name_as_for_a_wrong_password(server: Server) -> None:
+    """Before: an unknown name was refused in ~5 ms, a wrong password in ~250 ms (one
+    argon2 verify), so timing told which accounts exist. Medians of 5, and a generous
+    bound: the difference was 50-fold."""
+    name = signed_in_client(server.base_url, "timed").get("/api/me").json()["username"]
+
+    def refused_in(username: str) -> float:
+        started = time.perf_counter()
+        answer = httpx.post(f"{server.base_url}/api/auth/signin",
+                            json={"username": username, "password": "not the password"})
+        assert answer.status_code == 401
+        return time.perf_counter() - started
+
+    refused_in(f"nobody{time.time_ns()}")  # nobody's hash is made on first use
+    unknown = statistics.median(refused_in(f"nobody{time.time_ns()}") for _ in range(5))
+    wrong = statistics.median(refused_in(name) for _ in range(5))
+    assert unknown >= 0.4 * wrong, (unknown, wrong)
+
+
+# -- the calendar file ---------------------------------------------------------------------
+def test_a_title_with_line_breaks_stays_one_calendar_field(server: Server, host: httpx.Client) -> None:
+    title = "Line one\rSPOOF:x\nDTSTART:19700101T000000Z, with; commas"
+    created = host.post("/api/spaces", json={"title": title})
+    assert created.status_code == 201, created.text
+    ics = httpx.get(f"{server.base_url}/api/spaces/{created.json()['id']}/calendar.ics").content
+    # Every line ends in CRLF: no bare CR or LF starts a line of the attacker's own.
+    assert b"\r\n".join(ics.split(b"\r\n")) == ics and b"\r" not in ics.replace(b"\r\n", b"")
+    assert b"\n" not in ics.replace(b"\r\n", b"")
+    event = icalendar.Calendar.from_ical(ics).walk("VEVENT")[0]
+    assert str(event["SUMMARY"]) == title.replace("\r", "\n")  # escaped, then read back
+    assert ics.count(b"\r\nDTSTART") == 1 and b"\r\nSPOOF" not in ics
+
+
+# -- headers -------------------------------------------------------------------------------
+def test_pages_and_answers_carry_security_headers(server: Server) -> None:
+    for path in ("/", "/api/spaces", "/static/townhall.css"):
+        headers = httpx.get(f"{server.base_url}{path}").headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        policy = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, path
+        assert "'unsafe-inline'" not in policy
+
+
+# -- what private Spaces reveal ------------------------------------------------------------
+def test_a_private_spaces_audience_figures_are_for_its_members(server: Server,
+                                                               host: httpx.Client) -> None:
+    space = host.post("/api/spaces", json={"title": "Members only", "private": True}).json()
+    path = f"/api/spaces/{space['id']}/audience"
+    assert host.get(path).status_code == 200
+    assert httpx.get(f"{server.base_url}{path}").status_code == 401
+    outsider = signed_in_client(server.base_url, "outsider")
+    assert outsider.get(path).status_code == 403
+
+
+def test_metrics_are_for_the_operators_networks_only(tmp_path: Path) -> None:
+    server = start_server(tmp_path, command="serve",
+                          extra_env={"TOWNHALL_METRICS_NETWORKS": "10.0.0.0/8"})
+    try:
+        refused = httpx.get(f"{server.base_url}/metrics")
+        assert refused.status_code == 403 and "TOWNHALL_METRICS_NETWORKS" in refused.json()["detail"]
+    finally:
+        stop_server(server)
+    server = start_server(tmp_path, command="serve")  # the default: this machine
+    try:
+        assert httpx.get(f"{server.base_url}/metrics").status_code == 200
+    finally:
+        stop_server(server)
