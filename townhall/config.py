@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # Sign-ins and sign-ups allowed in a row from one client address (then rate-limited).
     signin_burst: int = Field(limits.SIGNIN_BURST, ge=1)
     signup_burst: int = Field(limits.SIGNUP_BURST, ge=1)
+    # Per account: Spaces created in a row, scheduled at once, and live at once (the
+    # defaults are the named limits; a test rig whose users share one host raises them).
+    space_create_burst: int = Field(limits.SPACE_CREATE_BURST, ge=1)
+    max_scheduled_spaces_per_host: int = Field(limits.MAX_SCHEDULED_SPACES_PER_HOST, ge=1)
+    max_live_spaces_per_host: int = Field(limits.MAX_LIVE_SPACES_PER_HOST, ge=1)
     # Listeners counted per client address (audience beacons are limited to match).
     listeners_per_address: int = Field(limits.LISTENERS_PER_ADDRESS, ge=1)
     # Proxies (the nginx edge) whose X-Forwarded-For names the real client: rate limits

@@ -77,6 +77,17 @@ HAND_RAISE_BURST = 4
 HAND_RAISES_PER_SECOND = 0.2
 # Scheduled Spaces whose waiting room (silent stream before start) may run at once.
 MAX_WAITING_ROOMS = 100
+# Live Spaces one host may run at once: each runs a mixer and an encoder (~1.5 % of a
+# core: 60 at once from one account took a whole core and broke every Space's audio).
+# Two, like the Spaces one person may speak in at once.
+MAX_LIVE_SPACES_PER_HOST = 2
+# Spaces one account may have scheduled and not yet started: enough for a fortnight of
+# daily shows and more; 800 made in 10 s by a script filled lists and the database.
+MAX_SCHEDULED_SPACES_PER_HOST = 50
+# Spaces one account creates: 10 in a row, then one a minute (a host retrying a form
+# is never slowed; a script is).
+SPACE_CREATE_BURST = 10
+SPACES_CREATED_PER_SECOND = 1 / 60
 # Events waiting for one slow live-events client before it is disconnected.
 EVENT_QUEUE_SIZE = 256
 # Sign-in attempts per client address: 10 in a row, then one every 5 s, so guessing a

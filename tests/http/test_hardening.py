@@ -3,6 +3,7 @@ way the reviewer did; every test here failed on the code before its fix."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import statistics
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import icalendar
+from townhall import limits
 from townhall.testing.servers import Server, signed_in_client, start_server, stop_server
 
 
@@ -129,5 +131,62 @@ def test_metrics_are_for_the_operators_networks_only(tmp_path: Path) -> None:
     server = start_server(tmp_path, command="serve")  # the default: this machine
     try:
         assert httpx.get(f"{server.base_url}/metrics").status_code == 200
+    finally:
+        stop_server(server)
+
+
+# -- one account's share of the server -----------------------------------------------------
+def test_one_account_runs_a_bounded_number_of_spaces(tmp_path: Path) -> None:
+    """Before: one account went live in 60 Spaces (a whole core, every Space's audio
+    broken) and created 800 Spaces in 10 s. Now: the named per-account limits."""
+    server = start_server(tmp_path, command="serve")  # the default limits
+    try:
+        host = signed_in_client(server.base_url, "greedy")
+        made = [host.post("/api/spaces", json={"title": f"Space {i}"})
+                for i in range(limits.SPACE_CREATE_BURST + 1)]
+        assert [r.status_code for r in made[:-1]] == [201] * limits.SPACE_CREATE_BURST
+        assert made[-1].status_code == 429 and int(made[-1].headers["retry-after"]) >= 1
+        ids = [r.json()["id"] for r in made[:-1]]
+
+        went_live = [host.post(f"/api/spaces/{i}/live") for i in ids[:limits.MAX_LIVE_SPACES_PER_HOST + 1]]
+        assert [r.status_code for r in went_live[:-1]] == [200] * limits.MAX_LIVE_SPACES_PER_HOST
+        refused = went_live[-1]
+        assert refused.status_code == 409 and refused.json()["code"] == "limit_reached"
+        assert "end one" in refused.json()["detail"]
+        assert host.get(f"/api/spaces/{ids[limits.MAX_LIVE_SPACES_PER_HOST]}").json()["state"] == "scheduled"
+        # Ending one makes room.
+        assert host.post(f"/api/spaces/{ids[0]}/end").status_code == 200
+        assert host.post(f"/api/spaces/{ids[limits.MAX_LIVE_SPACES_PER_HOST]}/live").status_code == 200
+        assert httpx.get(f"{server.base_url}/healthz").json()["live_spaces"] == limits.MAX_LIVE_SPACES_PER_HOST
+    finally:
+        stop_server(server)
+
+
+def test_going_live_at_once_in_many_spaces_stays_under_the_cap(tmp_path: Path) -> None:
+    server = start_server(tmp_path, command="serve",
+                          extra_env={"TOWNHALL_SPACE_CREATE_BURST": "100"})
+    try:
+        host = signed_in_client(server.base_url, "racer")
+        ids = [host.post("/api/spaces", json={"title": f"R{i}"}).json()["id"] for i in range(8)]
+
+        async def all_at_once() -> list[int]:
+            async with httpx.AsyncClient(base_url=server.base_url, cookies=host.cookies) as client:
+                answers = await asyncio.gather(*(client.post(f"/api/spaces/{i}/live") for i in ids))
+            return [a.status_code for a in answers]
+
+        codes = asyncio.run(all_at_once())
+        assert sorted(codes) == [200] * limits.MAX_LIVE_SPACES_PER_HOST + [409] * (
+            len(ids) - limits.MAX_LIVE_SPACES_PER_HOST), codes
+    finally:
+        stop_server(server)
+
+
+def test_scheduled_spaces_per_account_are_capped(tmp_path: Path) -> None:
+    server = start_server(tmp_path, command="serve", extra_env={
+        "TOWNHALL_SPACE_CREATE_BURST": "100", "TOWNHALL_MAX_SCHEDULED_SPACES_PER_HOST": "3"})
+    try:
+        host = signed_in_client(server.base_url, "planner")
+        codes = [host.post("/api/spaces", json={"title": f"P{i}"}).status_code for i in range(4)]
+        assert codes == [201, 201, 201, 409]
     finally:
         stop_server(server)

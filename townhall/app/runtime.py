@@ -85,6 +85,7 @@ class Services:
     metrics: Metrics = field(init=False)
     signins: RateLimiter = field(init=False)
     signups: RateLimiter = field(init=False)
+    space_creations: RateLimiter = field(init=False)
     beacons: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +109,8 @@ class Services:
         # raise them, the defaults are the named limits.
         self.signins = RateLimiter(self.settings.signin_burst, limits.SIGNINS_PER_SECOND)
         self.signups = RateLimiter(self.settings.signup_burst, limits.SIGNUPS_PER_SECOND)
+        self.space_creations = RateLimiter(self.settings.space_create_burst,
+                                           limits.SPACES_CREATED_PER_SECOND)
         per_address = self.settings.listeners_per_address
         self.beacons = RateLimiter(per_address, per_address / BEACON_INTERVAL)
 

@@ -17,9 +17,9 @@ from townhall import limits
 from townhall.app.presenters import SpaceOut, present
 from townhall.app.spaces import closed
 from townhall.store import rooms as room_store
-from townhall.http.common.deps import current_user, public_base, require_user, services
+from townhall.http.common.deps import client_key, current_user, public_base, require_user, services
 from townhall.http.common.errors_doc import API_ERRORS
-from townhall.domain.errors import BadRequest
+from townhall.domain.errors import LIMIT_REACHED, BadRequest, Conflict
 from townhall.http.delivery.signed import privacy
 from townhall.domain import Decision, IllegalTransition, Room, SpaceState
 from townhall.store.db import new_token
@@ -131,7 +131,16 @@ async def act(request: Request, space_id: str, viewer: User | None,
 
 @router.post("", status_code=201, response_model=SpaceOut)
 def create_space(body: SpaceCreate, request: Request, user: SignedIn) -> SpaceOut:
-    with services(request).db.session() as db:
+    svc = services(request)
+    svc.space_creations.hit(client_key(request, user), "new Spaces")
+    with svc.db.session() as db:
+        waiting = db.scalar(select(func.count()).select_from(Space).where(
+            Space.host_id == user.id, Space.state == SpaceState.SCHEDULED.value))
+        cap = svc.settings.max_scheduled_spaces_per_host
+        if waiting >= cap:
+            raise Conflict(f"You already have {cap} Spaces that have not started: start, "
+                           "cancel or wait for one of them before making another.",
+                           LIMIT_REACHED)
         space = Space(
             id=secrets.token_urlsafe(SPACE_ID_BYTES),
             title=body.title,
@@ -220,11 +229,23 @@ async def edit_space(space_id: str, body: SpaceEdit, request: Request, user: Sig
 
 @router.post("/{space_id}/live", response_model=SpaceOut)
 async def go_live(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
-    def started(_: OrmSession, space: Space) -> None:
+    svc = services(request)
+
+    def started(db: OrmSession, space: Space) -> None:
+        # Counted in the deciding transaction, under the host's own lock (below): two
+        # go-lives of one host at once cannot both slip under the cap.
+        live = db.scalar(select(func.count()).select_from(Space).where(
+            Space.host_id == user.id, Space.state == SpaceState.LIVE.value, Space.id != space.id))
+        cap = svc.settings.max_live_spaces_per_host
+        if live >= cap:
+            raise Conflict(f"You are already live in {cap} Spaces: end one before "
+                           "starting another.", LIMIT_REACHED)
         space.started_at = utcnow()
 
     # Its media starts (or a waiting room starts recording) as the decision's effect.
-    return await act(request, space_id, user, lambda room: room.go_live(user.id), before=started)
+    async with svc.locks.hold(f"host:{user.id}"):
+        return await act(request, space_id, user, lambda room: room.go_live(user.id),
+                         before=started)
 
 
 @router.post("/{space_id}/end", response_model=SpaceOut)
