@@ -290,6 +290,7 @@ def test_invited_speaker_joins_stage_and_speakers_hear_each_other(server, browse
     wait_js(host, "() => window.townhallPublisher.state === 'connected'", CONNECT_TIMEOUT_MS,
             what="the host on stage")
 
+    host.click("#invite-block > summary")  # the host panel's sections start collapsed
     host.click("#invite-button")
     host.wait_for_selector("#invite-box:not([hidden])")
     invite_url = host.input_value("#invite-url")

@@ -254,11 +254,13 @@ def test_space_page_forms_show_errors_under_their_inputs(server: Server, browser
     try:
         page.goto(f"{base}/s/{people['live']['id']}")
         page.wait_for_selector("#host-card:not([hidden])", timeout=READY_MS)
+        page.click("#pin-block > summary")  # the host panel's sections start collapsed
         page.fill("#pin-url", "ftp://example.com/notes")
         page.click("#pin-button")
         assert_next_to_field(wait_field_error(page, "#pin-url"),
                              "Links must start with http:// or https://")
 
+        page.click("#person-block > summary")
         page.fill("#person-username", "nobody_by_this_name")
         page.click("#invite-user-button")
         assert_next_to_field(wait_field_error(page, "#person-username"),

@@ -53,6 +53,7 @@ def test_private_space_plays_for_guests_only(server, browsers) -> None:  # noqa:
 
     # The host puts the outsider on the guest list from the page; reloaded, theirs plays.
     host.wait_for_selector("#guests-block:not([hidden])")
+    host.click("#person-block > summary")  # someone not here, by username (collapsed)
     host.fill("#person-username", outsider.username)
     host.click("#listen-user-button")
     host.wait_for_selector(f"#guests-list li[data-user-id='{outsider.id}']", timeout=UI_TIMEOUT_MS)

@@ -63,6 +63,8 @@ SKIP_SECONDS = 0.1
 PRESENT_SHARE_DB = -10.0
 MUTE_DROP_DB = 30.0
 UI_TIMEOUT_MS = 15_000
+# The roster is asked for at most every beacon interval (10 s).
+ROSTER_TIMEOUT_MS = 30_000
 API_TIMEOUT = 15.0
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True}
@@ -153,7 +155,8 @@ def test_hand_raise_approve_speak_mute_and_remove(server, browsers) -> None:
     assert space["state"] == "live" and space["topics"] == ["moderation", "audio"], space
     hls_url = space["hls_url"]
 
-    # --- The host makes the co-host a co-host, by username ------------------------------
+    # --- The host makes the co-host (not in the room) a co-host, by username -----------
+    host.click("#person-block > summary")  # collapsed until wanted
     host.fill("#person-username", cohost.username)
     host.click("#cohost-user-button")
     wait_until(lambda: (e := speaker_entry(api, space_id, cohost.id)) and e["role"] == "cohost",
@@ -231,8 +234,9 @@ def test_hand_raise_approve_speak_mute_and_remove(server, browsers) -> None:
         assert share > PRESENT_SHARE_DB, f"{tone} Hz: {describe(both, rate)}"
     speaker_before = band_power_db(both, rate, SPEAKER_HZ)
 
-    # --- The host mutes the speaker in the UI: 880 Hz leaves the program ---------------
-    host.click(f"{on_host_page} button[data-act='mute']")
+    # --- The host mutes the speaker in the UI (their face's sheet): 880 Hz leaves ------
+    host.click(f"{on_host_page} button[data-sheet]")
+    host.click("#person-sheet[open] #sheet-actions button[data-act='mute']")
     wait_until(lambda: speaker_entry(api, space_id, speaker_user.id)["muted"], "the speaker muted",
                API_TIMEOUT)
     host.wait_for_selector(f"{on_host_page}.muted .muted-tag", timeout=UI_TIMEOUT_MS)
@@ -261,9 +265,11 @@ def test_hand_raise_approve_speak_mute_and_remove(server, browsers) -> None:
     wait_playing(other, 1.0, PLAY_TIMEOUT_MS, "the third listener's live playback")
     screenshot(other, "spaces-listener.png")
 
-    # --- The host removes the third listener, by username --------------------------------
-    host.fill("#person-username", third.username)
-    host.click("#remove-user-button")
+    # --- The host removes the third listener: their face in the roster, its sheet ---------
+    in_roster = f"#roster-faces li[data-user-id='{third.id}']"
+    host.wait_for_selector(in_roster, timeout=ROSTER_TIMEOUT_MS)
+    host.click(f"{in_roster} button[data-sheet]")
+    host.click("#person-sheet[open] #sheet-actions button[data-act='remove']")
     other.wait_for_selector("#removed-card:not([hidden])", timeout=UI_TIMEOUT_MS)
     assert other.inner_text("#removed-message") == "You were removed from this Space"
     audio = other.evaluate(
