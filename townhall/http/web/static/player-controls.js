@@ -163,7 +163,10 @@ export class PlayerControls {
     setIcon(ui.playerMute.querySelector(".icon"), audio.muted ? "muted" : "sound");
     const percent = Math.round(audio.volume * 100);
     if (document.activeElement !== ui.playerVolume) ui.playerVolume.value = String(percent);
-    ui.playerVolume.setAttribute("aria-valuetext", `${percent}%${audio.muted ? ", muted" : ""}`);
+    const valueText = `${percent}%${audio.muted ? ", muted" : ""}`;
+    if (ui.playerVolume.getAttribute("aria-valuetext") !== valueText) {
+      ui.playerVolume.setAttribute("aria-valuetext", valueText);
+    }
     // Docked at the bottom of a phone's screen (CSS) while playing or paused by the person.
     const docked = inUse && (live || !audio.paused || audio.currentTime > 0);
     ui.playerCard.toggleAttribute("data-docked", docked);
