@@ -77,6 +77,10 @@ HAND_RAISE_BURST = 4
 HAND_RAISES_PER_SECOND = 0.2
 # Scheduled Spaces whose waiting room (silent stream before start) may run at once.
 MAX_WAITING_ROOMS = 100
+# A waiting room opens only this long before a Space's start: a launch's audience
+# gathers hours ahead and finds it playing, while GETs for Spaces due later (20 of them
+# once started 20 idle mixers; 100 filled the cap) start nothing.
+WAITING_ROOM_LEAD = 3 * 3600.0
 # Live Spaces one host may run at once: each runs a mixer and an encoder (~1.5 % of a
 # core: 60 at once from one account took a whole core and broke every Space's audio).
 # Two, like the Spaces one person may speak in at once.

@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import statistics
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -190,3 +191,23 @@ def test_scheduled_spaces_per_account_are_capped(tmp_path: Path) -> None:
         assert codes == [201, 201, 201, 409]
     finally:
         stop_server(server)
+
+
+# -- waiting rooms -------------------------------------------------------------------------
+def test_a_get_opens_no_waiting_room_for_a_space_due_later(server: Server, host: httpx.Client) -> None:
+    """Before: a GET of any scheduled Space's playlist started its mixer (20 GETs, 20
+    idle mixers; 100 filled the cap and other hosts' waiting rooms answered 503)."""
+    later = (datetime.now(UTC) + timedelta(seconds=limits.WAITING_ROOM_LEAD + 3600)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    far = host.post("/api/spaces", json={"title": "Next week", "scheduled_start": later}).json()
+    near = host.post("/api/spaces", json={"title": "In ten minutes", "scheduled_start": soon}).json()
+    try:
+        refused = httpx.get(far["hls_url"])
+        assert refused.status_code == 404 and refused.text == "this Space is not live"
+        assert f'space="{far["id"]}"' not in httpx.get(f"{server.base_url}/metrics").text
+        # A Space about to start still plays its waiting room.
+        assert httpx.get(near["hls_url"], timeout=20).status_code == 200
+        assert f'space="{near["id"]}"' in httpx.get(f"{server.base_url}/metrics").text
+    finally:
+        for space in (far, near):
+            host.post(f"/api/spaces/{space['id']}/cancel")

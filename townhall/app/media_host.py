@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -109,21 +109,30 @@ class MediaHost:
         if space_id in self.media:  # a join storm's requests after the first
             return True
         # Read in parallel first: requests for unknown or ended Spaces never queue.
-        if await threads.run(threads.DATABASE, self._state, space_id) != "scheduled":
+        if not await threads.run(threads.DATABASE, self._about_to_start, space_id):
             return False
         async with self.locks.hold(space_id):
             if space_id in self.media:
                 return True
-            if await threads.run(threads.DATABASE, self._state, space_id) != "scheduled":
+            if not await threads.run(threads.DATABASE, self._about_to_start, space_id):
                 return False
             with contextlib.suppress(MediaElsewhere):  # another node opened it first
                 await self.start_media(space_id, recording=False)
             return True
 
-    def _state(self, space_id: str) -> str | None:
+    def _about_to_start(self, space_id: str) -> bool:
+        """Scheduled, and starting within WAITING_ROOM_LEAD (or started late, within
+        UPCOMING_GRACE): anyone's GET opens a waiting room only for a Space about to
+        start, never for any scheduled Space (20 GETs once started 20 idle mixers)."""
+        now = datetime.now(UTC)
         with self.db.session() as db:
             space = db.get(Space, space_id)
-            return space.state if space is not None else None
+            if space is None or space.state != "scheduled":
+                return False
+            start = space.scheduled_start or space.created_at
+        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start
+        return (now - timedelta(seconds=limits.UPCOMING_GRACE) <= start
+                <= now + timedelta(seconds=limits.WAITING_ROOM_LEAD))
 
     async def stop_media(self, space_id: str) -> None:
         await self.whip.close_space(space_id)
