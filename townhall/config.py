@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     max_live_spaces_per_host: int = Field(limits.MAX_LIVE_SPACES_PER_HOST, ge=1)
     # Listeners counted per client address (audience beacons are limited to match).
     listeners_per_address: int = Field(limits.LISTENERS_PER_ADDRESS, ge=1)
+    # Live-event streams open at once per client address, and on this node in all.
+    event_streams_per_address: int = Field(limits.EVENT_STREAMS_PER_ADDRESS, ge=1)
+    max_event_streams: int = Field(limits.MAX_EVENT_STREAMS, ge=1)
     # Proxies (the nginx edge) whose X-Forwarded-For names the real client: rate limits
     # and audience counts then go by the listener's address, not the edge's.
     trusted_proxies: str = "127.0.0.1,::1"

@@ -30,6 +30,7 @@ from townhall.backends.bus import EventBus, Message
 from townhall.backends.audience import AudienceBook
 from townhall.backends.memory.audience import AudienceBook as MemoryAudienceBook
 from townhall.backends.memory.ratelimit import RateLimiter
+from townhall.backends.memory.slots import ConnectionSlots
 from townhall.backends.memory.segments import MemorySegmentStore
 from townhall.backends.redis.audience import RedisAudienceBook
 from townhall.backends.redis.bus import RedisBus
@@ -86,6 +87,7 @@ class Services:
     signins: RateLimiter = field(init=False)
     signups: RateLimiter = field(init=False)
     space_creations: RateLimiter = field(init=False)
+    event_streams: ConnectionSlots = field(init=False)
     beacons: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -109,6 +111,8 @@ class Services:
         # raise them, the defaults are the named limits.
         self.signins = RateLimiter(self.settings.signin_burst, limits.SIGNINS_PER_SECOND)
         self.signups = RateLimiter(self.settings.signup_burst, limits.SIGNUPS_PER_SECOND)
+        self.event_streams = ConnectionSlots(self.settings.event_streams_per_address,
+                                             self.settings.max_event_streams)
         self.space_creations = RateLimiter(self.settings.space_create_burst,
                                            limits.SPACES_CREATED_PER_SECOND)
         per_address = self.settings.listeners_per_address

@@ -12,9 +12,11 @@ import httpx
 
 
 class EventStream:
-    def __init__(self, url: str, cookies: httpx.Cookies | None = None) -> None:
+    def __init__(self, url: str, cookies: httpx.Cookies | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.url = url
         self.cookies = cookies
+        self.headers = headers or {}
         self.messages: list[dict[str, Any]] = []
         self.status: int | None = None
         self.ended = asyncio.Event()
@@ -34,7 +36,7 @@ class EventStream:
     async def _read(self) -> None:
         try:
             async with httpx.AsyncClient(timeout=60, cookies=self.cookies) as client:
-                async with client.stream("GET", self.url) as response:
+                async with client.stream("GET", self.url, headers=self.headers) as response:
                     self.status = response.status_code
                     event = "message"
                     async for line in response.aiter_lines():

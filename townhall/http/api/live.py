@@ -51,6 +51,8 @@ async def events(space_id: str, request: Request, viewer: Viewer) -> EventSource
     longer view the Space. The stream ends when the Space ends."""
     svc = services(request)
     viewer_id = viewer.id if viewer else None
+    # Counted per client address (not per account: anonymous viewers are most of them).
+    slot = svc.event_streams.take(client_key(request, None), "live-event streams")
     feed = svc.feed(space_id, viewer_id)  # subscribed first: nothing falls in between
     try:
         snapshot, room = await svc.commands.view(space_id, viewer_id, public_base(request))
@@ -61,11 +63,16 @@ async def events(space_id: str, request: Request, viewer: Viewer) -> EventSource
             first.append(await svc.audience_message(space_id))
     except BaseException:
         feed.close()
+        slot.release()
         raise
 
     async def stream() -> AsyncIterator[dict[str, str]]:
-        async for message in feed.messages(room, first):
-            yield {"event": message["type"], "data": json.dumps(message, separators=(",", ":"))}
+        try:
+            async for message in feed.messages(room, first):
+                yield {"event": message["type"],
+                       "data": json.dumps(message, separators=(",", ":"))}
+        finally:
+            slot.release()
 
     return EventSourceResponse(
         stream(),
