@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -311,8 +312,16 @@ def test_origins_starting_together_on_postgresql_all_come_up(
 
 def test_the_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def run(*args: str) -> tuple[int, str]:
-        with pytest.raises(SystemExit) as exit_:
-            townhall_main(["db", *args, "--data-dir", str(tmp_path)])
+        # The command sets up logging for its process, onto this test's captured stderr:
+        # put the test process's logging back, or every later log line fails on a closed
+        # stream (thousands of "--- Logging error ---" tracebacks in CI's output).
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:
+            with pytest.raises(SystemExit) as exit_:
+                townhall_main(["db", *args, "--data-dir", str(tmp_path)])
+        finally:
+            root.handlers[:], root.level = handlers, level
         return exit_.value.code, capsys.readouterr().out  # type: ignore[return-value]
 
     assert run("current") == (0, f"no database at {tmp_path / 'townhall.db'} (head is 0004)\n")
