@@ -72,6 +72,10 @@ REACTIONS_PER_SECOND = 2.0
 # listeners behind one address (a NAT, an office) are counted; a script forging beacons
 # from one address cannot add more than this many fake listeners.
 LISTENERS_PER_ADDRESS = 200
+# ... and that address's new listeners in one Space refill at that many per hour: people
+# behind a NAT join, leave and rejoin, yet a script minting fresh player ids cannot keep
+# adding listeners (it added 679 in 24 s) or grow the unique count at will.
+NEW_LISTENERS_REFILL_SECONDS = 3600.0
 # Hand raises: a listener may raise/lower 4 times in a row, then once per 5 s.
 HAND_RAISE_BURST = 4
 HAND_RAISES_PER_SECOND = 0.2

@@ -254,3 +254,34 @@ async def _opens(stream: EventStream) -> bool:
     except AssertionError:  # refused: the stream ended without a snapshot
         return False
     return True
+
+
+# -- audience figures ------------------------------------------------------------------------
+async def test_one_address_cannot_keep_adding_listeners(tmp_path: Path) -> None:
+    """Before: the beacon limit counted requests, not listeners: a script minting fresh
+    player ids from one address added 679 concurrent listeners in 24 s (the allowance
+    was 200) and grew the unique count ~20/s."""
+    allowance = 20  # beacons come back at 2/s: one every 0.6 s always has a token
+    server = start_server(tmp_path, command="demo",
+                          extra_env={"TOWNHALL_LISTENERS_PER_ADDRESS": str(allowance)})
+    beacon = f"{server.base_url}/api/spaces/demo/beacon"
+    try:
+        async with httpx.AsyncClient() as client:
+            first = [await client.post(beacon, json={"session": f"forged-player-{i:04d}"})
+                     for i in range(allowance)]
+            assert [r.status_code for r in first] == [204] * allowance
+            # Beacons come back (allowance / 10 s per second): a fresh id each time is
+            # still refused, while a player already counted keeps being heard.
+            refused = []
+            for i in range(6):
+                await asyncio.sleep(0.6)  # paces the script, as the reviewer's did
+                answer = await client.post(beacon, json={"session": f"fresh-player-{i:04d}"})
+                refused.append(answer.status_code)
+            assert refused == [429] * 6
+            assert "new listeners" in answer.json()["detail"]
+            again = await client.post(beacon, json={"session": "forged-player-0000"})
+            assert again.status_code == 204
+            figures = (await client.get(f"{server.base_url}/api/spaces/demo/audience")).json()
+            assert figures["concurrent"] == allowance and figures["unique"] == allowance
+    finally:
+        stop_server(server)

@@ -17,6 +17,7 @@ import httpx
 import m3u8
 import pytest
 
+from townhall import limits
 from townhall.testing.audio import band_level_db, dominant_frequency
 from townhall.testing.services import postgres_server, redis_server
 from townhall.testing.servers import MANY_SIGNUPS, Server, live_space, signed_in_client, stage, start_server, stop_server
@@ -132,6 +133,23 @@ def test_audience_is_counted_across_origins(cluster: Cluster) -> None:
     assert host.post(f"/api/spaces/{space['id']}/end").status_code == 200
     final = httpx.get(f"{b.base_url}/api/spaces/{space['id']}/audience").json()
     assert (final["live"], final["unique"], final["peak"]) == (False, 3, 3), final
+
+
+def test_rate_limits_hold_across_origins(cluster: Cluster) -> None:
+    """A client spreading its requests over the origins gets no more than from one:
+    the buckets are in Redis (before: each origin had its own, so two origins let
+    twice the burst through)."""
+    a, b = cluster.origins
+    host = signed_in_client(a.base_url, "cheer")
+    space = live_space(host)
+    on_b = as_client_of(host, b)
+    answers = [(host, on_b)[i % 2].post(f"/api/spaces/{space['id']}/reactions",
+                                        json={"emoji": "👏"}).status_code
+               for i in range(2 * limits.REACTION_BURST)]
+    # The burst, plus at most what the bucket refilled during the requests.
+    assert answers[:limits.REACTION_BURST] == [202] * limits.REACTION_BURST, answers
+    assert answers.count(202) <= limits.REACTION_BURST + 1 and 429 in answers, answers
+    assert host.post(f"/api/spaces/{space['id']}/end").status_code == 200
 
 
 async def test_moderation_on_one_origin_reaches_the_media_on_the_other(cluster: Cluster) -> None:

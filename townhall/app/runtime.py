@@ -29,7 +29,9 @@ from townhall.app.stage import Stage
 from townhall.backends.bus import EventBus, Message
 from townhall.backends.audience import AudienceBook
 from townhall.backends.memory.audience import AudienceBook as MemoryAudienceBook
-from townhall.backends.memory.ratelimit import RateLimiter
+from townhall.backends.memory.ratelimit import RateLimiter as MemoryRateLimiter
+from townhall.backends.ratelimit import RateLimiter
+from townhall.backends.redis.ratelimit import RedisRateLimiter
 from townhall.backends.memory.slots import ConnectionSlots
 from townhall.backends.memory.segments import MemorySegmentStore
 from townhall.backends.redis.audience import RedisAudienceBook
@@ -58,19 +60,8 @@ class Services:
     store: SegmentStore
     whip: WhipEndpoint
     bus: EventBus = field(default_factory=EventBus)
-    reactions: RateLimiter = field(
-        default_factory=lambda: RateLimiter(limits.REACTION_BURST, limits.REACTIONS_PER_SECOND)
-    )
-    hand_raises: RateLimiter = field(
-        default_factory=lambda: RateLimiter(limits.HAND_RAISE_BURST, limits.HAND_RAISES_PER_SECOND)
-    )
-    whip_offers: RateLimiter = field(
-        default_factory=lambda: RateLimiter(limits.WHIP_BURST, limits.WHIP_OFFERS_PER_SECOND)
-    )
-    # Avatars (townhall/http/api/users.py): uploads per account, and uploads received
-    # at once (each holds its file in memory; the others wait with their body unread).
-    avatar_uploads: RateLimiter = field(default_factory=lambda: RateLimiter(
-        limits.AVATAR_UPLOAD_BURST, limits.AVATAR_UPLOADS_PER_SECOND))
+    # Avatar uploads received at once (each holds its file in memory; the others wait
+    # with their body unread: townhall/http/api/users.py).
     upload_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(limits.AVATAR_UPLOADS_AT_ONCE))
     audience: AudienceBook = field(default_factory=MemoryAudienceBook)
@@ -84,13 +75,20 @@ class Services:
     live: LiveUpdates = field(init=False)
     lifecycle: Lifecycle = field(init=False)
     metrics: Metrics = field(init=False)
+    # Rate limits (townhall/backends/ratelimit.py), shared by a cluster's origins.
+    reactions: RateLimiter = field(init=False)
+    hand_raises: RateLimiter = field(init=False)
+    whip_offers: RateLimiter = field(init=False)
+    avatar_uploads: RateLimiter = field(init=False)
     signins: RateLimiter = field(init=False)
     signups: RateLimiter = field(init=False)
     space_creations: RateLimiter = field(init=False)
-    event_streams: ConnectionSlots = field(init=False)
     beacons: RateLimiter = field(init=False)
+    new_listeners: RateLimiter = field(init=False)
+    event_streams: ConnectionSlots = field(init=False)
 
     def __post_init__(self) -> None:
+        self._make_rate_limits()
         self.host = MediaHost(self.db, self.store, self.whip, self.bus, self.audience, self.locks,
                               self.settings.recordings_path, self.leases)
         self.commands = SpaceCommands(self.db, self.bus, self.locks, self.live_facts,
@@ -107,16 +105,33 @@ class Services:
 
         self.whip.on_stage_change = stage_changed
         self.metrics = Metrics(self)
-        # Per client address; the bursts are settings so a test rig or a known NAT can
-        # raise them, the defaults are the named limits.
-        self.signins = RateLimiter(self.settings.signin_burst, limits.SIGNINS_PER_SECOND)
-        self.signups = RateLimiter(self.settings.signup_burst, limits.SIGNUPS_PER_SECOND)
         self.event_streams = ConnectionSlots(self.settings.event_streams_per_address,
                                              self.settings.max_event_streams)
-        self.space_creations = RateLimiter(self.settings.space_create_burst,
-                                           limits.SPACES_CREATED_PER_SECOND)
-        per_address = self.settings.listeners_per_address
-        self.beacons = RateLimiter(per_address, per_address / BEACON_INTERVAL)
+
+    def _make_rate_limits(self) -> None:
+        """Every rate limit: in Redis in a cluster (a client spreading requests over the
+        origins gets no more than from one), in process otherwise. Per client address
+        or account; some bursts are settings so a test rig or a known NAT can raise
+        them, the defaults are the named limits."""
+        def limit(name: str, burst: int, per_second: float) -> RateLimiter:
+            if self.redis is not None:
+                return RedisRateLimiter(self.redis, name, burst, per_second)
+            return MemoryRateLimiter(burst, per_second)
+
+        s = self.settings
+        self.reactions = limit("reactions", limits.REACTION_BURST, limits.REACTIONS_PER_SECOND)
+        self.hand_raises = limit("hands", limits.HAND_RAISE_BURST, limits.HAND_RAISES_PER_SECOND)
+        self.whip_offers = limit("whip", limits.WHIP_BURST, limits.WHIP_OFFERS_PER_SECOND)
+        self.avatar_uploads = limit("avatars", limits.AVATAR_UPLOAD_BURST,
+                                    limits.AVATAR_UPLOADS_PER_SECOND)
+        self.signins = limit("signins", s.signin_burst, limits.SIGNINS_PER_SECOND)
+        self.signups = limit("signups", s.signup_burst, limits.SIGNUPS_PER_SECOND)
+        self.space_creations = limit("spaces", s.space_create_burst,
+                                     limits.SPACES_CREATED_PER_SECOND)
+        per_address = s.listeners_per_address
+        self.beacons = limit("beacons", per_address, per_address / BEACON_INTERVAL)
+        self.new_listeners = limit("listeners", per_address,
+                                   per_address / limits.NEW_LISTENERS_REFILL_SECONDS)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from townhall.app.locks import SpaceLocks
 from townhall.app.media_host import MediaHost
-from townhall.backends.memory.ratelimit import RateLimiter
+from townhall.backends.ratelimit import RateLimiter
 from townhall.domain import Room
 from townhall.domain.errors import INVALID_TOKEN, Forbidden, Unauthorized
 from townhall.media.webrtc.whip import WhipEndpoint, WhipResource

@@ -39,6 +39,11 @@ class AudienceBook(Protocol):
         """Count a player's beacon; False if it came too soon after its last one.
         `user_id`: the signed-in person playing, if any (who is listening now)."""
 
+    async def playing(self, space_id: str, session: str, now: float) -> bool:
+        """Is this player already counted as listening (a beacon within the window)?
+        A player that is not is a new listener (townhall/http/api/audience.py limits
+        how many of those one address brings)."""
+
     async def listening(self, space_id: str, now: float, limit: int,
                         leave_out: frozenset[int] = frozenset()) -> tuple[list[int], int]:
         """Who is listening now: up to `limit` signed-in people heard from within

@@ -26,7 +26,7 @@ from townhall.domain import errors
 from townhall.domain.errors import ClientError, Forbidden, NotFound
 from townhall.http.common.headers import SecurityHeaders
 from townhall.app.metrics import CONTENT_TYPE
-from townhall.backends.memory.ratelimit import TooManyRequests
+from townhall.backends.ratelimit import TooManyRequests
 from townhall.app.runtime import Services
 from townhall.http.web import pages
 

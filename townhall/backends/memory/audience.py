@@ -131,6 +131,11 @@ class AudienceBook:
                    user_id: int | None = None) -> bool:
         return self._counter(space_id).beat(session, now, user_id)
 
+    async def playing(self, space_id: str, session: str, now: float) -> bool:
+        counter = self._counters.get(space_id)
+        last = counter.last_beat.get(session) if counter is not None else None
+        return last is not None and now - last <= CONCURRENT_WINDOW
+
     async def listening(self, space_id: str, now: float, limit: int,
                         leave_out: frozenset[int] = frozenset()) -> tuple[list[int], int]:
         counter = self._counters.get(space_id)

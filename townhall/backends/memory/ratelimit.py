@@ -1,28 +1,20 @@
-"""Token buckets keyed by client: a burst, then a steady rate. Pure apart from the clock."""
+"""Token buckets keyed by client on this node: a burst, then a steady rate. Pure apart
+from the clock (the twin of townhall/backends/redis/ratelimit.py)."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from townhall.domain.errors import RATE_LIMITED, ClientError
+from townhall.backends.ratelimit import TooManyRequests, refusal
+
+__all__ = ["RateLimiter", "TooManyRequests"]
 
 # Buckets idle this long are forgotten (they are full again by then anyway).
 FORGET_AFTER_SECONDS = 600.0
 # Sweep forgotten buckets at most this often.
 SWEEP_EVERY = 1000
-
-
-class TooManyRequests(ClientError):
-    status = 429
-    code = RATE_LIMITED
-
-    def __init__(self, message: str, retry_after: float, limit: str = "") -> None:
-        super().__init__(message)
-        self.retry_after = max(1, math.ceil(retry_after))
-        self.limit = limit  # what was limited, for metrics
 
 
 @dataclass
@@ -39,7 +31,10 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._calls = 0
 
-    def hit(self, key: str, what: str) -> None:
+    async def hit(self, key: str, what: str) -> None:
+        self.take(key, what)
+
+    def take(self, key: str, what: str) -> None:
         """Take one token for `key`, or raise TooManyRequests with Retry-After."""
         now = self.clock()
         bucket = self._buckets.get(key) or _Bucket(self.burst, now)
@@ -50,8 +45,7 @@ class RateLimiter:
         if self._calls % SWEEP_EVERY == 0:
             self._sweep(now)
         if bucket.tokens < 1:
-            wait = (1 - bucket.tokens) / self.per_second
-            raise TooManyRequests(f"too many {what}: try again in {math.ceil(wait)} s", wait, what)
+            raise refusal(what, (1 - bucket.tokens) / self.per_second)
         bucket.tokens -= 1
 
     def _sweep(self, now: float) -> None:

@@ -3,7 +3,7 @@ this node: connections are a node's own, so the count is never shared."""
 
 from __future__ import annotations
 
-from townhall.backends.memory.ratelimit import TooManyRequests
+from townhall.backends.ratelimit import TooManyRequests
 
 # A refused stream's page tries again after this long (its EventSource retries anyway).
 RETRY_AFTER_SECONDS = 10.0

@@ -78,6 +78,10 @@ class RedisAudienceBook:
         )
         return bool(added)
 
+    async def playing(self, space_id: str, session: str, now: float) -> bool:
+        last = await self._redis.zscore(_keys(space_id)["window"], session)
+        return last is not None and now - float(last) <= CONCURRENT_WINDOW
+
     async def listening(self, space_id: str, now: float, limit: int,
                         leave_out: frozenset[int] = frozenset()) -> tuple[list[int], int]:
         """One round trip: the newest limit + len(leave_out) people in the window (enough

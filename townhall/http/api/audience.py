@@ -63,8 +63,13 @@ async def beacon(space_id: str, body: Beacon, request: Request, viewer: Viewer) 
     if not await svc.on_air(space_id):
         await threads.run(threads.DATABASE, _must_exist, svc, space_id)  # 404 for an unknown Space
         raise BadRequest("this Space is not on air")
-    svc.beacons.hit(client_key(request, None), "audience beacons")
-    await svc.audience.beat(space_id, body.session, time.time(), viewer.id if viewer else None)
+    address = client_key(request, None)
+    await svc.beacons.hit(address, "audience beacons")
+    now = time.time()
+    if not await svc.audience.playing(space_id, body.session, now):
+        # A new listener: each address brings a bounded number to a Space (named limit).
+        await svc.new_listeners.hit(f"{address}:{space_id}", "new listeners from this address")
+    await svc.audience.beat(space_id, body.session, now, viewer.id if viewer else None)
     return Response(status_code=204)
 
 

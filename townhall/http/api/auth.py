@@ -78,7 +78,7 @@ def _start_session(request: Request, response: Response, user_id: int) -> None:
 # blocking work (argon2, the database) runs in worker threads.
 @router.post("/auth/signup", status_code=201, response_model=UserOut)
 async def signup(body: Credentials, request: Request, response: Response) -> UserOut:
-    services(request).signups.hit(client_key(request, None), "sign-ups")
+    await services(request).signups.hit(client_key(request, None), "sign-ups")
     password_hash = await threads.run(threads.PASSWORDS, hasher.hash, body.password)
     return await threads.run(threads.DATABASE, _create_user, request, response, body.username, password_hash)
 
@@ -101,7 +101,7 @@ def _create_user(request: Request, response: Response, username: str,
 
 @router.post("/auth/signin", response_model=UserOut)
 async def signin(body: Credentials, request: Request, response: Response) -> UserOut:
-    services(request).signins.hit(client_key(request, None), "sign-in attempts")
+    await services(request).signins.hit(client_key(request, None), "sign-in attempts")
     user = await threads.run(threads.DATABASE, _find_user, request, body.username)
     stored = user.password_hash if user is not None else None
     if not await threads.run(threads.PASSWORDS, _password_matches, stored, body.password):

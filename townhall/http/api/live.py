@@ -90,7 +90,7 @@ async def react(space_id: str, body: ReactionIn, request: Request, viewer: Viewe
     room.authorize("react", viewer.id if viewer else None)
     if room.state != SpaceState.LIVE:
         raise BadRequest("reactions are for live Spaces")
-    svc.reactions.hit(client_key(request, viewer), "reactions")
+    await svc.reactions.hit(client_key(request, viewer), "reactions")
     svc.bus.publish(space_id, {"type": "reaction", "emoji": body.emoji,
                                "user": viewer.username if viewer else None})
     return {"status": "sent"}

@@ -53,7 +53,7 @@ async def existing_user(request: Request, user_id: int) -> int:
 # -- requests to speak ----------------------------------------------------------
 @router.post("/hand", response_model=SpaceOut)
 async def raise_hand(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
-    services(request).hand_raises.hit(client_key(request, user), "requests to speak")
+    await services(request).hand_raises.hit(client_key(request, user), "requests to speak")
     return await act(request, space_id, user, lambda room: room.raise_hand(user.id))
 
 

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
-from townhall import limits
+from townhall import limits, threads
 from townhall.app.presenters import SpaceOut, present
 from townhall.app.spaces import closed
 from townhall.store import rooms as room_store
@@ -130,9 +130,14 @@ async def act(request: Request, space_id: str, viewer: User | None,
 
 
 @router.post("", status_code=201, response_model=SpaceOut)
-def create_space(body: SpaceCreate, request: Request, user: SignedIn) -> SpaceOut:
+async def create_space(body: SpaceCreate, request: Request, user: SignedIn) -> SpaceOut:
     svc = services(request)
-    svc.space_creations.hit(client_key(request, user), "new Spaces")
+    await svc.space_creations.hit(client_key(request, user), "new Spaces")
+    return await threads.run(threads.DATABASE, _create, body, request, user)
+
+
+def _create(body: SpaceCreate, request: Request, user: User) -> SpaceOut:
+    svc = services(request)
     with svc.db.session() as db:
         waiting = db.scalar(select(func.count()).select_from(Space).where(
             Space.host_id == user.id, Space.state == SpaceState.SCHEDULED.value))

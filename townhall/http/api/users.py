@@ -202,7 +202,7 @@ async def upload_avatar(username: Username, request: Request, viewer: SignedIn) 
     svc = services(request)
     # Whose profile, and how often, before a byte of the file is read.
     await threads.run(threads.DATABASE, _check_own, request, username, viewer)
-    svc.avatar_uploads.hit(client_key(request, viewer), "avatar uploads")
+    await svc.avatar_uploads.hit(client_key(request, viewer), "avatar uploads")
     async with svc.upload_slots:  # at most this many files in memory at once
         data = await _read_upload(request)
         processed = await threads.run(threads.IMAGES, avatars.process, data)

@@ -36,7 +36,7 @@ class MediaMoving(Unavailable):
 async def publish(space_id: str, request: Request) -> Response:
     svc = services(request)
     user_id = await svc.stage.speaker(space_id, request.headers.get("authorization", ""))
-    svc.whip_offers.hit(f"user:{user_id}", "WHIP offers")
+    await svc.whip_offers.hit(f"user:{user_id}", "WHIP offers")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/sdp":
         raise UnsupportedMediaType("WHIP offers must be sent as 'Content-Type: application/sdp'")
