@@ -96,6 +96,14 @@ MAX_SCHEDULED_SPACES_PER_HOST = 50
 # is never slowed; a script is).
 SPACE_CREATE_BURST = 10
 SPACES_CREATED_PER_SECOND = 1 / 60
+# WHIP credentials per account: a speaker's page asks once per time on stage (its
+# reconnects reuse the token), so 20 in a row then one per 10 s never slows a person;
+# each is a database row, and a script minted them without bound.
+STAGE_TOKEN_BURST = 20
+STAGE_TOKENS_PER_SECOND = 1 / 10
+# Invite links per account: a host makes a few per Space; 10 in a row, then one a minute.
+INVITE_LINK_BURST = 10
+INVITE_LINKS_PER_SECOND = 1 / 60
 # Events waiting for one slow live-events client before it is disconnected.
 EVENT_QUEUE_SIZE = 256
 # Live-event streams open at once from one client address: one per tab, and as many

@@ -285,3 +285,44 @@ async def test_one_address_cannot_keep_adding_listeners(tmp_path: Path) -> None:
             assert figures["concurrent"] == allowance and figures["unique"] == allowance
     finally:
         stop_server(server)
+
+
+# -- the session cookie ----------------------------------------------------------------------
+def test_over_https_the_session_cookie_cannot_be_planted_from_another_port(server: Server) -> None:
+    """Before: one cookie name for every port of the host, and `Secure` only by a
+    setting: a page on another port could plant a cookie that signed visitors in as
+    the attacker. Now, over HTTPS (here: the trusted edge says so), the cookie is
+    `__Host-` (Secure, Path=/, no Domain), and only that name is read."""
+    https = {"X-Forwarded-Proto": "https"}
+    name = f"cookie{time.time_ns() % 10**9}"
+    signed_up = httpx.post(f"{server.base_url}/api/auth/signup", headers=https,
+                           json={"username": name, "password": "correct horse"})
+    assert signed_up.status_code == 201
+    set_cookie = signed_up.headers["set-cookie"]
+    assert set_cookie.startswith("__Host-townhall_session=")
+    assert "Secure" in set_cookie and "Path=/" in set_cookie and "Domain" not in set_cookie
+    token = set_cookie.split(";", 1)[0].split("=", 1)[1]
+    me = httpx.get(f"{server.base_url}/api/me",
+                   headers={**https, "Cookie": f"__Host-townhall_session={token}"})
+    assert me.status_code == 200 and me.json()["username"] == name
+
+    # A plain-named cookie (what another port of the host can set) is not read over HTTPS.
+    planted = signed_in_client(server.base_url, "planter").cookies["townhall_session"]
+    assert httpx.get(f"{server.base_url}/api/me", headers={
+        **https, "Cookie": f"townhall_session={planted}"}).status_code == 401
+
+
+def test_stage_credentials_and_invite_links_are_not_minted_without_bound(tmp_path: Path) -> None:
+    server = start_server(tmp_path, command="serve")  # the default limits
+    try:
+        host = signed_in_client(server.base_url, "minter")
+        space_id = host.post("/api/spaces", json={"title": "Mint"}).json()["id"]
+        assert host.post(f"/api/spaces/{space_id}/live").status_code == 200
+        stage = [host.post(f"/api/spaces/{space_id}/stage").status_code
+                 for _ in range(limits.STAGE_TOKEN_BURST + 1)]
+        assert stage == [200] * limits.STAGE_TOKEN_BURST + [429]
+        invites = [host.post(f"/api/spaces/{space_id}/invites").status_code
+                   for _ in range(limits.INVITE_LINK_BURST + 1)]
+        assert invites == [201] * limits.INVITE_LINK_BURST + [429]
+    finally:
+        stop_server(server)

@@ -85,6 +85,8 @@ class Services:
     space_creations: RateLimiter = field(init=False)
     beacons: RateLimiter = field(init=False)
     new_listeners: RateLimiter = field(init=False)
+    stage_tokens: RateLimiter = field(init=False)
+    invite_links: RateLimiter = field(init=False)
     event_streams: ConnectionSlots = field(init=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +134,8 @@ class Services:
         self.beacons = limit("beacons", per_address, per_address / BEACON_INTERVAL)
         self.new_listeners = limit("listeners", per_address,
                                    per_address / limits.NEW_LISTENERS_REFILL_SECONDS)
+        self.stage_tokens = limit("stage", s.stage_token_burst, limits.STAGE_TOKENS_PER_SECOND)
+        self.invite_links = limit("invites", s.invite_link_burst, limits.INVITE_LINKS_PER_SECOND)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:

@@ -17,7 +17,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from townhall import limits
-from townhall.http.common.deps import SESSION_COOKIE, client_key, require_user, services
+from townhall.http.common.deps import (client_key, require_user, secure_request, services,
+                                       session_cookie_name, session_token)
 from townhall.http.common.errors_doc import API_ERRORS
 from townhall.domain.errors import Conflict, Unauthorized
 from townhall.store.db import hash_token, new_token
@@ -56,7 +57,7 @@ def _start_session(request: Request, response: Response, user_id: int) -> None:
     planted cookie never becomes a signed-in one). Blocking (the database): call it from
     a plain `def` or in a worker thread."""
     token, token_hash = new_token()
-    old = request.cookies.get(SESSION_COOKIE)
+    old = session_token(request)
     request.app.state.sessions.forget(old)
     with services(request).db.session() as db:
         if old:
@@ -65,13 +66,19 @@ def _start_session(request: Request, response: Response, user_id: int) -> None:
                 db.delete(previous)
         db.add(Session(token_hash=token_hash, user_id=user_id))
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie_name(request),
         token,
         max_age=SESSION_MAX_AGE,
+        path="/",
         httponly=True,
         samesite="lax",
-        secure=services(request).settings.session_cookie_secure,
+        secure=secure_request(request),
     )
+
+
+def _end_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(session_cookie_name(request), path="/", httponly=True,
+                           samesite="lax", secure=secure_request(request))
 
 
 # The routes are coroutines so that the rate limits are counted on the event loop; their
@@ -138,7 +145,7 @@ def _find_user(request: Request, username: str) -> User | None:
 
 @router.post("/auth/signout", status_code=204)
 def signout(request: Request, response: Response) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_token(request)
     request.app.state.sessions.forget(token)
     if token:
         with services(request).db.session() as db:
@@ -146,7 +153,7 @@ def signout(request: Request, response: Response) -> Response:
             if session is not None:
                 db.delete(session)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE)
+    _end_cookie(request, response)
     return response
 
 
@@ -158,7 +165,7 @@ def signout_everywhere(request: Request, user: Annotated[User, Depends(require_u
     with services(request).db.session() as db:
         db.execute(delete(Session).where(Session.user_id == user.id))
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE)
+    _end_cookie(request, response)
     return response
 
 

@@ -74,8 +74,13 @@ async def decline_hand(space_id: str, user_id: int, request: Request, user: Sign
 
 # -- invitations ------------------------------------------------------------------
 @router.post("/invites", status_code=201, response_model=InviteOut)
-def create_invite_link(space_id: str, request: Request, user: SignedIn) -> InviteOut:
+async def create_invite_link(space_id: str, request: Request, user: SignedIn) -> InviteOut:
     """A link any signed-in person can follow to become a speaker."""
+    await services(request).invite_links.hit(client_key(request, user), "invite links")
+    return await threads.run(threads.DATABASE, _new_invite, space_id, request, user)
+
+
+def _new_invite(space_id: str, request: Request, user: User) -> InviteOut:
     with services(request).db.session() as db:
         _, room = room_store.load(db, space_id)
         room.invite(user.id)

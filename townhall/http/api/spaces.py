@@ -264,8 +264,13 @@ async def cancel_space(space_id: str, request: Request, user: SignedIn) -> Space
 
 
 @router.post("/{space_id}/stage", response_model=StageOut)
-def get_stage_credentials(space_id: str, request: Request, user: SignedIn) -> StageOut:
+async def get_stage_credentials(space_id: str, request: Request, user: SignedIn) -> StageOut:
     """WHIP credentials for this speaker in this Space (a new token each call)."""
+    await services(request).stage_tokens.hit(client_key(request, user), "stage credentials")
+    return await threads.run(threads.DATABASE, _stage_credentials, space_id, request, user)
+
+
+def _stage_credentials(space_id: str, request: Request, user: User) -> StageOut:
     with services(request).db.session() as db:
         _, room = room_store.load(db, space_id)
         room.check_can_publish(user.id)

@@ -14,7 +14,7 @@ from townhall import limits, threads
 from townhall.app import avatars
 from townhall.store import profiles
 from townhall.store import rooms as room_store
-from townhall.http.common.deps import SESSION_COOKIE, client_key, current_user, require_user, services
+from townhall.http.common.deps import client_key, current_user, require_user, services, session_token
 from townhall.http.common.errors_doc import API_ERRORS, error_responses
 from townhall.app.presenters import UserRef, person_fields
 from townhall.http.api.spaces import SpaceOut, space_out, visible
@@ -121,7 +121,7 @@ def _own(db: Any, username: str, viewer: User) -> User:
 
 def _forget_session(request: Request) -> None:
     """This node's copy of the viewer (deps.SessionCache) has their old name and face."""
-    request.app.state.sessions.forget(request.cookies.get(SESSION_COOKIE))
+    request.app.state.sessions.forget(session_token(request))
 
 
 def _edit(request: Request, username: str, viewer: User, body: ProfileEdit) -> Person:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from townhall.http.common.deps import SESSION_COOKIE
+from townhall.http.common.deps import SESSION_COOKIES
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -29,7 +29,7 @@ class OriginCheck:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             request = Request(scope)
             origin = request.headers.get("origin")
-            if (origin is not None and SESSION_COOKIE in request.cookies
+            if (origin is not None and any(c in request.cookies for c in SESSION_COOKIES)
                     and origin not in self._own_origins(request)):
                 refused = JSONResponse({"code": "cross_site",
                                         "detail": f"cross-site request from {origin[:100]} refused"},

@@ -16,6 +16,12 @@ from townhall.store.db import hash_token
 from townhall.store.models import Session, User
 
 SESSION_COOKIE = "townhall_session"
+# Over HTTPS the session cookie carries the __Host- prefix: browsers then accept it only
+# with Secure, Path=/ and no Domain, so a page on another port or subdomain of the host
+# cannot plant one (signing a visitor in as the attacker), and the plain name is never
+# read there. Plain HTTP (a laptop, the tests) keeps the plain name.
+SECURE_SESSION_COOKIE = "__Host-townhall_session"
+SESSION_COOKIES = (SESSION_COOKIE, SECURE_SESSION_COOKIE)
 # Session tokens are 43 characters; a longer cookie is not ours and is not looked up.
 MAX_SESSION_TOKEN_LENGTH = 128
 
@@ -66,8 +72,23 @@ class SessionCache:
             del self._entries[key]
 
 
+def secure_request(request: Request) -> bool:
+    """HTTPS: the request's own scheme, or the trusted edge's X-Forwarded-Proto (uvicorn
+    applies it for TOWNHALL_TRUSTED_PROXIES), or the operator's setting."""
+    return services(request).settings.session_cookie_secure or request.url.scheme == "https"
+
+
+def session_cookie_name(request: Request) -> str:
+    return SECURE_SESSION_COOKIE if secure_request(request) else SESSION_COOKIE
+
+
+def session_token(request: Request) -> str | None:
+    """The session cookie this request may use (over HTTPS, only the __Host- one)."""
+    return request.cookies.get(session_cookie_name(request))
+
+
 def _session_token(request: Request) -> str | None:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_token(request)
     return token if token and len(token) <= MAX_SESSION_TOKEN_LENGTH else None
 
 
