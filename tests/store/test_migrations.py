@@ -88,8 +88,8 @@ def test_revisions_form_one_line_from_0001_to_the_head() -> None:
 
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert [s.revision for s in script.walk_revisions("base", "heads")][::-1] == [
-        "0001", "0002", "0003", "0004"]
-    assert migrate.head() == "0004"
+        "0001", "0002", "0003", "0004", "0005"]
+    assert migrate.head() == "0005"
 
 
 def test_an_empty_database_is_migrated_to_the_models(database_url: str) -> None:
@@ -123,6 +123,7 @@ def test_a_model_change_without_a_migration_is_noticed(tmp_path: Path) -> None:
 def _without_profiles(connection) -> None:  # type: ignore[no-untyped-def]
     """`create_all` of today's models, less what came after migrations existed (0003's
     profiles): the schema the last versions before migrations made."""
+    connection.execute(text("DROP TABLE space_members"))  # 0005
     connection.execute(text("DROP INDEX ix_users_username_folded"))  # 0004
     connection.execute(text("DROP TABLE avatars"))
     for column in ("display_name", "bio", "avatar_version"):
@@ -324,16 +325,16 @@ def test_the_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             root.handlers[:], root.level = handlers, level
         return exit_.value.code, capsys.readouterr().out  # type: ignore[return-value]
 
-    assert run("current") == (0, f"no database at {tmp_path / 'townhall.db'} (head is 0004)\n")
-    assert run("upgrade") == (0, "0004 (head)\n")
-    assert run("current") == (0, "0004 (head)\n")
+    assert run("current") == (0, f"no database at {tmp_path / 'townhall.db'} (head is 0005)\n")
+    assert run("upgrade") == (0, "0005 (head)\n")
+    assert run("current") == (0, "0005 (head)\n")
     engine = create_engine(f"sqlite:///{tmp_path / 'townhall.db'}")
     with engine.begin() as connection:
         command.downgrade(migrate.alembic_config(connection), "0001")
     engine.dispose()
     code, out = run("current")
-    assert code == 0 and out.startswith("0001 (head is 0004")
-    assert run("upgrade") == (0, "0004 (head)\n")
+    assert code == 0 and out.startswith("0001 (head is 0005")
+    assert run("upgrade") == (0, "0005 (head)\n")
 
 
 def test_0004_refuses_names_that_differ_only_in_case_and_says_which(database_url: str) -> None:
@@ -354,5 +355,31 @@ def test_0004_refuses_names_that_differ_only_in_case_and_says_which(database_url
             connection.execute(text("UPDATE users SET username = 'Host1b' WHERE id = 2"))
             command.upgrade(migrate.alembic_config(connection), "0004")
             assert migrate.current(connection) == "0004"
+    finally:
+        engine.dispose()
+
+
+def test_0005_finds_the_members_of_spaces_stored_before_it(database_url: str) -> None:
+    """Rooms stored before 0005 get their member rows, so their private Spaces stay in
+    their members' lists."""
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(migrate.alembic_config(connection), "0004")
+            for uid in (1, 2, 3):
+                connection.execute(text(
+                    "INSERT INTO users (id, username, password_hash, created_at, display_name, "
+                    "bio) VALUES (:i, :n, 'x', :t, '', '')"),
+                    {"i": uid, "n": f"user{uid}", "t": datetime(2026, 11, 1)})
+            connection.execute(text(
+                "INSERT INTO spaces (id, title, description, topics, host_id, state, room, "
+                "private, created_at) VALUES ('p1', 'Members', '', '[]', 1, 'scheduled', "
+                ":room, true, :t)"),
+                {"room": '{"guests": [2], "speakers": [3], "muted": [3], "removed": []}',
+                 "t": datetime(2026, 11, 1)})
+            command.upgrade(migrate.alembic_config(connection), "0005")
+            rows = connection.execute(text("SELECT space_id, user_id FROM space_members "
+                                           "ORDER BY user_id")).all()
+        assert [tuple(r) for r in rows] == [("p1", 2), ("p1", 3)]
     finally:
         engine.dispose()

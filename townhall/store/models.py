@@ -75,6 +75,17 @@ class Space(Base):
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class SpaceMember(Base):
+    """Who belongs to a Space besides its host (co-hosts, speakers, the invited, guests),
+    kept with every decision (townhall/store/rooms.py): lists find the private Spaces a
+    person may see without reading every private Space's Room (800 hidden ones made a
+    signed-in list 15 times slower)."""
+
+    __tablename__ = "space_members"
+    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+
+
 class HostBlock(Base):
     """A host's blocklist: these users cannot join any of the host's Spaces."""
 

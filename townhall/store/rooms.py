@@ -6,14 +6,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as OrmSession
 
 from townhall.domain.errors import NotFound
 from townhall.domain.ids import SPACE_ID
 from townhall.domain import Decision, EndReason, Event, Room, SpaceState
 from townhall.domain.events import Removed, RoleChanged
-from townhall.store.models import HostBlock, Space, WhipToken
+from townhall.store.models import HostBlock, Space, SpaceMember, WhipToken
 
 _SETS = ("cohosts", "speakers", "invited", "guests", "muted", "removed")
 
@@ -92,6 +92,7 @@ def decide(
     space, room = load(db, space_id, for_update=True)
     room, events = command(room)
     save(space, room)
+    keep_members(db, space_id, room)
     for event in events:
         if isinstance(event, Removed) and event.blocked:
             if db.get(HostBlock, (space.host_id, event.user_id)) is None:
@@ -99,6 +100,22 @@ def decide(
         if isinstance(event, Removed) or (isinstance(event, RoleChanged) and event.role == "listener"):
             revoke_tokens(db, space_id, event.user_id)
     return space, room, events
+
+
+def members(room: Room) -> set[int]:
+    """Everyone a Room lists besides its host: who may see it when it is private."""
+    return set(room.cohosts | room.speakers | room.invited | room.guests)
+
+
+def keep_members(db: OrmSession, space_id: str, room: Room) -> None:
+    """The Space's member rows, made to match the Room (only what changed is written)."""
+    stored = set(db.scalars(select(SpaceMember.user_id).where(SpaceMember.space_id == space_id)))
+    wanted = members(room)
+    for user_id in wanted - stored:
+        db.add(SpaceMember(space_id=space_id, user_id=user_id))
+    if stored - wanted:
+        db.execute(delete(SpaceMember).where(SpaceMember.space_id == space_id,
+                                             SpaceMember.user_id.in_(stored - wanted)))
 
 
 def revoke_tokens(db: OrmSession, space_id: str, user_id: int | None = None) -> None:
