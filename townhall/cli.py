@@ -15,6 +15,7 @@ from townhall.tools.bench.cli import add_parser as add_bench_parser
 from townhall.tools.bench.cli import run as run_bench
 from townhall.config import Settings
 from townhall.logs import configure as configure_logging
+from townhall.http.common.timely import timely_protocol
 from townhall.media.sources import SyntheticVoice
 from townhall.domain import SpaceState
 from townhall.app.runtime import MediaElsewhere, Services
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Townhall on {settings.base_url}/{mode}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=False, proxy_headers=True,
-                forwarded_allow_ips=settings.trusted_proxies)
+                forwarded_allow_ips=settings.trusted_proxies,
+                http=timely_protocol(settings.request_timeout))
 
 
 async def start_demo(services: Services) -> None:

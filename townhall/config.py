@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     space_create_burst: int = Field(limits.SPACE_CREATE_BURST, ge=1)
     max_scheduled_spaces_per_host: int = Field(limits.MAX_SCHEDULED_SPACES_PER_HOST, ge=1)
     max_live_spaces_per_host: int = Field(limits.MAX_LIVE_SPACES_PER_HOST, ge=1)
+    # Seconds a request may take to arrive whole (headers and body).
+    request_timeout: float = Field(limits.REQUEST_TIMEOUT, gt=0)
     stage_token_burst: int = Field(limits.STAGE_TOKEN_BURST, ge=1)
     invite_link_burst: int = Field(limits.INVITE_LINK_BURST, ge=1)
     # Listeners counted per client address (audience beacons are limited to match).

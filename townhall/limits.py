@@ -171,6 +171,11 @@ MAX_BIO_LENGTH = 160
 # Avatars (townhall/app/avatars.py): a phone photo as it comes off the camera (a 12 MP
 # JPEG is 2-5 MB) is accepted; larger files are refused before they are read whole.
 MAX_AVATAR_BYTES = 5 * 1024 * 1024
+# A request must arrive whole (headers and body) within this many seconds of its
+# connection opening, or of the previous response on it (townhall/http/common/timely.py):
+# the largest upload (an avatar, MAX_AVATAR_BYTES) at ~700 kbit/s, as nginx's default
+# body timeout; a client trickling a byte every few seconds is cut off after it.
+REQUEST_TIMEOUT = 60.0
 # Pixels decoded at most: 25 MP is a 12 MP photo twice over; decoding one takes ~100 MB
 # and a fraction of a second. A small file claiming more (a decompression bomb: a few KB
 # of PNG that decodes to gigabytes) is refused from its header, before any decoding.

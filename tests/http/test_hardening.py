@@ -379,3 +379,57 @@ def test_hidden_private_spaces_cost_a_signed_in_list_nothing(tmp_path: Path) -> 
         listed = client.get("/api/spaces", headers=guest).json()["upcoming"]
         assert [s["id"] for s in listed] == [shared["id"]]
         assert client.get("/api/spaces", headers=outsider).json()["upcoming"] == []
+
+
+# -- slow and idle connections ---------------------------------------------------------------
+async def test_a_request_that_does_not_arrive_in_time_loses_its_connection(tmp_path: Path) -> None:
+    """Before: a connection that sent nothing, or a byte every 5 s, was held for 95 s
+    and more. Now a request must arrive whole within TOWNHALL_REQUEST_TIMEOUT (2 s
+    here); responses may still take long (a live-event stream stays open)."""
+    timeout = 2.0
+    server = start_server(tmp_path, command="demo",
+                          extra_env={"TOWNHALL_REQUEST_TIMEOUT": str(timeout)})
+    host, port = "127.0.0.1", int(server.base_url.rsplit(":", 1)[1])
+    try:
+        async def closed_after(trickle: bytes | None) -> float:
+            """Seconds until the server closed a connection sending `trickle` a byte at
+            a time every 0.25 s (None: nothing at all); at most 4 × timeout."""
+            reader, writer = await asyncio.open_connection(host, port)
+            started = time.monotonic()
+            try:
+                for i in range(int(4 * timeout / 0.25)):
+                    if trickle is not None and i < len(trickle):
+                        writer.write(trickle[i:i + 1])
+                        await writer.drain()
+                    try:
+                        if await asyncio.wait_for(reader.read(1024), 0.25) == b"":
+                            return time.monotonic() - started
+                    except TimeoutError:
+                        continue
+                return float("inf")
+            finally:
+                writer.close()
+
+        assert await closed_after(None) < timeout + 1.0
+        slow = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
+        assert await closed_after(slow) < timeout + 1.0
+
+        # A request sent at once is answered, and its connection kept for the next one.
+        reader, writer = await asyncio.open_connection(host, port)
+        for _ in range(2):
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200")
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            await reader.readexactly(length)
+        writer.close()
+
+        # A response that takes longer than the timeout is not cut: a live-event stream
+        # stays open after 2 × timeout.
+        async with EventStream(f"{server.base_url}/api/spaces/demo/events") as stream:
+            await asyncio.sleep(2 * timeout)  # the point of the test: time passing
+            assert not stream.ended.is_set()
+    finally:
+        stop_server(server)
