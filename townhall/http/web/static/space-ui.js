@@ -26,6 +26,7 @@ export const ui = {
   removedHint: $("removed-hint"),
   cancelledCard: $("cancelled-card"),
   cancelledHostLink: $("cancelled-host-link"),
+  cancelledReason: $("cancelled-reason"),
   soonCard: $("soon-card"),
   soonTime: $("soon-time"),
   soonRelative: $("soon-relative"),

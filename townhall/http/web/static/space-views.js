@@ -187,6 +187,10 @@ export function render(page) {
   ui.cancelledCard.hidden = state.space.state !== "cancelled" || Boolean(state.denied);
   renderEnd();
   ui.cancelledHostLink.href = profileUrl(state.space.host.username);
+  // Who cancelled it: the host, or nobody started it in time (the server says which).
+  ui.cancelledReason.textContent = state.space.end_reason === "never_started"
+    ? "Nobody started it: it was cancelled hours after its start time."
+    : "The host cancelled it before it started.";
   renderSoon();
   renderAudience();
   renderStage(page);
