@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from townhall import limits, threads
 from townhall.app.media_host import MediaHost
+from townhall.app.outages import BACKEND_ERRORS, Outage
 from townhall.app.spaces import Before, SpaceCommands, closed
 from townhall.config import Settings
 from townhall.domain import Decision, Room, SpaceState
@@ -52,6 +53,7 @@ class Lifecycle:
         self._absent_since: dict[str, datetime] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._outage = Outage("lifecycle")
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._every(self.settings.lifecycle_check_every,
@@ -81,6 +83,9 @@ class Lifecycle:
                 await asyncio.sleep(seconds)
             try:
                 await check(utcnow())  # type: ignore[misc]
+                self._outage.ok()
+            except BACKEND_ERRORS as exc:  # the database away: the next tick tries again
+                self._outage.failed(exc)
             except Exception:
                 log.exception("lifecycle check failed")
 

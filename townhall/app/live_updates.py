@@ -8,6 +8,7 @@ import logging
 import time
 
 from townhall.app.media_host import MediaHost
+from townhall.app.outages import BACKEND_ERRORS, Outage
 from townhall.backends.audience import SAMPLE_EVERY
 from townhall.backends.bus import EventBus, Message
 from townhall.backends.audience import AudienceBook
@@ -28,6 +29,7 @@ class LiveUpdates:
         self.bus = bus
         self.audience = audience
         self._ticker: asyncio.Task[None] | None = None
+        self._outage = Outage("live updates")
 
     def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick())
@@ -59,5 +61,8 @@ class LiveUpdates:
                         "on_stage": sorted(self.host.on_stage_here(space_id))})
                     if n % AUDIENCE_EVERY == 0:
                         self.bus.publish(space_id, await self.audience_message(space_id))
+                    self._outage.ok()
+                except BACKEND_ERRORS as exc:  # Redis away: levels and figures wait
+                    self._outage.failed(exc)
                 except Exception:
                     log.exception("live update of %s failed", space_id)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from townhall import limits
 from townhall.app.locks import SpaceLocks
+from townhall.app.outages import BACKEND_ERRORS, Outage
 from townhall.backends.bus import EventBus, Message
 from townhall.backends.audience import AudienceBook
 from townhall.backends.redis.leases import LEASE_SECONDS, RENEW_EVERY, MediaLeases
@@ -254,6 +255,11 @@ class MediaHost:
         assert self.leases is not None
         live: set[str] = set()
         last_read = 0.0
+        outage = Outage("media leases")
+        # Since when Redis answers again after an outage: every owner gets a lease's time
+        # to renew its own Spaces before anyone takes over one (the leases all lapsed
+        # while Redis was away; the owners are alive and still mixing).
+        back_since = time.monotonic()
         while True:
             await asyncio.sleep(RENEW_EVERY)
             try:
@@ -272,6 +278,10 @@ class MediaHost:
                             await self._under_lock(space_id, self.stop_media)
                 others = sorted(live - self.media.keys())
                 owners = await self.leases.owners(others)  # one round trip for all
+                if outage.ok():
+                    back_since = time.monotonic()
+                if time.monotonic() - back_since < LEASE_SECONDS + RENEW_EVERY:
+                    continue
                 for space_id in others:
                     if owners[space_id] is None:
                         if not await threads.run(threads.DATABASE, self._live_space_ids, space_id):
@@ -280,6 +290,8 @@ class MediaHost:
                         await self._under_lock(space_id, self.start_media)
             except MediaElsewhere:
                 pass  # another node was quicker
+            except BACKEND_ERRORS as exc:  # this node's Spaces keep playing meanwhile
+                outage.failed(exc)
             except Exception:
                 log.exception("keeping media leases failed")
 

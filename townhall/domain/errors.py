@@ -70,4 +70,5 @@ INVALID_REQUEST = "invalid_request"  # a field failed validation (422)
 INTERNAL_ERROR = "internal_error"  # a bug on the server (500): not the client's doing
 INVALID_TOKEN = "invalid_token"  # a WHIP bearer token that is unknown or revoked
 INVALID_IMAGE = "invalid_image"  # an upload that is not an image we can read, or too big
+BACKEND_UNAVAILABLE = "backend_unavailable"  # the database or Redis is away for a moment
 LIMIT_REACHED = "limit_reached"  # a per-account cap (live or scheduled Spaces at once)

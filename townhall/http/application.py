@@ -12,7 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DataError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
 from townhall import __version__, limits
 from townhall.http.common.csrf import OriginCheck
@@ -34,6 +36,10 @@ log = logging.getLogger(__name__)
 # Codes for errors Starlette raises itself, and for HTTPException raised by routes.
 HTTP_CODES = {403: "forbidden", 404: "not_found", 405: "method_not_allowed",
               413: "payload_too_large"}
+# The database or Redis away for a moment: 503, and a client may retry this soon (a
+# PostgreSQL restart or a Redis failover takes a few seconds).
+BACKEND_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+BACKEND_RETRY_AFTER = 2
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 OnStart = Callable[[Services], Awaitable[None]]
@@ -119,6 +125,25 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
         detail, fields = validation.explain(exc.errors())
         return JSONResponse({"code": errors.INVALID_REQUEST, "detail": detail,
                              "fields": fields}, status_code=422)
+
+    async def backend_unavailable(request: Request, exc: Exception) -> Response:
+        """The database or Redis went away mid-request (a restart, a failover): a clear
+        503 the client may retry, never a 500. Live audio does not depend on either."""
+        log.warning("backend unavailable for %s %s: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        request.app.state.services.metrics.client_errors.labels("503").inc()
+        headers = {"Retry-After": str(BACKEND_RETRY_AFTER)}
+        if wants_html(request):
+            response = pages.error_page(request, 503)
+            response.headers.update(headers)
+            return response
+        return JSONResponse({"code": errors.BACKEND_UNAVAILABLE,
+                             "detail": "The service is restarting part of itself: try again in "
+                                       f"{BACKEND_RETRY_AFTER} seconds."},
+                            status_code=503, headers=headers)
+
+    for kind in BACKEND_ERRORS:
+        app.add_exception_handler(kind, backend_unavailable)
 
     @app.exception_handler(DataError)
     async def unstorable_text(request: Request, exc: DataError) -> Response:

@@ -42,22 +42,49 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+class RedisService:
+    """A throwaway redis-server on a free port; `stop()` and `start()` again on the same
+    port (empty: it keeps nothing on disk), for outage tests."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="townhall-redis-"))
+        self.log = self.workdir / "redis.log"
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir), "--logfile", str(self.log)])
+        _wait(lambda: redis.Redis.from_url(self.url).ping(), "redis-server", self.process,
+              self.log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextmanager
+def redis_service() -> Iterator[RedisService]:
+    service = RedisService()
+    try:
+        service.start()
+        yield service
+    finally:
+        service.remove()
+
+
 @contextmanager
 def redis_server() -> Iterator[str]:
     """A throwaway redis-server; yields its URL."""
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="townhall-redis-"))
-    log = workdir / "redis.log"
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir), "--logfile", str(log)])
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        _wait(lambda: redis.Redis.from_url(url).ping(), "redis-server", process, log)
-        yield url
-    finally:
-        _stop(process)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with redis_service() as service:
+        yield service.url
 
 
 def _pg_bin(name: str) -> str:
@@ -67,34 +94,66 @@ def _pg_bin(name: str) -> str:
     return found[-1]
 
 
+class PostgresService:
+    """A throwaway PostgreSQL cluster (initdb, trust auth on loopback) with database
+    `townhall`; `stop()` and `start()` again keep its data, for outage tests. PostgreSQL
+    refuses to run as root: as root it runs as the `postgres` system user."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="townhall-pg-"))
+        self.data, self.log = self.workdir / "data", self.workdir / "postgres.log"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.workdir, user.pw_uid, user.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        subprocess.run([*self.as_user, _pg_bin("initdb"), "-D", str(self.data), "-A", "trust",
+                        "-U", "postgres", "--no-sync", "-E", "UTF8"], check=True,
+                       capture_output=True)
+        self.log.touch()
+        if self.as_user:
+            os.chown(self.log, pwd.getpwnam("postgres").pw_uid, -1)
+        self.admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/townhall"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [*self.as_user, _pg_bin("postgres"), "-D", str(self.data), "-p", str(self.port),
+             "-k", str(self.workdir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+             "-c", "max_connections=200"],
+            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        _wait(lambda: psycopg.connect(self.admin, connect_timeout=1).close(), "postgres",
+              self.process, self.log)
+
+    def create_database(self) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as connection:
+            connection.execute("CREATE DATABASE townhall")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextmanager
+def postgres_service() -> Iterator[PostgresService]:
+    service = PostgresService()
+    try:
+        service.start()
+        service.create_database()
+        yield service
+    finally:
+        service.remove()
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster (initdb, trust auth on loopback); yields a
-    SQLAlchemy URL of database `townhall`. PostgreSQL refuses to run as root: as root it
-    runs as the `postgres` system user."""
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="townhall-pg-"))
-    data, log = workdir / "data", workdir / "postgres.log"
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(workdir, user.pw_uid, user.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-    log.touch()
-    if as_user:
-        os.chown(log, pwd.getpwnam("postgres").pw_uid, -1)
-    process = subprocess.Popen(
-        [*as_user, _pg_bin("postgres"), "-D", str(data), "-p", str(port), "-k", str(workdir),
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
-        stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-    admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    try:
-        _wait(lambda: psycopg.connect(admin, connect_timeout=1).close(), "postgres", process, log)
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute("CREATE DATABASE townhall")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/townhall"
-    finally:
-        _stop(process)
-        shutil.rmtree(workdir, ignore_errors=True)
+    """A throwaway PostgreSQL; yields a SQLAlchemy URL of database `townhall`."""
+    with postgres_service() as service:
+        yield service.url

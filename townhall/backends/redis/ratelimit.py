@@ -1,14 +1,17 @@
 """Rate limits shared by every origin of a cluster (the twin of
 townhall/backends/memory/ratelimit.py): the same token bucket, kept in Redis and taken
-in one Lua script, timed by Redis's own clock so the origins' clocks never matter."""
+in one Lua script, timed by Redis's own clock so the origins' clocks never matter.
+While Redis is away each origin counts on its own (the in-process twin): limits hold
+per origin instead of per cluster, and nobody is refused for the outage itself."""
 
 from __future__ import annotations
 
 import math
 
 import redis.asyncio as redis
+from redis.exceptions import RedisError
 
-from townhall.backends.ratelimit import refusal
+from townhall.backends.ratelimit import TokenBuckets, refusal
 
 # KEYS: the bucket (a hash); ARGV: burst per_second ttl -> seconds to wait ("0": taken)
 _TAKE = """
@@ -36,9 +39,14 @@ class RedisRateLimiter:
         self._take = client.register_script(_TAKE)
         # A bucket untouched this long is full again: Redis may forget it.
         self._ttl = math.ceil(burst / per_second) + 60
+        self._local = TokenBuckets(burst, per_second)
 
     async def hit(self, key: str, what: str) -> None:
-        wait = float(await self._take(keys=[f"townhall:rate:{self.name}:{key}"],
-                                      args=[self.burst, self.per_second, self._ttl]))
+        try:
+            wait = float(await self._take(keys=[f"townhall:rate:{self.name}:{key}"],
+                                          args=[self.burst, self.per_second, self._ttl]))
+        except (RedisError, OSError):
+            self._local.take(key, what)  # Redis is away: this origin's own count
+            return
         if wait > 0:
             raise refusal(what, wait)

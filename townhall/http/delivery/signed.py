@@ -34,6 +34,7 @@ from townhall.http.common.deps import services
 from townhall.http.common.errors_doc import error_responses
 from townhall.http.delivery import hls
 from townhall.store.models import Space
+from townhall.app.outages import BACKEND_ERRORS
 from townhall import threads
 
 # A URL is good for at least VALIDITY and at most VALIDITY + BUCKET: a listener's player
@@ -136,7 +137,14 @@ class Privacy:
         if seen is not None and now - seen[0] < self.ttl:
             return seen[1]
         generation = self._generation
-        private = await threads.run(threads.DATABASE, _read_private, request, space_id)
+        try:
+            private = await threads.run(threads.DATABASE, _read_private, request, space_id)
+        except BACKEND_ERRORS:
+            if seen is None:
+                raise
+            # The database is away for a moment: what this node last read holds (a Space
+            # changes privacy only before it starts), so listeners keep playing.
+            return seen[1]
         if generation == self._generation:
             if len(self._seen) >= MAX_PRIVACY_ENTRIES:
                 self._seen.clear()

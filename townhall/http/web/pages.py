@@ -69,6 +69,9 @@ ERROR_PAGES = {
     405: ("Page not found", "There is no page to open at this address."),
     500: ("Something went wrong",
           "Something went wrong on our side, and it is not your fault. Try again in a moment."),
+    503: ("Back in a moment",
+          "Part of the service is restarting. Live audio keeps playing; reload this page in "
+          "a few seconds."),
 }
 NO_SUCH_SPACE = ("No such Space",
                  "There is no Space at this address. Check the link you were given, or find "
