@@ -131,6 +131,21 @@ class NginxEdge:
                      interval=0.05, ignore=(httpx.TransportError,), stop=self.stop)
         return self
 
+    def reload(self) -> None:
+        """`nginx -s reload`: the master re-reads its config, starts new workers and lets
+        the old ones finish what they serve (an operator's config change)."""
+        assert self.process is not None
+        before = set(cpu.child_pids(self.process.pid))
+        self.process.send_signal(signal.SIGHUP)
+        wait_started(self.process, lambda: not before & set(cpu.child_pids(self.process.pid)),
+                     f"nginx on {self.url} to replace its workers", STARTUP_TIMEOUT,
+                     log=self._diagnostics, interval=0.05)
+
+    def restart(self) -> None:
+        """A hard restart on the same port: stopped (connections cut), then started."""
+        self.stop()
+        self.start()
+
     def _diagnostics(self) -> str:
         texts = []
         for path in (self.workdir / "nginx.out", self.error_log_path):
