@@ -417,3 +417,32 @@ def test_the_host_leaves_everyone_is_warned_then_it_ends_itself(quick_server, br
             what="the live stream's last seconds to play out")
     page_screenshot(listener, "player-ended-host-absent-phone.png")
     no_serious_violations(listener)
+
+
+def test_a_host_who_sees_no_player_still_shares_the_space(server, browser) -> None:  # noqa: F811
+    """The host of a Space not started yet has no player (nothing to listen to), yet
+    wants to share the link above all: Share sits in the Space's header for them."""
+    base = server.base_url.rstrip("/")
+    page = new_page(browser, "host", viewport=PHONE, permissions=CLIPBOARD)
+    page.add_init_script(NO_SHARE_SHEET)
+    page.goto(f"{base}/signup")
+    page.fill("#username", unique_name("sharer"))
+    page.fill("#password", "correct horse battery")
+    page.click("#auth-submit")
+    page.wait_for_url(f"{base}/")
+    page.wait_for_selector("#create:not([hidden])")
+    page.fill("#create-title", "Tell everyone")
+    page.click("#create-button")
+    page.wait_for_url(re.compile(r"/s/[A-Za-z0-9_-]+$"))
+    page.wait_for_selector("#go-live-button:not([hidden])", timeout=UI_MS)
+    assert page.is_hidden("#player-card")
+    page.click("#stage-share-button")
+    page.wait_for_selector("#stage-share-status:has-text('Link copied')", timeout=UI_MS)
+    assert page.evaluate("() => navigator.clipboard.readText()") == page.url
+    page_screenshot(page, "share-host-phone.png")
+    no_serious_violations(page)
+    # A listener has the player's own Share instead: one Share button on the page.
+    listener = new_page(browser, "listener", viewport=PHONE)
+    listener.goto(page.url)
+    listener.wait_for_selector("#player-card:not([hidden])", timeout=UI_MS)
+    assert listener.is_hidden("#stage-share")

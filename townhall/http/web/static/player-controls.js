@@ -119,7 +119,8 @@ export class PlayerControls {
       const copied = await copyText(ui.hlsUrl.value);
       say(ui.copyHlsStatus, copied ? "Address copied" : "Could not copy: select the address and copy it.");
     });
-    ui.share.addEventListener("click", () => this.share());
+    ui.share.addEventListener("click", () => this.share(ui.shareStatus));
+    ui.stageShareButton.addEventListener("click", () => this.share(ui.stageShareStatus));
 
     // The docked bar's height, so that the page can leave room for it at the bottom.
     if (window.ResizeObserver) {
@@ -132,7 +133,7 @@ export class PlayerControls {
   }
 
   /** The system's share sheet where there is one; otherwise the page link, copied. */
-  async share() {
+  async share(status) {
     const { space } = state;
     if (!space) return;
     const url = localUrl(space.page_url, space);
@@ -145,7 +146,7 @@ export class PlayerControls {
         // Refused (no gesture left, not allowed here): copy the link instead.
       }
     }
-    say(ui.shareStatus, (await copyText(url)) ? "Link copied" : `Copy this link: ${url}`);
+    say(status, (await copyText(url)) ? "Link copied" : `Copy this link: ${url}`);
   }
 
   render() {

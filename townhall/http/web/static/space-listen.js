@@ -63,6 +63,7 @@ export function renderPlayer({ player, publisher, render }) {
   // whoever is about to start the Space needs no waiting room.
   const show = may("listen") && space.state !== "cancelled" && !publisher.onStage && !may("go_live");
   ui.playerCard.hidden = !show;
+  ui.stageShare.hidden = show || space.state === "cancelled" || Boolean(state.denied);
   ui.replayAnalytics.hidden = !show || space.state !== "ended";
   ui.playReplay.hidden = true;
   ui.noReplay.hidden = true;

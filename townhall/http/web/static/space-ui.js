@@ -48,6 +48,11 @@ export const ui = {
   playerVolumeLabel: $("player-volume-label"),
   share: $("share-button"),
   shareStatus: $("share-status"),
+  // Share for those who do not see the player (the host before going live, speakers on
+  // stage): the same link, from the Space's header.
+  stageShare: $("stage-share"),
+  stageShareButton: $("stage-share-button"),
+  stageShareStatus: $("stage-share-status"),
   otherApp: $("other-app-button"),
   otherAppPanel: $("other-app"),
   hlsUrl: $("hls-url"),
