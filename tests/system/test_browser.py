@@ -145,6 +145,21 @@ def pc_inbound_audio_level(page) -> float:
     )
 
 
+def sign_up_and_create(page, base: str, title: str, prefix: str = "host") -> str:
+    """In `page`: sign up, create a Space called `title` from the home page, land on its
+    page; its id."""
+    page.goto(f"{base}/signup")
+    page.fill("#username", unique_name(prefix))
+    page.fill("#password", "correct horse battery")
+    page.click("#auth-submit")
+    page.wait_for_url(f"{base}/")
+    page.wait_for_selector("#create:not([hidden])")
+    page.fill("#create-title", title)
+    page.click("#create-button")
+    page.wait_for_url(re.compile(r"/s/[A-Za-z0-9_-]+$"))
+    return page.url.rsplit("/s/", 1)[1]
+
+
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)

@@ -30,7 +30,7 @@ from tests.system.test_browser import (  # noqa: F401  (browser: the fixture)
     browser,
     new_page,
     screenshot,
-    unique_name,
+    sign_up_and_create,
     wait_js,
     wait_playing,
 )
@@ -72,16 +72,7 @@ def no_serious_violations(page) -> None:
 def host_goes_live(browser, base: str, title: str):  # noqa: F811
     """A host signs up in a desktop page, creates a Space and goes live (440 Hz)."""
     host = new_page(browser, "host", viewport=DESKTOP)
-    host.goto(f"{base}/signup")
-    host.fill("#username", unique_name("host"))
-    host.fill("#password", "correct horse battery")
-    host.click("#auth-submit")
-    host.wait_for_url(f"{base}/")
-    host.wait_for_selector("#create:not([hidden])")
-    host.fill("#create-title", title)
-    host.click("#create-button")
-    host.wait_for_url(re.compile(r"/s/[A-Za-z0-9_-]+$"))
-    space_id = host.url.rsplit("/s/", 1)[1]
+    space_id = sign_up_and_create(host, base, title)
     host.goto(f"{base}/s/{space_id}?original_sound=1")
     host.click("#go-live-button")
     wait_js(host, "() => window.townhallPublisher.state === 'connected'", CONNECT_TIMEOUT_MS,
@@ -425,15 +416,7 @@ def test_a_host_who_sees_no_player_still_shares_the_space(server, browser) -> No
     base = server.base_url.rstrip("/")
     page = new_page(browser, "host", viewport=PHONE, permissions=CLIPBOARD)
     page.add_init_script(NO_SHARE_SHEET)
-    page.goto(f"{base}/signup")
-    page.fill("#username", unique_name("sharer"))
-    page.fill("#password", "correct horse battery")
-    page.click("#auth-submit")
-    page.wait_for_url(f"{base}/")
-    page.wait_for_selector("#create:not([hidden])")
-    page.fill("#create-title", "Tell everyone")
-    page.click("#create-button")
-    page.wait_for_url(re.compile(r"/s/[A-Za-z0-9_-]+$"))
+    sign_up_and_create(page, base, "Tell everyone", prefix="sharer")
     page.wait_for_selector("#go-live-button:not([hidden])", timeout=UI_MS)
     assert page.is_hidden("#player-card")
     page.click("#stage-share-button")

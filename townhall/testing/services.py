@@ -42,7 +42,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-class RedisService:
+class _Service:
+    """A service process of a test's own, with its files in `workdir`."""
+
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class RedisService(_Service):
     """A throwaway redis-server on a free port; `stop()` and `start()` again on the same
     port (empty: it keeps nothing on disk), for outage tests."""
 
@@ -60,14 +76,6 @@ class RedisService:
         _wait(lambda: redis.Redis.from_url(self.url).ping(), "redis-server", self.process,
               self.log)
 
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
-            self.process = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @contextmanager
@@ -94,7 +102,7 @@ def _pg_bin(name: str) -> str:
     return found[-1]
 
 
-class PostgresService:
+class PostgresService(_Service):
     """A throwaway PostgreSQL cluster (initdb, trust auth on loopback) with database
     `townhall`; `stop()` and `start()` again keep its data, for outage tests. PostgreSQL
     refuses to run as root: as root it runs as the `postgres` system user."""
@@ -131,14 +139,6 @@ class PostgresService:
         with psycopg.connect(self.admin, autocommit=True) as connection:
             connection.execute("CREATE DATABASE townhall")
 
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
-            self.process = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @contextmanager
