@@ -85,6 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(settings, on_start=on_start)
     mode = " (cluster node: shared Redis and database)" if settings.cluster else ""
     print(f"Townhall on {settings.base_url}/{mode}", flush=True)
+    if not settings.public_url and settings.host not in ("127.0.0.1", "::1", "localhost"):
+        # Links in API answers then follow each request's Host header: fine on a laptop
+        # or a LAN (they change only the asker's own answer; none is cached or mailed),
+        # but a public server names its address so no header decides it.
+        log.warning("TOWNHALL_PUBLIC_URL is not set: links in answers follow the request's "
+                    "Host header; set it on a public server")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=False, proxy_headers=True,
                 forwarded_allow_ips=settings.trusted_proxies,
