@@ -57,15 +57,17 @@ class Recorder:
 
     def _append_index_line(self, line: str, name: str | None) -> bool:
         path = self.directory / INDEX_NAME
-        size = path.stat().st_size if path.exists() else 0
+        size = None  # unknown until read: then nothing is truncated
         try:
+            size = path.stat().st_size if path.exists() else 0  # may fail too (the disk)
             with open(path, "a", encoding="utf-8") as index:
                 index.write(line)
                 index.flush()
                 os.fsync(index.fileno())
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.truncate(path, size)  # no torn line to swallow the next entry
+            if size is not None:
+                with contextlib.suppress(OSError):
+                    os.truncate(path, size)  # no torn line to swallow the next entry
             if name is not None:
                 with contextlib.suppress(OSError):
                     (self.directory / name).unlink()
