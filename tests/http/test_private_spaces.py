@@ -354,6 +354,8 @@ def test_an_older_database_gets_the_private_column(tmp_path) -> None:  # type: i
     with db.engine.begin() as connection:  # as it was before private Spaces
         connection.execute(text("ALTER TABLE spaces DROP COLUMN private"))
         # ... so also before profiles (0003), which came later
+        connection.execute(text("DROP TABLE notifications"))  # 0006
+        connection.execute(text("DROP TABLE follows"))  # 0006
         connection.execute(text("DROP TABLE space_members"))  # 0005
         connection.execute(text("DROP INDEX ix_users_username_folded"))  # 0004
         connection.execute(text("DROP TABLE avatars"))

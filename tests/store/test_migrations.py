@@ -88,8 +88,8 @@ def test_revisions_form_one_line_from_0001_to_the_head() -> None:
 
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert [s.revision for s in script.walk_revisions("base", "heads")][::-1] == [
-        "0001", "0002", "0003", "0004", "0005"]
-    assert migrate.head() == "0005"
+        "0001", "0002", "0003", "0004", "0005", "0006"]
+    assert migrate.head() == "0006"
 
 
 def test_an_empty_database_is_migrated_to_the_models(database_url: str) -> None:
@@ -123,6 +123,8 @@ def test_a_model_change_without_a_migration_is_noticed(tmp_path: Path) -> None:
 def _without_profiles(connection) -> None:  # type: ignore[no-untyped-def]
     """`create_all` of today's models, less what came after migrations existed (0003's
     profiles): the schema the last versions before migrations made."""
+    connection.execute(text("DROP TABLE notifications"))  # 0006
+    connection.execute(text("DROP TABLE follows"))  # 0006
     connection.execute(text("DROP TABLE space_members"))  # 0005
     connection.execute(text("DROP INDEX ix_users_username_folded"))  # 0004
     connection.execute(text("DROP TABLE avatars"))
@@ -325,16 +327,16 @@ def test_the_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             root.handlers[:], root.level = handlers, level
         return exit_.value.code, capsys.readouterr().out  # type: ignore[return-value]
 
-    assert run("current") == (0, f"no database at {tmp_path / 'townhall.db'} (head is 0005)\n")
-    assert run("upgrade") == (0, "0005 (head)\n")
-    assert run("current") == (0, "0005 (head)\n")
+    assert run("current") == (0, f"no database at {tmp_path / 'townhall.db'} (head is 0006)\n")
+    assert run("upgrade") == (0, "0006 (head)\n")
+    assert run("current") == (0, "0006 (head)\n")
     engine = create_engine(f"sqlite:///{tmp_path / 'townhall.db'}")
     with engine.begin() as connection:
         command.downgrade(migrate.alembic_config(connection), "0001")
     engine.dispose()
     code, out = run("current")
-    assert code == 0 and out.startswith("0001 (head is 0005")
-    assert run("upgrade") == (0, "0005 (head)\n")
+    assert code == 0 and out.startswith("0001 (head is 0006")
+    assert run("upgrade") == (0, "0006 (head)\n")
 
 
 def test_0004_refuses_names_that_differ_only_in_case_and_says_which(database_url: str) -> None:

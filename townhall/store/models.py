@@ -95,6 +95,33 @@ class HostBlock(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Follow(Base):
+    """Someone follows someone: they hear when that person goes live or schedules."""
+
+    __tablename__ = "follows"
+    follower_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    followee_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """An in-app notification (townhall/app/notifier.py): kind is one of "live",
+    "scheduled", "reminder", "invited"; read_at is None until the person reads it."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    space_id: Mapped[str | None] = mapped_column(ForeignKey("spaces.id"), default=None)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# A person's notifications, newest first, and their unread count.
+Index("ix_notifications_user_id_id", Notification.user_id, Notification.id)
+
+
 class Reminder(Base):
     __tablename__ = "reminders"
     space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id"), primary_key=True)
