@@ -223,3 +223,22 @@ UPCOMING_GRACE = 15 * 60.0
 # per pass, so one pass never floods the write path.
 SWEEP_EVERY = 60.0
 SWEEP_BATCH = 100
+
+# Follows and notifications (townhall/http/api/follows.py, townhall/app/notifier.py).
+# Follows per account: 30 in a row, then one every 2 s. A person following a few hosts
+# is never slowed; a script following every account (each one a row, and a fan-out
+# target whenever that host goes live) is.
+FOLLOW_BURST = 30
+FOLLOWS_PER_SECOND = 0.5
+# People per page of a followers or following list: a screenful of names and faces.
+FOLLOW_PAGE_SIZE = 50
+# Notifications per page of GET /api/me/notifications (and its default): the bell's
+# panel shows the latest few; older ones are a page further.
+NOTIFICATIONS_PAGE_SIZE = 50
+# Notification rows one fan-out batch inserts (one database thread, one transaction):
+# ~a few ms on SQLite, so a host with a million followers never holds a database thread
+# (or SQLite's write lock) long enough for requests to queue behind it.
+NOTIFY_BATCH_SIZE = 1000
+# Fan-out jobs waiting for the worker: a go-live enqueues one; beyond this the oldest
+# are not dropped, the newest is (logged) rather than holding memory without bound.
+NOTIFY_QUEUE_SIZE = 10_000

@@ -23,6 +23,7 @@ from townhall.app.locks import SpaceLocks
 from townhall.app.looplag import LoopLag
 from townhall.app.media_host import MediaElsewhere, MediaHost, WaitingRoomsFull
 from townhall.app.metrics import Metrics
+from townhall.app.notifier import Notifier
 from townhall.app.presenters import LiveFacts
 from townhall.app.spaces import SpaceCommands
 from townhall.app.stage import Stage
@@ -87,14 +88,17 @@ class Services:
     new_listeners: RateLimiter = field(init=False)
     stage_tokens: RateLimiter = field(init=False)
     invite_links: RateLimiter = field(init=False)
+    follows: RateLimiter = field(init=False)
+    notifier: Notifier = field(init=False)
     event_streams: ConnectionSlots = field(init=False)
 
     def __post_init__(self) -> None:
         self._make_rate_limits()
         self.host = MediaHost(self.db, self.store, self.whip, self.bus, self.audience, self.locks,
                               self.settings.recordings_path, self.leases)
+        self.notifier = Notifier(self.db)
         self.commands = SpaceCommands(self.db, self.bus, self.locks, self.live_facts,
-                                      self.host.carry_out)
+                                      self.host.carry_out, self.notifier.after_decision)
         self.stage = Stage(self.db, self.locks, self.host, self.whip, self.whip_offers)
         self.live = LiveUpdates(self.host, self.bus, self.audience)
         self.lifecycle = Lifecycle(self.settings, self.db, self.host, self.commands)
@@ -136,6 +140,7 @@ class Services:
                                    per_address / limits.NEW_LISTENERS_REFILL_SECONDS)
         self.stage_tokens = limit("stage", s.stage_token_burst, limits.STAGE_TOKENS_PER_SECOND)
         self.invite_links = limit("invites", s.invite_link_burst, limits.INVITE_LINKS_PER_SECOND)
+        self.follows = limit("follows", limits.FOLLOW_BURST, limits.FOLLOWS_PER_SECOND)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -176,6 +181,7 @@ class Services:
         self.live.start()
         self.host.start()
         self.lifecycle.start()
+        self.notifier.start()
         # Everything loaded so far lives as long as the process: a full collection
         # scanning it all held the GIL ~80-140 ms (a stall in every speaker's audio, seen
         # in benchmarks/burst_stall.py). Frozen, the collector only scans what comes later.
@@ -234,6 +240,7 @@ class Services:
     async def close(self) -> None:
         await self.loop_lag.stop()
         await self.lifecycle.close()
+        await self.notifier.close()
         await self.live.close()
         await self.host.close()
         await self.bus.close()

@@ -54,12 +54,17 @@ class Outcome:
 class SpaceCommands:
     def __init__(self, db: Database, bus: EventBus, locks: SpaceLocks,
                  live_facts: Callable[[str], LiveFacts],
-                 carry_out: Callable[[str, tuple[Event, ...]], Any]) -> None:
+                 carry_out: Callable[[str, tuple[Event, ...]], Any],
+                 notify: Callable[[str, int | None, tuple[Event, ...], Room], None] | None = None,
+                 ) -> None:
         self.db = db
         self.bus = bus
         self.locks = locks
         self._live_facts = live_facts
         self._carry_out = carry_out  # async (space_id, events): the media effects
+        # (space_id, viewer, events, room): queues notifications (townhall/app/notifier.py),
+        # never waits for them.
+        self._notify = notify
 
     async def act(self, space_id: str, viewer: int | None, command: Callable[[Room], Decision],
                   base: str, before: Before | None = None) -> Outcome:
@@ -73,6 +78,8 @@ class SpaceCommands:
             neutral, answer = await threads.run(threads.DATABASE, self._present, space_id,
                                                 room, viewer, base, live)
             self.publish_change(space_id, events, room, neutral)
+            if self._notify is not None and events:
+                self._notify(space_id, viewer, events, room)
             if room.state in FINAL:
                 self.bus.close_space(space_id)  # live clients' streams end with the Space
         return Outcome(answer, events, room)

@@ -133,7 +133,10 @@ async def act(request: Request, space_id: str, viewer: User | None,
 async def create_space(body: SpaceCreate, request: Request, user: SignedIn) -> SpaceOut:
     svc = services(request)
     await svc.space_creations.hit(client_key(request, user), "new Spaces")
-    return await threads.run(threads.DATABASE, _create, body, request, user)
+    out = await threads.run(threads.DATABASE, _create, body, request, user)
+    if body.scheduled_start is not None:  # news to followers (queued: never waited for)
+        svc.notifier.scheduled(out.id, user.id, body.private)
+    return out
 
 
 def _create(body: SpaceCreate, request: Request, user: User) -> SpaceOut:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from townhall import limits, threads
 from townhall.app import avatars
-from townhall.store import profiles
+from townhall.store import follows, profiles
 from townhall.store import rooms as room_store
 from townhall.http.common.deps import client_key, current_user, require_user, services, session_token
 from townhall.http.common.errors_doc import API_ERRORS, error_responses
@@ -28,8 +28,11 @@ Username = Annotated[str, Path(max_length=limits.MAX_USERNAME_LENGTH)]
 PROFILE_SPACES = 50
 # User ids are SQLite integers; a larger one in a path is refused, not sent to the database.
 MAX_USER_ID = 2**31 - 1
-# What the viewer may do on a profile (Profile.can): only its owner edits it.
+# What the viewer may do on a profile (Profile.can): only its owner edits it; anyone
+# else signed in follows or unfollows them (not someone who blocked them).
 EDIT = "edit"
+FOLLOW = "follow"
+UNFOLLOW = "unfollow"
 # Characters that never belong in a name or a bio: controls, and the bidirectional
 # overrides and isolates that make text read differently from what it is ("@evil"
 # shown as "@live").
@@ -51,8 +54,11 @@ class Person(BaseModel):
 
 
 class Profile(Person):
-    # What the viewer may do here: ["edit"] on their own profile, else nothing.
+    # What the viewer may do here: ["edit"] on their own profile, ["follow"] or
+    # ["unfollow"] on someone else's when signed in, else nothing.
     can: list[str]
+    followers: int
+    following: int
     spaces: list[SpaceOut]
 
 
@@ -107,8 +113,19 @@ def profile(username: str, request: Request, viewer: Viewer) -> Profile:
         query = (select(Space).where(Space.host_id == user.id, Space.state != "cancelled")
                  .order_by(Space.created_at.desc()))
         spaces = visible(request, db, query, viewer, PROFILE_SPACES)  # private: members only
-        mine = viewer is not None and viewer.id == user.id
-        return Profile(**person(user).model_dump(), can=[EDIT] if mine else [], spaces=spaces)
+        followers, following = follows.counts(db, user.id)
+        return Profile(**person(user).model_dump(), can=_may(db, user, viewer),
+                       followers=followers, following=following, spaces=spaces)
+
+
+def _may(db: Any, user: User, viewer: User | None) -> list[str]:
+    if viewer is None:
+        return []
+    if viewer.id == user.id:
+        return [EDIT]
+    if follows.follows(db, viewer.id, user.id):
+        return [UNFOLLOW]
+    return [] if follows.blocked(db, user.id, viewer.id) else [FOLLOW]
 
 
 def _own(db: Any, username: str, viewer: User) -> User:

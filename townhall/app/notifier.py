@@ -1,0 +1,196 @@
+"""In-app notifications: who hears what, written by a background worker.
+
+A decision that should notify people (a Space going live, a Space scheduled, a speaker
+invited: townhall/app/spaces.py calls `after_decision`) only puts one small job on a
+queue; going live never waits for its fan-out. The worker takes one job at a time and
+writes the rows in batches of NOTIFY_BATCH_SIZE, each batch its own transaction on a
+DATABASE thread (townhall/threads.py), so a host with a million followers never holds
+a database thread, or the event loop, for long.
+
+Single node: the queue lives in this process, so a job queued when the process stops
+is lost (people miss that one notification; nothing else breaks). A cluster would need
+the queue in Redis (a stream with consumer groups) for exactly-once fan-out across
+origins: not in scope now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from pydantic import BaseModel
+
+from townhall import limits, threads
+from townhall.app.presenters import UserRef
+from townhall.domain import Event, Room
+from townhall.domain.events import SpeakerInvited, StateChanged
+from townhall.store import follows as store
+from townhall.store import rooms as room_store
+from townhall.store.db import Database
+from townhall.store.models import Notification, Space, User
+
+log = logging.getLogger(__name__)
+
+LIVE = "live"  # someone you follow went live
+SCHEDULED = "scheduled"  # someone you follow scheduled a Space
+REMINDER = "reminder"  # a Space you set a reminder for started
+INVITED = "invited"  # you were invited to speak
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str
+    space_id: str
+    actor_id: int
+    # Who hears it: these people, or (None) the actor's followers.
+    to: tuple[int, ...] | None = None
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str
+    # The notification as a sentence, ready to show.
+    text: str
+    space_id: str | None
+    url: str | None  # the Space's page
+    actor: UserRef | None
+    created_at: str
+    read: bool
+
+
+def sentence(kind: str, actor: str, title: str) -> str:
+    if kind == LIVE:
+        return f"{actor} is live: {title}"
+    if kind == SCHEDULED:
+        return f"{actor} scheduled a Space: {title}"
+    if kind == REMINDER:
+        return f"A Space you set a reminder for has started: {title}"
+    if kind == INVITED:
+        return f"{actor} invited you to speak: {title}"
+    return title
+
+
+def present(db: Any, rows: list[Notification]) -> list[NotificationOut]:
+    """Notifications as the API sends them (in a database session)."""
+    out = []
+    for n in rows:
+        actor = db.get(User, n.actor_id) if n.actor_id is not None else None
+        space = db.get(Space, n.space_id) if n.space_id is not None else None
+        name = (actor.display_name or actor.username) if actor is not None else "Someone"
+        out.append(NotificationOut(
+            id=n.id, kind=n.kind, text=sentence(n.kind, name, space.title if space else ""),
+            space_id=n.space_id, url=f"/spaces/{n.space_id}" if n.space_id else None,
+            actor=UserRef.of(actor) if actor is not None else None,
+            created_at=n.created_at.replace(tzinfo=UTC).isoformat(),
+            read=n.read_at is not None))
+    return out
+
+
+class Notifier:
+    def __init__(self, db: Database, batch: int = limits.NOTIFY_BATCH_SIZE) -> None:
+        self.db = db
+        self.batch = batch
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(limits.NOTIFY_QUEUE_SIZE)
+        self._task: asyncio.Task[None] | None = None
+
+    # -- what decisions call (on the event loop: never blocks) -------------------------
+    def enqueue(self, job: Job) -> None:
+        try:
+            self.queue.put_nowait(job)
+        except asyncio.QueueFull:
+            log.warning("notification queue full: %s for Space %s not sent", job.kind,
+                        job.space_id)
+
+    def after_decision(self, space_id: str, viewer: int | None, events: tuple[Event, ...],
+                       room: Room) -> None:
+        """A Space went live (its followers and those with a reminder hear it), or
+        someone was invited to speak (they hear it)."""
+        for event in events:
+            if isinstance(event, StateChanged) and event.state == "live":
+                self.enqueue(Job(LIVE, space_id, room.host_id))
+            elif isinstance(event, SpeakerInvited):
+                self.enqueue(Job(INVITED, space_id, viewer or room.host_id, (event.user_id,)))
+
+    def scheduled(self, space_id: str, host_id: int, private: bool) -> None:
+        """A Space was scheduled: a public one is news to its host's followers."""
+        if not private:
+            self.enqueue(Job(SCHEDULED, space_id, host_id))
+
+    # -- the worker ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="notifier")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def idle(self) -> None:
+        """Until every job queued so far is written (tests, benchmarks)."""
+        await self.queue.join()
+
+    async def _run(self) -> None:
+        while True:
+            job = await self.queue.get()
+            try:
+                await self.process(job)
+            except Exception:
+                log.exception("notifications for %s of Space %s failed", job.kind, job.space_id)
+            finally:
+                self.queue.task_done()
+
+    async def process(self, job: Job) -> int:
+        """Write one job's notifications; the number of people notified."""
+        started = time.perf_counter()
+        room = await threads.run(threads.DATABASE, self._room, job.space_id)
+        if job.to is not None:
+            to = [u for u in job.to if room.may("view", u)]
+            await threads.run(threads.DATABASE, self._add, to, job)
+            return len(to)
+        notified = 0
+        if job.kind == LIVE:  # a reminder, rather than also "someone you follow"
+            reminded = await threads.run(threads.DATABASE, self._reminded, job.space_id)
+            to = [u for u in reminded if room.may("view", u)]
+            await threads.run(threads.DATABASE, self._add, to, Job(REMINDER, job.space_id,
+                                                                    job.actor_id))
+            notified += len(to)
+        if room.private:  # followers who are not members may not even see it exists
+            return notified
+        after, batches = 0, 0
+        while True:
+            last = await threads.run(threads.DATABASE, self._batch, job, after)
+            if last is None:
+                break
+            notified += last[1]
+            after = last[0]
+            batches += 1
+            if batches % 10 == 0:
+                log.info("notifying followers of user %d (%s, Space %s): %d so far",
+                         job.actor_id, job.kind, job.space_id, notified)
+        log.info("notified %d people (%s, Space %s) in %.2f s", notified, job.kind,
+                 job.space_id, time.perf_counter() - started)
+        return notified
+
+    def _room(self, space_id: str) -> Room:
+        with self.db.session() as db:
+            return room_store.load(db, space_id)[1]
+
+    def _reminded(self, space_id: str) -> list[int]:
+        with self.db.session() as db:
+            return store.reminded(db, space_id)
+
+    def _add(self, to: list[int], job: Job) -> None:
+        with self.db.session() as db:
+            store.add(db, to, job.kind, job.space_id, job.actor_id)
+
+    def _batch(self, job: Job, after: int) -> tuple[int, int] | None:
+        with self.db.session() as db:
+            return store.fan_out_batch(db, job.kind, job.space_id, job.actor_id, after,
+                                       self.batch, skip_reminded=job.kind == LIVE)
