@@ -195,6 +195,11 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
                                                 "(anonymous too)",
     ("GET", "/api/spaces"): "not per-Space: the public lists (live, upcoming, recent)",
     ("GET", "/api/users/{username}"): "not per-Space: a public profile",
+    **{(m, p): "not per-Space: your own account / a public profile (follows and "
+               "notifications: tests/http/test_follows.py)" for m, p in (
+        ("POST", "/api/users/{username}/follow"), ("DELETE", "/api/users/{username}/follow"),
+        ("GET", "/api/users/{username}/followers"), ("GET", "/api/users/{username}/following"),
+        ("GET", "/api/me/notifications"), ("POST", "/api/me/notifications/read"))},
     **{(m, p): "not per-Space: only its owner edits a profile (anyone else 403, anonymous "
                "401: tests/http/test_profiles.py)" for m, p in (
         ("PATCH", "/api/users/{username}"), ("PUT", "/api/users/{username}/avatar"),
