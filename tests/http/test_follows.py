@@ -144,7 +144,7 @@ def test_notifications_for_live_scheduled_reminder_and_invite(people) -> None:  
     texts = wait_for_texts(other, 1)
     assert texts == ["A Space you set a reminder for has started: Tomorrow's show"]
     first = notifications(fan)["notifications"][0]
-    assert first["kind"] == "live" and first["url"] == f"/spaces/{later['id']}"
+    assert first["kind"] == "live" and first["url"] == f"/s/{later['id']}"
     assert first["actor"]["display_name"] == "Ada Host" and first["read"] is False
 
     # Invited to speak: the invitee hears it.

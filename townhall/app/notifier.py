@@ -56,7 +56,7 @@ class NotificationOut(BaseModel):
     # The notification as a sentence, ready to show.
     text: str
     space_id: str | None
-    url: str | None  # the Space's page
+    url: str | None  # the Space's page (a path on this site)
     actor: UserRef | None
     created_at: str
     read: bool
@@ -83,7 +83,7 @@ def present(db: Any, rows: list[Notification]) -> list[NotificationOut]:
         name = (actor.display_name or actor.username) if actor is not None else "Someone"
         out.append(NotificationOut(
             id=n.id, kind=n.kind, text=sentence(n.kind, name, space.title if space else ""),
-            space_id=n.space_id, url=f"/spaces/{n.space_id}" if n.space_id else None,
+            space_id=n.space_id, url=f"/s/{n.space_id}" if n.space_id else None,
             actor=UserRef.of(actor) if actor is not None else None,
             created_at=n.created_at.replace(tzinfo=UTC).isoformat(),
             read=n.read_at is not None))

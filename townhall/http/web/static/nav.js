@@ -1,6 +1,7 @@
 // Header: who is signed in (face and name, linking to their profile), with sign in /
-// sign up / sign out links.
+// sign up / sign out links, and for the signed-in the notifications bell (bell.js).
 import { el, me, post, showError } from "./api.js";
+import { bell } from "./bell.js";
 
 const nav = document.getElementById("account");
 
@@ -26,7 +27,7 @@ currentUser.then((user) => {
     const face = el("img", { class: "who-face", src: user.avatar_small_url, alt: "", width: 28, height: 28 });
     const who = el("a", { class: "who", id: "signed-in-as", href: `/u/${encodeURIComponent(user.username)}` },
       face, `@${user.username}`);
-    nav.append(who, out);
+    nav.append(bell(), who, out);
   } else if (!["/signin", "/signup"].includes(location.pathname)) {
     nav.append(
       el("a", { href: `/signin?next=${here}`, id: "signin-link" }, "Sign in"),

@@ -1,6 +1,7 @@
 // Profile: who this is (face, name, bio) and their Spaces — live now, upcoming (with
 // "Remind me"), replays. Its owner gets a form to edit name, bio and photo: the server
-// says who may (`can: ["edit"]`), this page does not decide it.
+// says who may (`can: ["edit"]`), this page does not decide it. Anyone else signed in
+// gets Follow / Unfollow when the server offers it (`can: ["follow"]` / `["unfollow"]`).
 import { api, get, showError } from "./api.js";
 import { fillList, remindButton, spaceItem } from "./cards.js";
 import { clearProblems, showProblem } from "./form-errors.js";
@@ -106,10 +107,37 @@ async function removeAvatar() {
   }
 }
 
+/** Followers and following, and the button the server offers this viewer (if any). */
+function showFollows(answer) {
+  $("follow-counts").textContent =
+    `${plural(answer.followers, "follower")} · ${answer.following} following`;
+  const button = $("follow-button");
+  const action = ["follow", "unfollow"].find((a) => answer.can.includes(a));
+  button.hidden = !action;
+  if (!action) return;
+  button.textContent = action === "follow" ? "Follow" : "Unfollow";
+  button.className = action === "follow" ? "" : "secondary";
+  button.dataset.action = action;
+}
+
+async function toggleFollow() {
+  const button = $("follow-button");
+  button.disabled = true;
+  try {
+    const method = button.dataset.action === "follow" ? "POST" : "DELETE";
+    showFollows(await api(method, `${path}/follow`));
+  } catch (err) {
+    showProblem(err, {}, button);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function load() {
   try {
     const profile = await get(path);
     showPerson(profile);
+    showFollows(profile);
     if (profile.can.includes("edit")) startEditing(profile);
     const by = (state) => profile.spaces.filter((s) => s.state === state);
     const live = by("live");
@@ -128,6 +156,8 @@ async function load() {
     showError(err.status === 404 ? null : err);
   }
 }
+
+$("follow-button").addEventListener("click", toggleFollow);
 
 currentUser.then((u) => {
   user = u;
