@@ -242,3 +242,18 @@ NOTIFY_BATCH_SIZE = 1000
 # Fan-out jobs waiting for the worker: a go-live enqueues one; beyond this the oldest
 # are not dropped, the newest is (logged) rather than holding memory without bound.
 NOTIFY_QUEUE_SIZE = 10_000
+
+# Search (GET /api/search, townhall/store/search.py).
+# A query is what a person types to find a Space or someone: 100 characters is more than
+# any title (MAX_TITLE_LENGTH is 140, but nobody types one whole) and bounds the work.
+MAX_SEARCH_QUERY_LENGTH = 100
+# Words per query: each is one more index lookup (a prefix, so possibly many terms), and
+# with every word required, more than 8 only finds nothing.
+MAX_SEARCH_WORDS = 8
+# Hits per page: a screenful of cards on a phone, few enough to present in one go.
+SEARCH_PAGE_SIZE = 20
+# Pages: a Space's visibility is decided by its Room, so a deep page checks every Space
+# before it; nobody reads 200 results (they refine the words instead).
+MAX_SEARCH_PAGES = 10
+# Characters of a description shown around the first match in a Space's snippet.
+SEARCH_SNIPPET_LENGTH = 160

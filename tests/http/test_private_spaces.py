@@ -354,6 +354,11 @@ def test_an_older_database_gets_the_private_column(tmp_path) -> None:  # type: i
     with db.engine.begin() as connection:  # as it was before private Spaces
         connection.execute(text("ALTER TABLE spaces DROP COLUMN private"))
         # ... so also before profiles (0003), which came later
+        for trigger in ("search_users_delete", "search_users_update", "search_users_insert",
+                        "search_spaces_delete", "search_spaces_update", "search_spaces_insert"):
+            connection.execute(text(f"DROP TRIGGER {trigger}"))  # 0007
+        for table in ("search_users", "search_spaces", "search_space_rows"):
+            connection.execute(text(f"DROP TABLE {table}"))  # 0007
         connection.execute(text("DROP TABLE notifications"))  # 0006
         connection.execute(text("DROP TABLE follows"))  # 0006
         connection.execute(text("DROP TABLE space_members"))  # 0005

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
 from townhall.domain.errors import NotFound
@@ -42,6 +42,28 @@ def load_many(db: OrmSession, space_ids: Iterable[str]) -> dict[str, Room]:
     system's own lifecycle checks, which never ask who may join)."""
     spaces = db.scalars(select(Space).where(Space.id.in_(list(space_ids))))
     return {space.id: _room(space, frozenset()) for space in spaces}
+
+
+def rooms_of(db: OrmSession, spaces: Iterable[Space]) -> dict[str, Room]:
+    """The Rooms of Spaces already loaded, with their hosts' blocklists (one query)."""
+    spaces = list(spaces)
+    blocked: dict[int, set[int]] = {space.host_id: set() for space in spaces}
+    if blocked:
+        for host_id, user_id in db.execute(select(HostBlock.host_id, HostBlock.user_id)
+                                           .where(HostBlock.host_id.in_(list(blocked)))):
+            blocked[host_id].add(user_id)
+    return {space.id: _room(space, frozenset(blocked[space.host_id])) for space in spaces}
+
+
+def maybe_visible(viewer_id: int | None) -> ColumnElement[bool]:
+    """The Spaces `viewer_id` might see, for a list's WHERE: public ones, and private
+    ones where they are host or member (anonymous viewers: no private one). The Room
+    still decides (`room.may("view", ...)`: removed and blocked people); this only
+    keeps the other private Spaces from being read at all."""
+    if viewer_id is None:
+        return Space.private.is_(False)
+    return or_(Space.private.is_(False), Space.host_id == viewer_id,
+               Space.id.in_(select(SpaceMember.space_id).where(SpaceMember.user_id == viewer_id)))
 
 
 def _room(space: Space, blocked: frozenset[int]) -> Room:

@@ -23,7 +23,7 @@ from townhall.domain.errors import LIMIT_REACHED, BadRequest, Conflict
 from townhall.http.delivery.signed import privacy
 from townhall.domain import Decision, IllegalTransition, Room, SpaceState
 from townhall.store.db import new_token
-from townhall.store.models import Space, SpaceMember, User, WhipToken, utcnow
+from townhall.store.models import Space, User, WhipToken, utcnow
 
 router = APIRouter(prefix="/api/spaces", tags=["spaces"], responses=API_ERRORS)
 # Spaces shown in each list on the home page.
@@ -189,15 +189,11 @@ def visible(request: Request, db: OrmSession, query, viewer: User | None,  # typ
             limit: int) -> list[SpaceOut]:
     """The first `limit` Spaces of `query` this viewer may see: a private Space only
     for its members (anonymous viewers never see one)."""
-    if viewer is None:
-        query = query.where(Space.private.is_(False))
-    else:
-        # Private Spaces only where the viewer is host or member (the Room still decides
-        # below): the others are never read.
-        query = query.where(or_(
-            Space.private.is_(False), Space.host_id == viewer.id,
-            Space.id.in_(select(SpaceMember.space_id).where(SpaceMember.user_id == viewer.id)),
-        )).execution_options(yield_per=limit)
+    # Private Spaces only where the viewer is host or member (the Room still decides
+    # below): the others are never read.
+    query = query.where(room_store.maybe_visible(viewer.id if viewer else None))
+    if viewer is not None:
+        query = query.execution_options(yield_per=limit)
     found = []
     for space in db.scalars(query if viewer is not None else query.limit(limit)):
         room = room_store.load(db, space.id)[1]

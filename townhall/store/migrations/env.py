@@ -13,11 +13,14 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from townhall.store.migrate import include_name
 from townhall.store.models import Base
 
 # SQLite cannot ALTER most things: batch mode copies the table instead; autogenerate
 # writes `with op.batch_alter_table(...)` so a migration runs on SQLite and PostgreSQL.
-OPTIONS = {"target_metadata": Base.metadata, "render_as_batch": True, "compare_type": True}
+# The search objects (0007) are not in the models: include_name leaves them out.
+OPTIONS = {"target_metadata": Base.metadata, "render_as_batch": True, "compare_type": True,
+           "include_name": include_name}
 
 
 def _url() -> str:
