@@ -100,8 +100,13 @@ class Follow(Base):
 
     __tablename__ = "follows"
     follower_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    followee_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    followee_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# A host's followers in id order: the fan-out (townhall/store/follows.py) reads them a
+# batch at a time from this index, never sorting all of them.
+Index("ix_follows_followee_id", Follow.followee_id, Follow.follower_id)
 
 
 class Notification(Base):

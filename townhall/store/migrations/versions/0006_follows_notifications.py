@@ -26,7 +26,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["followee_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("follower_id", "followee_id"),
     )
-    op.create_index("ix_follows_followee_id", "follows", ["followee_id"])
+    # A host's followers in id order (the fan-out reads them a batch at a time).
+    op.create_index("ix_follows_followee_id", "follows", ["followee_id", "follower_id"])
     op.create_table(
         "notifications",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -1,0 +1,125 @@
+"""How fast the notification worker fans out "X is live" to a host's followers.
+
+One command:  .venv/bin/python -m benchmarks.notify_fanout [--followers 100000]
+
+In a temporary directory: a SQLite database migrated to the newest schema, one host,
+--followers accounts following them (written in bulk, not timed), a Space. Then the
+same path a go-live takes (townhall/app/notifier.py): the Room decides "live" through
+SpaceCommands.act, whose hook queues one job; the worker writes the rows in batches of
+limits.NOTIFY_BATCH_SIZE on the DATABASE thread pool. Printed: how long act() took
+(what the host waits for), the fan-out's time and followers notified per second, and
+the event loop's worst stall meanwhile (a ticker every 10 ms). Bounded: fails after
+--timeout seconds (default 300).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+
+from townhall import limits
+from townhall.app.locks import SpaceLocks
+from townhall.app.notifier import Notifier
+from townhall.app.presenters import LiveFacts
+from townhall.app.spaces import SpaceCommands
+from townhall.backends.bus import EventBus
+from townhall.store.db import Database
+from townhall.store.models import Follow, Notification, Space, User
+
+ROWS_PER_INSERT = 10_000  # setting up: users and follows written this many at a time
+
+
+def populate(db: Database, followers: int) -> int:
+    with db.session() as s:
+        host = User(username="host", password_hash="x")
+        s.add(host)
+        s.flush()
+        s.add(Space(id="bench", title="Launch day", host_id=host.id))
+        host_id = host.id
+    for start in range(0, followers, ROWS_PER_INSERT):
+        ids = range(host_id + 1 + start, host_id + 1 + min(followers, start + ROWS_PER_INSERT))
+        with db.session() as s:
+            s.execute(insert(User), [{"id": i, "username": f"f{i}", "password_hash": "x",
+                                      "display_name": "", "bio": ""} for i in ids])
+            s.execute(insert(Follow), [{"follower_id": i, "followee_id": host_id}
+                                       for i in ids])
+    return host_id
+
+
+async def measure(db: Database, host_id: int, followers: int) -> dict[str, float]:
+    notifier = Notifier(db)
+
+    async def no_media(space_id: str, events: object) -> None:
+        return None
+
+    commands = SpaceCommands(db, EventBus(), SpaceLocks(), lambda _: LiveFacts(), no_media,
+                             notifier.after_decision)
+    worst = 0.0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal worst
+        last = time.perf_counter()
+        while running:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            worst = max(worst, now - last - 0.01)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    notifier.start()
+    started = time.perf_counter()
+    await commands.act("bench", host_id, lambda room: room.go_live(host_id), "http://bench")
+    answered = time.perf_counter() - started
+    await notifier.idle()
+    elapsed = time.perf_counter() - started
+    running = False
+    await tick
+    await notifier.close()
+    with db.session() as s:
+        written = s.scalar(select(func.count()).select_from(Notification)) or 0
+    assert written == followers, (written, followers)
+    return {"answered_s": answered, "fanout_s": elapsed, "per_s": followers / elapsed,
+            "loop_stall_ms": worst * 1000}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--followers", type=int, default=100_000)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    sys.setswitchinterval(limits.GIL_SWITCH_INTERVAL)  # as the server runs (runtime.py)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        t0 = time.perf_counter()
+        host_id = populate(db, args.followers)
+        print(f"{args.followers:,} followers written in {time.perf_counter() - t0:.1f} s "
+              f"(setup, not timed)")
+        gc.collect()  # as Services.start does: setup's objects are never scanned again
+        gc.freeze()
+        try:
+            r = asyncio.run(asyncio.wait_for(measure(db, host_id, args.followers),
+                                             args.timeout))
+        except TimeoutError:
+            print(f"fan-out did not finish within {args.timeout:.0f} s", file=sys.stderr)
+            return 1
+        finally:
+            db.close()
+    print(f"go-live answered in {r['answered_s'] * 1000:.1f} ms (the fan-out is queued)")
+    print(f"fan-out: {args.followers:,} notifications in {r['fanout_s']:.2f} s, batches of "
+          f"{limits.NOTIFY_BATCH_SIZE:,}: {r['per_s']:,.0f} followers notified per second")
+    print(f"event loop's worst stall meanwhile: {r['loop_stall_ms']:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
