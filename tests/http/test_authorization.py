@@ -195,6 +195,8 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
                                                 "(anonymous too)",
     ("GET", "/api/spaces"): "not per-Space: the public lists (live, upcoming, recent)",
     ("GET", "/api/users/{username}"): "not per-Space: a public profile",
+    ("GET", "/api/search"): "not per-Space: public search; each Space found is shown only "
+                            "to who may view it (tests/http/test_search.py)",
     **{(m, p): "not per-Space: your own account / a public profile (follows and "
                "notifications: tests/http/test_follows.py)" for m, p in (
         ("POST", "/api/users/{username}/follow"), ("DELETE", "/api/users/{username}/follow"),
@@ -224,6 +226,7 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
        for m, p in (("GET", "/"), ("GET", "/signin"), ("GET", "/signup"),
                     ("GET", "/s/{space_id}"), ("GET", "/s/{space_id}/invite/{code}"),
                     ("GET", "/u/{username}"), ("GET", "/s/{space_id}/analytics"), ("GET", "/vendor/{name}"),
+                    ("GET", "/search"),
                     ("GET", "/static"))},
     **{(m, p): "operations and API documentation" for m, p in (
         ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs"),

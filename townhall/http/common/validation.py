@@ -55,6 +55,12 @@ MESSAGES: dict[tuple[str, str], str] = {
     ("url", "too_long"): "A link can be at most {max_length} characters.",
     ("display_name", "string_too_long"): "A display name can be at most {max_length} characters.",
     ("bio", "string_too_long"): "A bio can be at most {max_length} characters.",
+    ("q", "missing"): "Type what you are looking for.",
+    ("q", "string_too_short"): "Type what you are looking for.",
+    ("q", "blank"): "Type what you are looking for.",
+    ("q", "string_too_long"): "A search can be at most {max_length} characters.",
+    ("q", "too_many_words"): "A search can have at most {max} words.",
+    ("page", "less_than_equal"): "Results go up to page {le}: add words to narrow them.",
     ("emoji", "missing"): "Pick a reaction.",
     ("emoji", "string_too_short"): "Pick a reaction.",
     ("emoji", "string_too_long"): "Pick one of the reactions.",
@@ -76,6 +82,9 @@ LABELS = {
     "session": "The listening session",
     "display_name": "The display name",
     "bio": "The bio",
+    "q": "The search",
+    "kind": "What to search",
+    "page": "The page",
 }
 
 # Error type -> sentence about the input called {label}.

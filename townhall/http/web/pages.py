@@ -35,6 +35,7 @@ STATE_LABELS = {
     "scheduled": "Scheduled", "live": "Live", "ended": "Replay", "cancelled": "Cancelled",
 }
 templates.env.globals["state_labels"] = STATE_LABELS
+templates.env.globals["limits_search_length"] = limits.MAX_SEARCH_QUERY_LENGTH
 # Link previews cut descriptions short anyway; keep the tag small.
 MAX_SHARE_DESCRIPTION = 300
 
@@ -191,3 +192,10 @@ def profile(request: Request, username: str) -> HTMLResponse:
         request, "profile.html", page="profile", username=username[: limits.MAX_USERNAME_LENGTH],
         limits=limits,
     )
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(request: Request, q: str = "", kind: str = "spaces") -> HTMLResponse:
+    """Search results: the page asks GET /api/search (what it finds, for this viewer)."""
+    return _page(request, "search.html", page="search", q=q[: limits.MAX_SEARCH_QUERY_LENGTH],
+                 kind="users" if kind == "users" else "spaces", limits=limits)
