@@ -85,6 +85,9 @@ JAZZ = ["title", "topic", "desc"]
     ("NEAR", []), ("jazz*", JAZZ), ("-jazz", JAZZ), ("title:jazz", []), ("jazz:", JAZZ),
     ('jazz" OR "cooking', []), ("NEAR(jazz night)", []), ("jazz NOT night", []),
     ("a & b | !c", []), ("\x00jazz", JAZZ), ('"jazz night"', ["title"]),
+    # Words of other scripts and odd digits: searched as words, never an error.
+    ("²", []), ("ⅫⅩ", []), ("١٢٣", []), ("ｆｕｌｌ", []), ("日本語", []), ("ǅ", []),
+    ("🎷 jazz", JAZZ), ("jazz\u0301", JAZZ),
 ])
 def test_query_syntax_is_plain_text(db: Database, query: str, expected: list[str]) -> None:
     """Nothing in a query reaches the database's query language, only its words: "-" is
@@ -151,5 +154,24 @@ def test_rows_stored_before_0007_are_found(database_url: str) -> None:  # noqa: 
         assert ids(db, "vintage") == ids(db, "valves") == ids(db, "ham") == ["old1"]
         assert ids(db, "bird") == ["old1"]
         assert ids(db, "early", kind="users") == ["early"]
+    finally:
+        db.close()
+
+
+def test_postgresql_uses_the_gin_indexes(database_url: str) -> None:  # noqa: F811
+    """The queries use the indexes 0007 made (an expression index only serves the same
+    expression: search.py and the migration must agree)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("on SQLite the FTS5 tables are the index")
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            dialect = session.get_bind().dialect
+            for query, index in ((search._spaces(session, ["jazz"], 1), "search_spaces_document"),
+                                 (search._users(session, ["jazz"]), "search_users")):
+                sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+                plan = "\n".join(session.execute(text(f"EXPLAIN {sql}")).scalars())
+                assert index in plan, plan
     finally:
         db.close()
