@@ -135,7 +135,7 @@ def test_a_bad_name_or_bio_is_refused_in_words(owner: httpx.Client, body: dict, 
 def test_nobody_else_edits_your_profile(owner: httpx.Client, other: httpx.Client,
                                         api: httpx.Client) -> None:
     name = username_of(owner)
-    assert other.get(f"/api/users/{name}").json()["can"] == []
+    assert other.get(f"/api/users/{name}").json()["can"] == ["follow"]  # never "edit"
     for response in (other.patch(f"/api/users/{name}", json={"display_name": "Impostor"}),
                      other.put(f"/api/users/{name}/avatar", content=portrait_png(),
                                headers=PNG_TYPE),
