@@ -205,3 +205,19 @@ def test_query_syntax_and_punctuation_find_nothing_or_plain_words(api: httpx.Cli
         assert body["words"] == [w for w in body["words"] if w.isalnum()]
         if not body["words"]:
             assert body[kind] == [] and body["next_page"] is None
+
+
+def test_a_long_description_is_cut_around_its_first_match() -> None:
+    from townhall.http.api.search import excerpt, marked
+
+    before = " ".join(f"before{i}" for i in range(40))
+    after = " ".join(f"after{i}" for i in range(40))
+    text = f"{before} the <jazz> part {after}"
+    snippet = excerpt(text, ["jazz"], limits.SEARCH_SNIPPET_LENGTH)
+    assert snippet.startswith("…before") and snippet.endswith("…")
+    assert "the &lt;<mark>jazz</mark>&gt; part" in snippet
+    plain = snippet.replace("<mark>", "").replace("</mark>", "").strip("…")
+    assert len(plain) <= limits.SEARCH_SNIPPET_LENGTH + len("&lt;&gt;")
+    assert not plain.startswith(" ") and not plain.endswith(" ")
+    assert excerpt("nothing here", ["jazz"], 50) == ""
+    assert marked("Jazzy JAZZ ajazz", ["jazz"]) == "<mark>Jazzy</mark> <mark>JAZZ</mark> ajazz"

@@ -78,7 +78,11 @@ async def search(request: Request, viewer: Viewer, q: Q,
                  kind: Literal["spaces", "users"] = "spaces", page: Page = 1) -> SearchOut:
     """Ranked full-text search (README: Search). Spaces by title, topics, description and
     their host's names, never cancelled ones, private ones only for who may view them;
-    people by username and display name."""
+    people by username and display name. Every word must match (as the beginning of a
+    word). Rank: SQLite bm25 with weights title 10, topics 5, host 5, description 1
+    (people: username 2, display name 1); PostgreSQL ts_rank with title A 1.0, topics and
+    host B 0.5, description C 0.2, normalised by 1 + log(length) (people: username A,
+    display name B). Equal ranks: live, then upcoming, then replays, newest first."""
     return await threads.run(threads.DATABASE, _search, request, viewer, q, kind, page)
 
 

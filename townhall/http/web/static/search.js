@@ -29,7 +29,9 @@ function spaceCard(hit) {
     el("span", { class: "badge", "data-state": space.state }, STATE_LABELS[space.state] || space.state),
     el("a", { href: spaceUrl(space.id), class: "space-link" }, marked("span", "space-title", hit.highlight.title)),
   );
-  const host = el("span", { class: "muted space-meta search-host" }, face(space.host, 24), hostLink(space.host.username));
+  const host = el("span", { class: "muted space-meta search-host" }, face(space.host, 24));
+  if (space.host.display_name !== space.host.username) host.append(el("span", {}, space.host.display_name));
+  host.append(hostLink(space.host.username));
   item.append(host);
   if (hit.highlight.snippet) item.append(marked("p", "search-snippet", hit.highlight.snippet));
   return item;
