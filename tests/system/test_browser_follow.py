@@ -67,12 +67,18 @@ def test_a_follower_hears_the_host_go_live(server, browser) -> None:  # noqa: F8
     assert not violations, describe_violations(violations)
 
     page.set_viewport_size(PHONE)
+    page.click("#bell-button")  # closed: opened again at this width, under the header
+    page.click("#bell-button")
+    page.wait_for_selector("#bell-list a", timeout=UI_MS)
+    assert page.evaluate("() => document.getElementById('bell-panel').getBoundingClientRect()"
+                         ".top >= document.querySelector('header').getBoundingClientRect()"
+                         ".bottom")
     screenshot(page, "follow-bell-phone.png")
     violations = axe_violations(page)
     assert not violations, describe_violations(violations)
 
     # Following the link lands on the Space.
-    link.click()
+    page.click("#bell-list a")
     page.wait_for_url(f"{base}/s/{space['id']}", timeout=UI_MS)
     page.goto(f"{base}/u/{host_name}")
     page.wait_for_selector("#follow-button:has-text('Unfollow')", timeout=UI_MS)

@@ -35,8 +35,17 @@ export function bell() {
     }
   }
 
+  // On a phone the panel spans the screen under the header, however many rows the
+  // header wrapped to (and again when the window changes size).
+  function place() {
+    const header = wrap.closest("header");
+    const fixed = getComputedStyle(panel).position === "fixed";
+    panel.style.top = fixed && header ? `${header.getBoundingClientRect().bottom + 6}px` : "";
+  }
+
   async function open() {
     panel.hidden = false;
+    place();
     button.setAttribute("aria-expanded", "true");
     list.replaceChildren(el("li", { class: "muted" }, "Loading…"));
     try {
@@ -69,6 +78,7 @@ export function bell() {
   document.addEventListener("click", (event) => {
     if (!panel.hidden && !wrap.contains(event.target)) close();
   });
+  window.addEventListener("resize", () => panel.hidden || place());
   document.addEventListener("visibilitychange", refresh);
   setInterval(refresh, BELL_POLL_MS);
   refresh();
