@@ -89,6 +89,16 @@ def test_a_person_searches_and_opens_a_space(server, browser) -> None:  # noqa: 
         phone.click(".search-hit .space-link >> nth=0")
         phone.wait_for_url(f"{base}/s/{made[0]['id']}")
 
+        # Signed in on a phone: the header keeps its box (on a row of its own).
+        phone.goto(f"{base}/signup")
+        phone.fill("#username", f"s{uuid.uuid4().hex[:8]}")
+        phone.fill("#password", "correct horse battery")
+        phone.click("#auth-submit")
+        phone.wait_for_url(f"{base}/")
+        phone.wait_for_selector("#signed-in-as", timeout=UI_MS)
+        assert phone.is_visible(".site-search input")
+        screenshot(phone, "search-header-signed-in-phone.png")
+
         # Too long: the reason under the box, not a 500.
         page.goto(f"{base}/search?q={'x' * 150}")
         error = page.wait_for_selector("#search-q-error", timeout=UI_MS)
