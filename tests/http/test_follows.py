@@ -179,3 +179,18 @@ def test_private_spaces_and_the_unfollowed_tell_nobody(people) -> None:  # type:
     assert wait_for_texts(fan, 1) == [f"{me(host)['display_name']} is live: Everyone"]
     assert notifications(other)["unread"] == 0
     assert httpx.get(f"{host.base_url}/api/me/notifications").status_code == 401
+
+
+def test_a_follower_the_host_blocked_later_hears_nothing(people) -> None:  # type: ignore[no-untyped-def]
+    host, fan, other = people
+    name = me(host)["username"]
+    for client in (fan, other):
+        assert client.post(f"/api/users/{name}/follow").status_code == 200
+    first = host.post("/api/spaces", json={"title": "Where it happened"}).json()
+    assert host.post(f"/api/spaces/{first['id']}/block",
+                     json={"user_id": me(other)["id"]}).status_code == 200
+    second = host.post("/api/spaces", json={"title": "Afterwards"}).json()
+    assert host.post(f"/api/spaces/{second['id']}/live").status_code == 200
+    assert wait_for_texts(fan, 1) == [f"{me(host)['display_name']} is live: Afterwards"]
+    # Both followers are in the same batch (one transaction): the fan's row means it is done.
+    assert notifications(other)["notifications"] == []
