@@ -89,15 +89,26 @@ def test_a_person_searches_and_opens_a_space(server, browser) -> None:  # noqa: 
         phone.click(".search-hit .space-link >> nth=0")
         phone.wait_for_url(f"{base}/s/{made[0]['id']}")
 
-        # Signed in on a phone: the header keeps its box (on a row of its own).
+        # Signed in on a phone: the header has no room for the box; its button opens the
+        # search page, ready to type.
         phone.goto(f"{base}/signup")
         phone.fill("#username", f"s{uuid.uuid4().hex[:8]}")
         phone.fill("#password", "correct horse battery")
         phone.click("#auth-submit")
         phone.wait_for_url(f"{base}/")
         phone.wait_for_selector("#signed-in-as", timeout=UI_MS)
-        assert phone.is_visible(".site-search input")
+        assert phone.is_hidden(".site-search input")
         screenshot(phone, "search-header-signed-in-phone.png")
+        violations = axe_violations(phone)
+        assert not violations, describe_violations(violations)
+        phone.click(".site-search-go")
+        phone.wait_for_url(f"{base}/search?q=")
+        wait_js(phone, "() => document.activeElement?.id === 'search-q'", UI_MS,
+                what="the search box focused")
+        phone.fill("#search-q", w)
+        phone.press("#search-q", "Enter")
+        wait_js(phone, "() => document.querySelectorAll('.search-hit').length === 2", UI_MS,
+                what="both Spaces, searched on the phone")
 
         # Too long: the reason under the box, not a 500.
         page.goto(f"{base}/search?q={'x' * 150}")

@@ -63,7 +63,10 @@ function tabs() {
 
 async function load() {
   tabs();
-  if (!q.trim()) return;
+  if (!q.trim()) {
+    $("search-q").focus(); // came from the header's button: ready to type
+    return;
+  }
   const status = $("search-status");
   const form = $("search-form");
   clearProblems(form);
