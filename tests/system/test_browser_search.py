@@ -114,6 +114,7 @@ def test_a_person_searches_and_opens_a_space(server, browser) -> None:  # noqa: 
         page.goto(f"{base}/search?q={'x' * 150}")
         error = page.wait_for_selector("#search-q-error", timeout=UI_MS)
         assert "at most" in error.text_content()
+        screenshot(page, "search-too-long-desktop.png")
     finally:
         host.post(f"/api/spaces/{made[0]['id']}/end")
         host.close()

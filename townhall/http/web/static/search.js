@@ -86,7 +86,7 @@ async function load() {
     if (found.next_page) pageLink($("search-next"), found.next_page);
     $("search-page").textContent = pages.hidden ? "" : `Page ${page}`;
   } catch (err) {
-    status.textContent = "";
+    $("search-results-card").hidden = true; // the reason is under the box
     // About the words typed (too long, too many): under the box; anything else beside it.
     showProblem(err, form);
   }
