@@ -83,6 +83,8 @@ def test_a_person_searches_and_opens_a_space(server, browser) -> None:  # noqa: 
                 what="both Spaces on the phone")
         wait_js(phone, "() => [...document.querySelectorAll('.search-face')].every("
                        "i => i.complete && i.naturalWidth > 0)", UI_MS, what="faces")
+        assert phone.evaluate("() => document.documentElement.scrollWidth <= innerWidth"), \
+            "the results are wider than the phone"
         screenshot(phone, "search-spaces-phone.png")
         violations = axe_violations(phone)
         assert not violations, describe_violations(violations)
