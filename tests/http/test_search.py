@@ -141,6 +141,17 @@ def test_someone_blocked_finds_none_of_the_hosts_spaces(host: httpx.Client,
     assert space_ids(person, w) == []
 
 
+def test_someone_removed_no_longer_finds_that_space(host: httpx.Client,
+                                                    person: httpx.Client,
+                                                    api: httpx.Client) -> None:
+    w = word()
+    kept, left = create(host, title=f"Kept {w}"), create(host, title=f"Left {w}")
+    removed = host.post(f"/api/spaces/{left['id']}/remove", json={"user_id": me(person)["id"]})
+    assert removed.status_code == 200, removed.text
+    assert space_ids(person, w) == [kept["id"]]  # the host's other Spaces stay
+    assert set(space_ids(api, w)) == {kept["id"], left["id"]}
+
+
 def test_live_before_upcoming_before_replays_for_equal_ranks(host: httpx.Client,
                                                              api: httpx.Client) -> None:
     w = word()
