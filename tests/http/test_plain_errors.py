@@ -118,10 +118,16 @@ def test_no_error_type_falls_back_to_raw_text() -> None:
     name, text = validation.message({"type": "something_new", "loc": ("body", "user_id"),
                                      "msg": "Raw pydantic words", "ctx": {}})
     assert (name, text) == ("user_id", "The person is not valid.")
+    # An input with no name of its own for people is named as it is.
+    name, text = validation.message({"type": "string_too_long", "loc": ("query", "zq"),
+                                     "msg": "String should have at most 3 characters",
+                                     "ctx": {"max_length": 3}})
+    assert (name, text) == ("zq", "zq can be at most 3 characters.")
+    # The search box's input has one.
     name, text = validation.message({"type": "string_too_long", "loc": ("query", "q"),
                                      "msg": "String should have at most 3 characters",
                                      "ctx": {"max_length": 3}})
-    assert (name, text) == ("q", "q can be at most 3 characters.")
+    assert (name, text) == ("q", "A search can be at most 3 characters.")
 
 
 def test_a_browser_gets_an_html_404_and_the_api_json(api: httpx.Client) -> None:
