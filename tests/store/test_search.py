@@ -158,12 +158,11 @@ def test_rows_stored_before_0007_are_found(database_url: str) -> None:  # noqa: 
         db.close()
 
 
-def test_postgresql_uses_the_gin_indexes(database_url: str) -> None:  # noqa: F811
+def test_postgresql_uses_the_gin_indexes(postgres) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     """The queries use the indexes 0007 made (an expression index only serves the same
-    expression: search.py and the migration must agree)."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("on SQLite the FTS5 tables are the index")
-    db = Database(database_url)
+    expression: search.py and the migration must agree). PostgreSQL only: on SQLite the
+    FTS5 tables are the index."""
+    db = Database(postgres())
     try:
         with db.session() as session:
             session.execute(text("SET LOCAL enable_seqscan = off"))
