@@ -347,25 +347,14 @@ def test_the_secret_is_made_once_and_kept(tmp_path) -> None:  # type: ignore[no-
 def test_an_older_database_gets_the_private_column(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import inspect, text
 
+    from tests.store.test_migrations import _without_profiles
     from townhall.store.db import Database
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     db = Database(url)
     with db.engine.begin() as connection:  # as it was before private Spaces
         connection.execute(text("ALTER TABLE spaces DROP COLUMN private"))
-        # ... so also before profiles (0003), which came later
-        for trigger in ("search_users_delete", "search_users_update", "search_users_insert",
-                        "search_spaces_delete", "search_spaces_update", "search_spaces_insert"):
-            connection.execute(text(f"DROP TRIGGER {trigger}"))  # 0007
-        for table in ("search_users", "search_spaces", "search_space_rows"):
-            connection.execute(text(f"DROP TABLE {table}"))  # 0007
-        connection.execute(text("DROP TABLE notifications"))  # 0006
-        connection.execute(text("DROP TABLE follows"))  # 0006
-        connection.execute(text("DROP TABLE space_members"))  # 0005
-        connection.execute(text("DROP INDEX ix_users_username_folded"))  # 0004
-        connection.execute(text("DROP TABLE avatars"))
-        for column in ("display_name", "bio", "avatar_version"):
-            connection.execute(text(f"ALTER TABLE users DROP COLUMN {column}"))
+        _without_profiles(connection)  # ... so also before profiles (0003) and later
         connection.execute(text("DROP TABLE alembic_version"))  # and before migrations
     db.close()
     db = Database(url)
