@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -189,7 +190,6 @@ async def run(minutes: float, seed: int) -> dict:
 
 
 def datetime_seconds(text: str) -> float:
-    from datetime import datetime
     return datetime.fromisoformat(text).timestamp()
 
 

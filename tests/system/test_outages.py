@@ -22,7 +22,8 @@ import m3u8
 import pytest
 
 from townhall.testing.audio import dominant_frequency
-from townhall.testing.servers import (MANY_SIGNUPS, Server, listening_throughout, live_space,
+from townhall.testing.servers import (MANY_SIGNUPS, Server, largest_gap_since,
+                                      listening_throughout, live_space,
                                       signed_in_client, stage, start_server, stop_server)
 from townhall.testing.services import PostgresService, RedisService, postgres_service, redis_service
 from townhall.testing.waiting import wait_until, wait_until_async
@@ -71,11 +72,6 @@ async def hear(reader, seconds: float) -> None:  # type: ignore[no-untyped-def]
                            timeout=seconds + 15, interval=0.1, what="the listener to hear on")
 
 
-def largest_gap(reader, since: float) -> float:  # type: ignore[no-untyped-def]
-    times = [p.fetched_at for p in reader.parts if p.fetched_at >= since]
-    return max(y - x for x, y in zip(times, times[1:]))
-
-
 def replay_without_gaps(space: dict) -> tuple[m3u8.M3U8, bytes]:
     """The replay: every segment number from the first to the last, one timeline; and
     its audio, decodable end to end."""
@@ -116,7 +112,7 @@ async def test_redis_stops_for_ten_seconds_and_comes_back_empty(rig: Rig) -> Non
             assert await asyncio.to_thread(live_spaces, a) == 1
             assert await asyncio.to_thread(live_spaces, b) == 0
         assert heard_during >= OUTAGE_SECONDS / 0.5, heard_during
-        assert largest_gap(reader, stopped - 1) < STALL_GAP
+        assert largest_gap_since(reader, stopped - 1) < STALL_GAP
         pcm, _ = reader.decode()
         assert abs(dominant_frequency(pcm[-48000 * 2:]) - 440) < 5
 
@@ -160,7 +156,7 @@ async def test_postgresql_restarts_while_a_space_is_live(rig: Rig) -> None:
                 lambda: host.get(f"/api/spaces/{space['id']}").status_code == 200,
                 timeout=20, what="the API to answer again after the restart")
             await hear(reader, 2.0)
-        assert largest_gap(reader, stopped - 1) < STALL_GAP
+        assert largest_gap_since(reader, stopped - 1) < STALL_GAP
         pcm, _ = reader.decode()
         assert abs(dominant_frequency(pcm[-48000 * 2:]) - 440) < 5
     finally:
