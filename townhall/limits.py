@@ -242,6 +242,14 @@ NOTIFY_BATCH_SIZE = 1000
 # Fan-out jobs waiting for the worker: a go-live enqueues one; beyond this the oldest
 # are not dropped, the newest is (logged) rather than holding memory without bound.
 NOTIFY_QUEUE_SIZE = 10_000
+# RFC 5321's limit on a forward path (an address longer than this cannot be delivered).
+MAX_EMAIL_LENGTH = 254
+# Push services' endpoints are a URL of ~200 characters (FCM, Mozilla, Apple); 1000
+# leaves room and bounds what a client can make us store and call.
+MAX_PUSH_ENDPOINT_LENGTH = 1000
+# Browsers a person may receive Web Push on: a phone, a laptop, a few more; each is one
+# more request per notification, so an account cannot make one go-live cost thousands.
+MAX_PUSH_SUBSCRIPTIONS_PER_USER = 10
 
 # Search (GET /api/search, townhall/store/search.py).
 # A query is what a person types to find a Space or someone: 100 characters is more than

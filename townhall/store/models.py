@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, func
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, func, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from townhall import limits
@@ -28,6 +28,10 @@ class User(Base):
     # The uploaded avatar's version (None: the initials placeholder): it names the image
     # in its URL, so a URL never changes meaning and is cached for good.
     avatar_version: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Where notification emails go (None: no email); never shown to anyone else.
+    email: Mapped[str | None] = mapped_column(String(limits.MAX_EMAIL_LENGTH), default=None)
+    # Whether the home page shows "Discover" (Spaces from people they do not follow).
+    discover: Mapped[bool] = mapped_column(default=True, server_default=true())
 
 
 # One account per name whatever its case: "Host1" and "HOST1" look alike to people.
@@ -131,6 +135,30 @@ class Reminder(Base):
     __tablename__ = "reminders"
     space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+
+
+class NotificationOptOut(Base):
+    """A kind of notification a person turned off on one channel ("app", "email",
+    "push"): every kind is on until they turn it off (townhall/store/delivery.py)."""
+
+    __tablename__ = "notification_optouts"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class PushSubscription(Base):
+    """A browser's Web Push subscription (the push service's endpoint and the keys the
+    payload is encrypted to): townhall/app/webpush.py sends to it."""
+
+    __tablename__ = "push_subscriptions"
+    __table_args__ = (UniqueConstraint("endpoint", name="uq_push_subscriptions_endpoint"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(limits.MAX_PUSH_ENDPOINT_LENGTH))
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Invite(Base):
