@@ -242,6 +242,10 @@ NOTIFY_BATCH_SIZE = 1000
 # Fan-out jobs waiting for the worker: a go-live enqueues one; beyond this the oldest
 # are not dropped, the newest is (logged) rather than holding memory without bound.
 NOTIFY_QUEUE_SIZE = 10_000
+# Batches (each up to NOTIFY_BATCH_SIZE people) waiting for one channel (email, Web Push):
+# 100 batches is a 100,000-follower go-live; past that the newest batch is dropped and
+# counted (townhall_notifications_total{outcome="dropped"}) rather than held in memory.
+DELIVERY_QUEUE_SIZE = 100
 # RFC 5321's limit on a forward path (an address longer than this cannot be delivered).
 MAX_EMAIL_LENGTH = 254
 # Push services' endpoints are a URL of ~200 characters (FCM, Mozilla, Apple); 1000

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from townhall.app.looplag import LoopLag
+from townhall.app.notifier import Notifier
 from townhall.backends.bus import EventBus
 from townhall.media.space_media import SpaceMedia
 from townhall.media.webrtc.whip import WhipEndpoint
@@ -30,6 +31,7 @@ class Services(Protocol):
     bus: EventBus
     # The event-loop lag monitor (townhall.app.looplag); None (or absent) reports no lag.
     loop_lag: LoopLag | None
+    notifier: Notifier
 
     def listeners_now(self, space_id: str) -> int: ...
 
@@ -51,6 +53,7 @@ class Metrics:
         )
         self.registry.register(_LiveState(services))
         self.registry.register(_LoopLagState(services))
+        self.registry.register(_NotificationState(services))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -135,3 +138,28 @@ class _LoopLagState(Collector):
             buckets=[("+Inf" if bound == float("inf") else f"{bound:g}", count)
                      for bound, count in lag.buckets],
             sum_value=lag.sum_seconds)
+
+
+class _NotificationState(Collector):
+    """What the notifier wrote and its channels sent (townhall.app.notifier)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        notifier = getattr(self.services, "notifier", None)
+        if notifier is None:
+            return
+        sent = CounterMetricFamily(
+            "townhall_notifications", "Notifications by channel and outcome (app: written)",
+            labels=["channel", "outcome"])
+        sent.add_metric(["app", "sent"], notifier.written)
+        waiting = GaugeMetricFamily(
+            "townhall_notification_jobs_waiting", "Fan-out jobs and channel batches queued",
+            labels=["queue"])
+        waiting.add_metric(["fan-out"], notifier.queue.qsize())
+        for channel in notifier.channels:
+            for outcome, count in channel.counts.items():
+                sent.add_metric([channel.name, outcome], count)
+            waiting.add_metric([channel.name], channel.queue.qsize())
+        yield from (sent, waiting)

@@ -1,4 +1,4 @@
-"""In-app notifications: who hears what, written by a background worker.
+"""Notifications: who hears what, written by a background worker, sent on by channels.
 
 A decision that should notify people (a Space going live, a Space scheduled, a speaker
 invited: townhall/app/spaces.py calls `after_decision`) only puts one small job on a
@@ -6,6 +6,11 @@ queue; going live never waits for its fan-out. The worker takes one job at a tim
 writes the rows in batches of NOTIFY_BATCH_SIZE, each batch its own transaction on a
 DATABASE thread (townhall/threads.py), so a host with a million followers never holds
 a database thread, or the event loop, for long.
+
+Each batch is also offered to the other channels (email: townhall/app/mailer.py, Web
+Push: townhall/app/webpush.py), each with only the people who did not turn that kind
+off there. A channel has its own bounded queue and worker: a slow mail server never
+holds up the in-app notifications, nor one channel another.
 
 Single node: the queue lives in this process, so a job queued when the process stops
 is lost (people miss that one notification; nothing else breaks). A cluster would need
@@ -28,6 +33,7 @@ from townhall import limits, threads
 from townhall.app.presenters import UserRef
 from townhall.domain import Event, Room
 from townhall.domain.events import SpeakerInvited, StateChanged
+from townhall.store import delivery
 from townhall.store import follows as store
 from townhall.store import rooms as room_store
 from townhall.store.db import Database
@@ -48,6 +54,73 @@ class Job:
     actor_id: int
     # Who hears it: these people, or (None) the actor's followers.
     to: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One batch for a channel: who (already allowed to view the Space, not blocked by
+    its host, and wanting this kind on this channel) hears what."""
+
+    kind: str
+    space_id: str
+    actor_id: int
+    user_ids: tuple[int, ...]
+
+
+class Channel:
+    """A way out besides the app. Subclasses name themselves (`name`, one of
+    store.delivery.CHANNELS) and implement `send`; the queue and worker are here."""
+
+    name = ""
+
+    def __init__(self, queue_size: int = limits.DELIVERY_QUEUE_SIZE) -> None:
+        self.queue: asyncio.Queue[Delivery] = asyncio.Queue(queue_size)
+        self._task: asyncio.Task[None] | None = None
+        # {outcome: count} ("sent", "failed", "dropped"), read by /metrics.
+        self.counts: dict[str, int] = {"sent": 0, "failed": 0, "dropped": 0}
+
+    async def send(self, delivery: Delivery) -> None:
+        """Send one batch; count what went out and what failed in `self.counts`."""
+        raise NotImplementedError
+
+    def offer(self, delivery: Delivery) -> None:
+        """Queue a batch (on the event loop: never blocks; a full queue drops it, logged)."""
+        try:
+            self.queue.put_nowait(delivery)
+        except asyncio.QueueFull:
+            self.counts["dropped"] += len(delivery.user_ids)
+            log.warning("%s queue full: %s for Space %s to %d people not sent", self.name,
+                        delivery.kind, delivery.space_id, len(delivery.user_ids))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"notify-{self.name}")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def idle(self) -> None:
+        await self.queue.join()
+
+    async def _run(self) -> None:
+        while True:
+            delivery = await self.queue.get()
+            try:
+                await self.send(delivery)
+            except Exception:
+                self.counts["failed"] += len(delivery.user_ids)
+                log.exception("%s for %s of Space %s failed", self.name, delivery.kind,
+                              delivery.space_id)
+            finally:
+                self.queue.task_done()
+
+
+# What one batch wrote: the in-app rows, and per channel (in order) its batch or None.
+Written = tuple[int, list[Delivery | None]]
 
 
 class NotificationOut(BaseModel):
@@ -91,11 +164,15 @@ def present(db: Any, rows: list[Notification]) -> list[NotificationOut]:
 
 
 class Notifier:
-    def __init__(self, db: Database, batch: int = limits.NOTIFY_BATCH_SIZE) -> None:
+    def __init__(self, db: Database, batch: int = limits.NOTIFY_BATCH_SIZE,
+                 channels: tuple[Channel, ...] = ()) -> None:
         self.db = db
         self.batch = batch
+        self.channels = channels
         self.queue: asyncio.Queue[Job] = asyncio.Queue(limits.NOTIFY_QUEUE_SIZE)
         self._task: asyncio.Task[None] | None = None
+        # In-app notifications written since start (read by /metrics).
+        self.written = 0
 
     # -- what decisions call (on the event loop: never blocks) -------------------------
     def enqueue(self, job: Job) -> None:
@@ -123,18 +200,24 @@ class Notifier:
     # -- the worker ---------------------------------------------------------------------
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="notifier")
+        for channel in self.channels:
+            channel.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task_owner in (self, *self.channels):
+            task = task_owner._task
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
 
     async def idle(self) -> None:
-        """Until every job queued so far is written (tests, benchmarks)."""
+        """Until every job queued so far is written and sent (tests, benchmarks)."""
         await self.queue.join()
+        for channel in self.channels:
+            await channel.idle()
 
     async def _run(self) -> None:
         while True:
@@ -147,20 +230,19 @@ class Notifier:
                 self.queue.task_done()
 
     async def process(self, job: Job) -> int:
-        """Write one job's notifications; the number of people notified."""
+        """Write one job's notifications and offer them to the channels; the number of
+        in-app notifications written."""
         started = time.perf_counter()
         room = await threads.run(threads.DATABASE, self._room, job.space_id)
         if job.to is not None:
             to = [u for u in job.to if room.may("view", u)]
-            await threads.run(threads.DATABASE, self._add, to, job)
-            return len(to)
+            return self._offer(await threads.run(threads.DATABASE, self._deliver, to, job))
         notified = 0
         if job.kind == LIVE:  # a reminder, rather than also "someone you follow"
             reminded = await threads.run(threads.DATABASE, self._reminded, job.space_id)
             to = [u for u in reminded if room.may("view", u)]
-            await threads.run(threads.DATABASE, self._add, to, Job(REMINDER, job.space_id,
-                                                                    job.actor_id))
-            notified += len(to)
+            notified += self._offer(await threads.run(
+                threads.DATABASE, self._deliver, to, Job(REMINDER, job.space_id, job.actor_id)))
         if room.private:  # followers who are not members may not even see it exists
             return notified
         after, batches = 0, 0
@@ -168,8 +250,8 @@ class Notifier:
             last = await threads.run(threads.DATABASE, self._batch, job, after)
             if last is None:
                 break
-            notified += last[1]
-            after = last[0]
+            after, written = last
+            notified += self._offer(written)
             batches += 1
             if batches % 10 == 0:
                 log.info("notifying followers of user %d (%s, Space %s): %d so far",
@@ -177,6 +259,15 @@ class Notifier:
         log.info("notified %d people (%s, Space %s) in %.2f s", notified, job.kind,
                  job.space_id, time.perf_counter() - started)
         return notified
+
+    def _offer(self, written: Written) -> int:
+        """Hand a written batch's deliveries to their channels; the in-app rows written."""
+        in_app, deliveries = written
+        for channel, batch in zip(self.channels, deliveries, strict=True):
+            if batch is not None:
+                channel.offer(batch)
+        self.written += in_app
+        return in_app
 
     def _room(self, space_id: str) -> Room:
         with self.db.session() as db:
@@ -186,11 +277,28 @@ class Notifier:
         with self.db.session() as db:
             return store.reminded(db, space_id)
 
-    def _add(self, to: list[int], job: Job) -> None:
+    def _deliver(self, to: list[int], job: Job) -> Written:
         with self.db.session() as db:
-            store.add(db, to, job.kind, job.space_id, job.actor_id)
+            return self._write(db, to, job)
 
-    def _batch(self, job: Job, after: int) -> tuple[int, int] | None:
+    def _batch(self, job: Job, after: int) -> tuple[int, Written] | None:
         with self.db.session() as db:
-            return store.fan_out_batch(db, job.kind, job.space_id, job.actor_id, after,
-                                       self.batch, skip_reminded=job.kind == LIVE)
+            found = store.fan_out_batch(db, job.space_id, job.actor_id, after, self.batch,
+                                        skip_reminded=job.kind == LIVE)
+            if found is None:
+                return None
+            last, to = found
+            return last, self._write(db, to, job)
+
+    def _write(self, db: Any, to: list[int], job: Job) -> Written:
+        """In-app rows for those of `to` who want this kind in the app, and for each
+        channel the batch of those who want it there (on a DATABASE thread, in the
+        batch's transaction)."""
+        in_app = delivery.wanting(db, to, job.kind, delivery.APP)
+        store.add(db, in_app, job.kind, job.space_id, job.actor_id)
+        batches = []
+        for channel in self.channels:
+            wanting = delivery.wanting(db, to, job.kind, channel.name)
+            batches.append(Delivery(job.kind, job.space_id, job.actor_id, tuple(wanting))
+                           if wanting else None)
+        return len(in_app), batches

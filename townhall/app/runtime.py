@@ -23,7 +23,7 @@ from townhall.app.locks import SpaceLocks
 from townhall.app.looplag import LoopLag
 from townhall.app.media_host import MediaElsewhere, MediaHost, WaitingRoomsFull
 from townhall.app.metrics import Metrics
-from townhall.app.notifier import Notifier
+from townhall.app.notifier import Channel, Notifier
 from townhall.app.presenters import LiveFacts
 from townhall.app.spaces import SpaceCommands
 from townhall.app.stage import Stage
@@ -96,7 +96,7 @@ class Services:
         self._make_rate_limits()
         self.host = MediaHost(self.db, self.store, self.whip, self.bus, self.audience, self.locks,
                               self.settings.recordings_path, self.leases)
-        self.notifier = Notifier(self.db)
+        self.notifier = Notifier(self.db, channels=self._notification_channels())
         self.commands = SpaceCommands(self.db, self.bus, self.locks, self.live_facts,
                                       self.host.carry_out, self.notifier.after_decision)
         self.stage = Stage(self.db, self.locks, self.host, self.whip, self.whip_offers)
@@ -113,6 +113,11 @@ class Services:
         self.metrics = Metrics(self)
         self.event_streams = ConnectionSlots(self.settings.event_streams_per_address,
                                              self.settings.max_event_streams)
+
+    def _notification_channels(self) -> tuple[Channel, ...]:
+        """The ways out besides the app that this deployment has set up (email when
+        SMTP is set, Web Push)."""
+        return ()
 
     def _make_rate_limits(self) -> None:
         """Every rate limit: in Redis in a cluster (a client spreading requests over the

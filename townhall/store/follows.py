@@ -37,12 +37,12 @@ def people(db: OrmSession, user_id: int, followers: bool, after: int,
                            .order_by(User.id).limit(limit)))
 
 
-def fan_out_batch(db: OrmSession, kind: str, space_id: str, actor_id: int,
-                  after: int, batch: int, skip_reminded: bool) -> tuple[int, int] | None:
-    """One batch of "someone you follow" notifications for `actor_id`'s followers with
-    ids after `after` (never to people the host blocked, nor, with `skip_reminded`, to
-    those who get a reminder for this Space instead). Returns the last follower id the
-    batch covered and the rows written, None when there were none left."""
+def fan_out_batch(db: OrmSession, space_id: str, actor_id: int, after: int, batch: int,
+                  skip_reminded: bool) -> tuple[int, list[int]] | None:
+    """One batch of `actor_id`'s followers with ids after `after` who hear about
+    `space_id` (never people the host blocked, nor, with `skip_reminded`, those who get
+    a reminder for this Space instead). Returns the last follower id the batch covered
+    and those who hear it, None when there were none left."""
     query = (select(Follow.follower_id).where(Follow.followee_id == actor_id,
                                               Follow.follower_id > after)
              .order_by(Follow.follower_id).limit(batch))
@@ -54,12 +54,7 @@ def fan_out_batch(db: OrmSession, kind: str, space_id: str, actor_id: int,
     if skip_reminded:
         excluded |= set(db.scalars(select(Reminder.user_id).where(
             Reminder.space_id == space_id, Reminder.user_id.in_(ids))))
-    now = utcnow()
-    rows = [{"user_id": uid, "kind": kind, "space_id": space_id, "actor_id": actor_id,
-             "created_at": now} for uid in ids if uid not in excluded]
-    if rows:
-        db.execute(insert(Notification), rows)
-    return ids[-1], len(rows)
+    return ids[-1], [uid for uid in ids if uid not in excluded]
 
 
 def reminded(db: OrmSession, space_id: str) -> list[int]:
