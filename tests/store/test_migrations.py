@@ -135,7 +135,7 @@ def _without_profiles(connection) -> None:  # type: ignore[no-untyped-def]
             connection.execute(text(f"DROP TABLE IF EXISTS {table}"))  # 0007
     connection.execute(text("DROP TABLE push_subscriptions"))  # 0008
     connection.execute(text("DROP TABLE notification_optouts"))  # 0008
-    for column in ("email", "discover"):  # 0008
+    for column in ("email", "email_confirmed", "discover"):  # 0008
         connection.execute(text(f"ALTER TABLE users DROP COLUMN {column}"))
     connection.execute(text("DROP TABLE notifications"))  # 0006
     connection.execute(text("DROP TABLE follows"))  # 0006

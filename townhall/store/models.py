@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, func, true
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, false, func, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from townhall import limits
@@ -30,6 +30,9 @@ class User(Base):
     avatar_version: Mapped[str | None] = mapped_column(String(32), default=None)
     # Where notification emails go (None: no email); never shown to anyone else.
     email: Mapped[str | None] = mapped_column(String(limits.MAX_EMAIL_LENGTH), default=None)
+    # Whether its owner proved it is theirs (a link sent to it): only then is mail sent,
+    # so nobody can sign someone else up for notifications.
+    email_confirmed: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Whether the home page shows "Discover" (Spaces from people they do not follow).
     discover: Mapped[bool] = mapped_column(default=True, server_default=true())
 

@@ -20,6 +20,8 @@ def upgrade() -> None:
     # SQLite adds columns in place (no table copy), so 0007's search triggers on users
     # stay as they are.
     op.add_column("users", sa.Column("email", sa.String(length=254), nullable=True))
+    op.add_column("users", sa.Column("email_confirmed", sa.Boolean(), nullable=False,
+                                     server_default=sa.false()))
     op.add_column("users", sa.Column("discover", sa.Boolean(), nullable=False,
                                      server_default=sa.true()))
     # A row means "not this kind on this channel": everything is on until turned off.
@@ -53,4 +55,5 @@ def downgrade() -> None:
     # In place (SQLite 3.35+ drops a column without copying the table, which would trip
     # 0007's search triggers on users).
     op.execute("ALTER TABLE users DROP COLUMN discover")
+    op.execute("ALTER TABLE users DROP COLUMN email_confirmed")
     op.execute("ALTER TABLE users DROP COLUMN email")
