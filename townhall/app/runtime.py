@@ -220,6 +220,14 @@ class Services:
     def on_stage(self, space_id: str) -> set[int]:
         return self.host.on_stage(space_id)
 
+    async def confirm_email(self, user_id: int) -> None:
+        """Send the link that proves a new email address is its owner's (when this
+        deployment sends email; without it the address waits, unconfirmed)."""
+        for channel in self.notifier.channels:
+            confirm = getattr(channel, "send_confirmation", None)
+            if confirm is not None:
+                await confirm(user_id)
+
     async def on_air(self, space_id: str) -> bool:
         return await self.host.on_air(space_id)
 

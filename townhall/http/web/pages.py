@@ -194,6 +194,12 @@ def profile(request: Request, username: str) -> HTMLResponse:
     )
 
 
+@router.get("/settings", response_class=HTMLResponse)
+def settings(request: Request) -> HTMLResponse:
+    """Your settings: the page asks GET /api/me/settings (signed in) and saves each change."""
+    return _page(request, "settings.html", page="settings", limits=limits)
+
+
 @router.get("/search", response_class=HTMLResponse)
 def search(request: Request, q: str = "", kind: str = "spaces") -> HTMLResponse:
     """Search results: the page asks GET /api/search (what it finds, for this viewer)."""
