@@ -6,6 +6,7 @@ import ipaddress
 from functools import cached_property
 from typing import Literal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,8 +84,23 @@ class Settings(BaseSettings):
     now_space_expiry: float = Field(limits.NOW_SPACE_EXPIRY, gt=0)
     upcoming_grace: float = Field(limits.UPCOMING_GRACE, ge=0)
     sweep_every: float = Field(limits.SWEEP_EVERY, gt=0)
+    # Web Push (townhall/app/webpush.py). The VAPID key that signs every push: a P-256
+    # private key, PEM or base64url (the raw 32 bytes, as `vapid --gen` or web-push's
+    # generate-vapid-keys print it). Empty: one made once and kept in
+    # data_dir/vapid-private-key.pem. Browsers subscribe to this key: changing it stops
+    # every subscription, and every origin of a cluster must use the same one.
+    vapid_private_key: str = Field("", repr=False)
+    # Whom push services contact about this server's pushes (VAPID "sub"): a mailto: or
+    # https: URL. Empty: the public URL when it is https, else mailto:townhall@<its host>.
+    vapid_subject: str = ""
+    # Networks push endpoints may be on besides the public internet: none by default.
+    # The server POSTs to whatever endpoint a browser names, so a private, loopback or
+    # link-local address would let anyone make it call into the operator's network. Tests
+    # name 127.0.0.0/8 for their local push service (plain http:// is accepted only to
+    # loopback addresses named here); a LAN push service (e.g. self-hosted) adds its own.
+    push_endpoint_networks: str = ""
 
-    @field_validator("ice_allowed_networks", "metrics_networks")
+    @field_validator("ice_allowed_networks", "metrics_networks", "push_endpoint_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
         """Checked when the settings are read, not when the first speaker connects."""
@@ -96,6 +112,14 @@ class Settings(BaseSettings):
     def _signing_secret(cls, value: str) -> str:
         if value and len(value) < 16:
             raise ValueError("give at least 16 characters (e.g. openssl rand -hex 32)")
+        return value
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        if value and not (value.startswith("https://") or (
+                value.startswith("mailto:") and "@" in value)):
+            raise ValueError("give a mailto: address or an https: URL (RFC 8292's 'sub')")
         return value
 
     @field_validator("ice_host_addresses")
@@ -113,6 +137,19 @@ class Settings(BaseSettings):
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
+
+    @cached_property
+    def push_subject(self) -> str:
+        """VAPID's contact for push services (vapid_subject, else from the public URL)."""
+        if self.vapid_subject:
+            return self.vapid_subject
+        if self.base_url.startswith("https://"):
+            return self.base_url
+        return f"mailto:townhall@{urlsplit(self.base_url).hostname or 'localhost'}"
+
+    @cached_property
+    def push_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return _parse_networks(self.push_endpoint_networks)
 
     @property
     def cluster(self) -> bool:

@@ -254,6 +254,24 @@ MAX_PUSH_ENDPOINT_LENGTH = 1000
 # Browsers a person may receive Web Push on: a phone, a laptop, a few more; each is one
 # more request per notification, so an account cannot make one go-live cost thousands.
 MAX_PUSH_SUBSCRIPTIONS_PER_USER = 10
+# Web Push sends (townhall/app/webpush.py). Requests to push services in flight at once
+# per batch: push services answer in ~50-200 ms, so 16 at once is ~100-300 pushes a second,
+# a 10,000-subscriber go-live in about a minute, without opening hundreds of sockets.
+PUSH_SENDS_AT_ONCE = 16
+# Seconds one push request may take (connect, send, answer): a push service that hangs
+# costs one of the slots above for this long, never the batch.
+PUSH_TIMEOUT = 10.0
+# How long a push service keeps a message for a browser that is offline (the TTL header,
+# seconds): a Space going live or an invitation to speak is stale after an hour.
+PUSH_TTL = 3600
+# Lifetime of a VAPID token (the JWT's exp): RFC 8292 allows at most 24 h; 12 h, reused
+# for every push to the same push service until an hour is left, so a go-live signs once
+# per push service instead of once per browser.
+VAPID_TOKEN_LIFETIME = 12 * 3600
+VAPID_TOKEN_RENEW_BEFORE = 3600
+# Threads encrypting pushes (an ECDH key and AES-GCM per message, ~0.3 ms in C): one is
+# plenty for the rate above, and keeps the work off the event loop.
+PUSH_THREADS = 1
 
 # Search (GET /api/search, townhall/store/search.py).
 # A query is what a person types to find a Space or someone: 100 characters is more than
