@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
 from functools import cached_property
 from typing import Literal
 from pathlib import Path
+from urllib.parse import urlsplit
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -18,6 +21,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Where WebRTC peers may be: loopback and private networks. A public server adds its
 # own ranges; a server reachable from anywhere sets "0.0.0.0/0,::/0".
 DEFAULT_ALLOWED_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+# The server's signing secret (TOWNHALL_HLS_SIGNING_SECRET, else this file in data_dir):
+# signed HLS URLs use it, and emailed links use a key derived from it.
+SECRET_FILE = "hls-signing-secret"
+MIN_SECRET_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -84,6 +91,17 @@ class Settings(BaseSettings):
     now_space_expiry: float = Field(limits.NOW_SPACE_EXPIRY, gt=0)
     upcoming_grace: float = Field(limits.UPCOMING_GRACE, ge=0)
     sweep_every: float = Field(limits.SWEEP_EVERY, gt=0)
+    # Notification emails (townhall/app/mailer.py): off while smtp_host is empty.
+    smtp_host: str = ""
+    smtp_port: int = Field(587, ge=1, le=65535)
+    # Empty: no login (a local relay).
+    smtp_username: str = ""
+    smtp_password: str = Field("", repr=False)
+    # "starttls" (port 587), "ssl" (implicit TLS, port 465), or "none" (a relay on this
+    # machine or a private network only: the password and mail then travel in clear).
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    # The From address; empty: townhall@ the public URL's host name.
+    smtp_from: str = ""
     # Web Push (townhall/app/webpush.py). The VAPID key that signs every push: a P-256
     # private key, PEM or base64url (the raw 32 bytes, as `vapid --gen` or web-push's
     # generate-vapid-keys print it). Empty: one made once and kept in
@@ -127,6 +145,22 @@ class Settings(BaseSettings):
     def _addresses(cls, value: str) -> str:
         _parse_addresses(value)
         return value
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host.strip())
+
+    @cached_property
+    def email_from(self) -> str:
+        if self.smtp_from.strip():
+            return self.smtp_from.strip()
+        host = urlsplit(self.base_url).hostname or "localhost"
+        try:  # an address is no mail domain
+            ipaddress.ip_address(host)
+            host = "localhost"
+        except ValueError:
+            pass
+        return f"Townhall <townhall@{host}>"
 
     @cached_property
     def base_url(self) -> str:
@@ -182,6 +216,35 @@ class Settings(BaseSettings):
     @property
     def recordings_path(self) -> Path:
         return self.recordings_dir or self.data_dir / "recordings"
+
+
+def load_signing_secret(configured: str, data_dir: Path) -> bytes:
+    """The configured secret, else the one in the data dir (made once, kept across
+    restarts so URLs stay valid; created atomically so two processes agree). Blocking:
+    call it from a thread or at startup."""
+    if configured:
+        if len(configured) < MIN_SECRET_LENGTH:
+            raise ValueError(f"TOWNHALL_HLS_SIGNING_SECRET needs at least {MIN_SECRET_LENGTH} characters")
+        return configured.encode()
+    path = data_dir / SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # fails if another process made it first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    secret = path.read_text().strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"{path} holds no usable secret: delete it to make a new one")
+    return secret.encode()
 
 
 def _parse_networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -144,6 +144,8 @@ DATABASE_THREADS = 4  # SQLite serialises writes; PostgreSQL queries are short
 MEDIA_FILE_THREADS = 2  # recording writes and fsyncs (they wait on the disk, not the GIL)
 FILE_THREADS = 4  # replays and recorded segments served to clients
 PASSWORD_THREADS = 2  # argon2 (~50 ms each, without the GIL): a flood waits its turn
+# Sending email (smtplib waits on the network): one, so one SMTP connection at a time.
+MAIL_THREADS = 1
 # Threads for FastAPI's plain `def` routes and dependencies (anyio's limiter; its
 # default is 40): the same reasoning, every signed-in request looks its session up.
 SYNC_ROUTE_THREADS = 8
@@ -254,6 +256,22 @@ MAX_PUSH_ENDPOINT_LENGTH = 1000
 # Browsers a person may receive Web Push on: a phone, a laptop, a few more; each is one
 # more request per notification, so an account cannot make one go-live cost thousands.
 MAX_PUSH_SUBSCRIPTIONS_PER_USER = 10
+# Notification emails (townhall/app/mailer.py). Messages handed to the SMTP server per
+# turn of its thread: progress is logged and counted between turns, and closing the
+# channel waits for at most one turn (~a second on a local relay).
+EMAIL_SEND_CHUNK = 50
+# Seconds one SMTP command may take (connect, each message): a mail server that stops
+# answering fails that batch instead of holding the email worker for ever.
+SMTP_TIMEOUT = 30.0
+# Times a batch reconnects after the server drops the connection (an idle timeout, a
+# restart): a server that keeps dropping fails the rest of the batch, counted.
+SMTP_RECONNECTS = 3
+# How long an emailed "confirm your address" link works: a week to get to one's inbox;
+# a new address asked for later invalidates it anyway (the link signs the address).
+EMAIL_CONFIRM_VALIDITY = 7 * 24 * 3600
+# The longest emailed-link token we read (user id, kind or expiry, signature: ~50
+# characters): anything longer is refused before any work.
+MAX_EMAIL_TOKEN_LENGTH = 200
 # Web Push sends (townhall/app/webpush.py). Requests to push services in flight at once
 # per batch: push services answer in ~50-200 ms, so 16 at once is ~100-300 pushes a second,
 # a 10,000-subscriber go-live in about a minute, without opening hundreds of sockets.

@@ -35,6 +35,9 @@ PASSWORDS = ThreadPoolExecutor(limits.PASSWORD_THREADS, thread_name_prefix="town
 # Decoding and resizing uploaded avatars (Pillow): one at a time, never behind (or in
 # front of) the files served to listeners.
 IMAGES = ThreadPoolExecutor(limits.IMAGE_THREADS, thread_name_prefix="townhall-img")
+# Notification email over SMTP (townhall/app/mailer.py): a slow mail server holds only
+# this thread, never the database's.
+MAIL = ThreadPoolExecutor(limits.MAIL_THREADS, thread_name_prefix="townhall-mail")
 # Encrypting Web Push messages (townhall/app/webpush.py): never on the event loop, and
 # a large go-live's pushes never queue in front of the database's work.
 PUSH = ThreadPoolExecutor(limits.PUSH_THREADS, thread_name_prefix="townhall-push")

@@ -72,3 +72,6 @@ INVALID_TOKEN = "invalid_token"  # a WHIP bearer token that is unknown or revoke
 INVALID_IMAGE = "invalid_image"  # an upload that is not an image we can read, or too big
 BACKEND_UNAVAILABLE = "backend_unavailable"  # the database or Redis is away for a moment
 LIMIT_REACHED = "limit_reached"  # a per-account cap (live or scheduled Spaces at once)
+INVALID_LINK = "invalid_link"  # an emailed link (unsubscribe, confirm) forged, cut or expired
+ALREADY_UNSUBSCRIBED = "already_unsubscribed"  # that kind of email was already off
+ALREADY_CONFIRMED = "already_confirmed"  # that email address was already confirmed

@@ -49,11 +49,13 @@ def choose(db: OrmSession, user_id: int, kind: str, channel: str, on: bool) -> b
 
 
 def email_addresses(db: OrmSession, user_ids: Sequence[int]) -> dict[int, str]:
-    """{user id: address} for those of `user_ids` who gave one."""
+    """{user id: address} for those of `user_ids` who gave one and proved it is theirs
+    (followed the confirmation link): nobody gets mail they did not ask for."""
     if not user_ids:
         return {}
     return dict(db.execute(select(User.id, User.email).where(
-        User.id.in_(user_ids), User.email.is_not(None))).tuples())
+        User.id.in_(user_ids), User.email.is_not(None),
+        User.email_confirmed.is_(True))).tuples())
 
 
 def push_subscriptions(db: OrmSession, user_ids: Sequence[int]) -> list[PushSubscription]:

@@ -21,15 +21,14 @@ import base64
 import hashlib
 import hmac
 import math
-import os
 import re
-import secrets
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from townhall.config import MIN_SECRET_LENGTH, SECRET_FILE  # noqa: F401 (tests import them here)
+from townhall.config import load_signing_secret as load_secret
 from townhall.http.common.deps import services
 from townhall.http.common.errors_doc import error_responses
 from townhall.http.delivery import hls
@@ -44,8 +43,6 @@ BUCKET = 600
 # Tolerated clock difference between the origin that signed and the one that checks.
 CLOCK_SLACK = 60
 SIG_BYTES = 16  # 128 bits of HMAC-SHA256, 22 base64url characters
-SECRET_FILE = "hls-signing-secret"
-MIN_SECRET_LENGTH = 16
 _TOKEN = re.compile(r"(?P<exp>[1-9][0-9]{0,11})\.(?P<sig>[A-Za-z0-9_-]{22})")
 # How long a node trusts its own answer to "is this Space private?" (the flag can only
 # change while a Space is scheduled; this bounds a database read per Space and node).
@@ -91,34 +88,6 @@ class UrlSigner:
         if exp > self.expiry(now) + self.bucket + CLOCK_SLACK:
             raise InvalidToken("this listening link is not valid yet")
         return exp
-
-
-def load_secret(configured: str, data_dir: Path) -> bytes:
-    """The configured secret, else the one in the data dir (made once, kept across
-    restarts so URLs stay valid; created atomically so two processes agree)."""
-    if configured:
-        if len(configured) < MIN_SECRET_LENGTH:
-            raise ValueError(f"TOWNHALL_HLS_SIGNING_SECRET needs at least {MIN_SECRET_LENGTH} characters")
-        return configured.encode()
-    path = data_dir / SECRET_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)  # fails if another process made it first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    secret = path.read_text().strip()
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise ValueError(f"{path} holds no usable secret: delete it to make a new one")
-    return secret.encode()
 
 
 @dataclass
