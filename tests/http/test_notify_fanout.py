@@ -62,10 +62,10 @@ async def test_going_live_only_queues_the_fan_out(tmp_path: Path) -> None:
     outcome = await commands.act("bigspace", host_id, lambda room: room.go_live(host_id),
                                  "http://test")
     assert outcome.room.state == "live"
-    assert notifier.queue.qsize() == 1 and per_follower(db, "bigspace") == {}
+    assert notifier.jobs.waiting() == 1 and per_follower(db, "bigspace") == {}
     notifier.start()
     try:
-        await wait_until_async(lambda: notifier.queue.qsize() == 0
+        await wait_until_async(lambda: notifier.jobs.waiting() == 0
                                and len(per_follower(db, "bigspace")) == FOLLOWERS,
                                "every follower notified", timeout=60)
         await asyncio.wait_for(notifier.idle(), 30)

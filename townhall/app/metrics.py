@@ -157,7 +157,7 @@ class _NotificationState(Collector):
         waiting = GaugeMetricFamily(
             "townhall_notification_jobs_waiting", "Fan-out jobs and channel batches queued",
             labels=["queue"])
-        waiting.add_metric(["fan-out"], notifier.queue.qsize())
+        waiting.add_metric(["fan-out"], notifier.jobs.waiting())
         for channel in notifier.channels:
             for outcome, count in channel.counts.items():
                 sent.add_metric([channel.name, outcome], count)

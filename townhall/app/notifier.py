@@ -12,10 +12,12 @@ Push: townhall/app/webpush.py), each with only the people who did not turn that 
 off there. A channel has its own bounded queue and worker: a slow mail server never
 holds up the in-app notifications, nor one channel another.
 
-Single node: the queue lives in this process, so a job queued when the process stops
-is lost (people miss that one notification; nothing else breaks). A cluster would need
-the queue in Redis (a stream with consumer groups) for exactly-once fan-out across
-origins: not in scope now.
+Jobs go through a JobQueue (townhall/backends/jobs.py). One node: an in-process queue,
+so a job queued when the process stops is lost (people miss that one notification;
+nothing else breaks). A cluster: a Redis stream with one consumer group, so each job is
+done by one origin; the worker records its cursor after every batch, and an origin that
+takes over a job from a dead one goes on from there, skipping anyone who already has
+this notification (a batch written just before the death is not written twice).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from pydantic import BaseModel
 
 from townhall import limits, threads
 from townhall.app.presenters import UserRef
+from townhall.backends.jobs import JobQueue, Taken
+from townhall.backends.memory.jobs import MemoryJobQueue
 from townhall.domain import Event, Room
 from townhall.domain.events import SpeakerInvited, StateChanged
 from townhall.store import delivery
@@ -54,6 +58,16 @@ class Job:
     actor_id: int
     # Who hears it: these people, or (None) the actor's followers.
     to: tuple[int, ...] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "space_id": self.space_id, "actor_id": self.actor_id,
+                "to": list(self.to) if self.to is not None else None}
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Job:
+        to = data.get("to")
+        return cls(str(data["kind"]), str(data["space_id"]), int(data["actor_id"]),
+                   tuple(int(u) for u in to) if to is not None else None)
 
 
 @dataclass(frozen=True)
@@ -165,22 +179,18 @@ def present(db: Any, rows: list[Notification]) -> list[NotificationOut]:
 
 class Notifier:
     def __init__(self, db: Database, batch: int = limits.NOTIFY_BATCH_SIZE,
-                 channels: tuple[Channel, ...] = ()) -> None:
+                 channels: tuple[Channel, ...] = (), jobs: JobQueue | None = None) -> None:
         self.db = db
         self.batch = batch
         self.channels = channels
-        self.queue: asyncio.Queue[Job] = asyncio.Queue(limits.NOTIFY_QUEUE_SIZE)
+        self.jobs: JobQueue = jobs if jobs is not None else MemoryJobQueue()
         self._task: asyncio.Task[None] | None = None
         # In-app notifications written since start (read by /metrics).
         self.written = 0
 
     # -- what decisions call (on the event loop: never blocks) -------------------------
     def enqueue(self, job: Job) -> None:
-        try:
-            self.queue.put_nowait(job)
-        except asyncio.QueueFull:
-            log.warning("notification queue full: %s for Space %s not sent", job.kind,
-                        job.space_id)
+        self.jobs.put(job.as_json())
 
     def after_decision(self, space_id: str, viewer: int | None, events: tuple[Event, ...],
                        room: Room) -> None:
@@ -204,8 +214,7 @@ class Notifier:
             channel.start()
 
     async def close(self) -> None:
-        for task_owner in (self, *self.channels):
-            task = task_owner._task
+        for task in (self._task, *(channel._task for channel in self.channels)):
             if task is not None:
                 task.cancel()
                 try:
@@ -214,44 +223,55 @@ class Notifier:
                     pass
 
     async def idle(self) -> None:
-        """Until every job queued so far is written and sent (tests, benchmarks)."""
-        await self.queue.join()
+        """Until every job queued here so far is written and sent (tests, benchmarks;
+        one node's queue)."""
+        idle = getattr(self.jobs, "idle", None)
+        if idle is not None:
+            await idle()
         for channel in self.channels:
             await channel.idle()
 
     async def _run(self) -> None:
         while True:
-            job = await self.queue.get()
+            taken = await self.jobs.take()
             try:
-                await self.process(job)
-            except Exception:
-                log.exception("notifications for %s of Space %s failed", job.kind, job.space_id)
-            finally:
-                self.queue.task_done()
+                await self.process(Job.of(taken.job), taken)
+            except Exception:  # a bug: given up (logged), not retried forever
+                log.exception("notifications for job %s failed: %s", taken.id, taken.job)
+            # Not when cancelled (shutting down): in a cluster another origin goes on.
+            await self.jobs.done(taken.id)
 
-    async def process(self, job: Job) -> int:
+    async def process(self, job: Job, taken: Taken | None = None) -> int:
         """Write one job's notifications and offer them to the channels; the number of
-        in-app notifications written."""
+        in-app notifications written. `taken`: the queue's handle (its progress is
+        recorded after each batch); a job taken over from another worker goes on from
+        its cursor and skips whoever already has this notification."""
         started = time.perf_counter()
+        resumed = taken is not None and taken.claimed
+        cursor = taken.resumed if taken is not None else None
         room = await threads.run(threads.DATABASE, self._room, job.space_id)
         if job.to is not None:
             to = [u for u in job.to if room.may("view", u)]
-            return self._offer(await threads.run(threads.DATABASE, self._deliver, to, job))
+            return self._offer(await threads.run(threads.DATABASE, self._deliver, to, job,
+                                                 resumed))
         notified = 0
-        if job.kind == LIVE:  # a reminder, rather than also "someone you follow"
+        if job.kind == LIVE and cursor is None:  # a reminder, not also "someone you follow"
             reminded = await threads.run(threads.DATABASE, self._reminded, job.space_id)
             to = [u for u in reminded if room.may("view", u)]
             notified += self._offer(await threads.run(
-                threads.DATABASE, self._deliver, to, Job(REMINDER, job.space_id, job.actor_id)))
+                threads.DATABASE, self._deliver, to, Job(REMINDER, job.space_id, job.actor_id),
+                resumed))
+            await self._progress(taken, 0)
         if room.private:  # followers who are not members may not even see it exists
             return notified
-        after, batches = 0, 0
+        after, batches = cursor or 0, 0
         while True:
-            last = await threads.run(threads.DATABASE, self._batch, job, after)
+            last = await threads.run(threads.DATABASE, self._batch, job, after, resumed)
             if last is None:
                 break
             after, written = last
             notified += self._offer(written)
+            await self._progress(taken, after)
             batches += 1
             if batches % 10 == 0:
                 log.info("notifying followers of user %d (%s, Space %s): %d so far",
@@ -259,6 +279,10 @@ class Notifier:
         log.info("notified %d people (%s, Space %s) in %.2f s", notified, job.kind,
                  job.space_id, time.perf_counter() - started)
         return notified
+
+    async def _progress(self, taken: Taken | None, cursor: int) -> None:
+        if taken is not None:
+            await self.jobs.progress(taken.id, cursor)
 
     def _offer(self, written: Written) -> int:
         """Hand a written batch's deliveries to their channels; the in-app rows written."""
@@ -277,23 +301,26 @@ class Notifier:
         with self.db.session() as db:
             return store.reminded(db, space_id)
 
-    def _deliver(self, to: list[int], job: Job) -> Written:
+    def _deliver(self, to: list[int], job: Job, resumed: bool) -> Written:
         with self.db.session() as db:
-            return self._write(db, to, job)
+            return self._write(db, to, job, resumed)
 
-    def _batch(self, job: Job, after: int) -> tuple[int, Written] | None:
+    def _batch(self, job: Job, after: int, resumed: bool) -> tuple[int, Written] | None:
         with self.db.session() as db:
             found = store.fan_out_batch(db, job.space_id, job.actor_id, after, self.batch,
                                         skip_reminded=job.kind == LIVE)
             if found is None:
                 return None
             last, to = found
-            return last, self._write(db, to, job)
+            return last, self._write(db, to, job, resumed)
 
-    def _write(self, db: Any, to: list[int], job: Job) -> Written:
+    def _write(self, db: Any, to: list[int], job: Job, resumed: bool) -> Written:
         """In-app rows for those of `to` who want this kind in the app, and for each
         channel the batch of those who want it there (on a DATABASE thread, in the
-        batch's transaction)."""
+        batch's transaction). A resumed job leaves out whoever already has it."""
+        if resumed:
+            have = store.already_notified(db, to, job.kind, job.space_id, job.actor_id)
+            to = [u for u in to if u not in have]
         in_app = delivery.wanting(db, to, job.kind, delivery.APP)
         store.add(db, in_app, job.kind, job.space_id, job.actor_id)
         batches = []

@@ -24,6 +24,7 @@ from townhall.app.looplag import LoopLag
 from townhall.app.media_host import MediaElsewhere, MediaHost, WaitingRoomsFull
 from townhall.app.metrics import Metrics
 from townhall.app.notifier import Channel, Notifier
+from townhall.app.webpush import push_channel
 from townhall.app.presenters import LiveFacts
 from townhall.app.spaces import SpaceCommands
 from townhall.app.stage import Stage
@@ -37,6 +38,8 @@ from townhall.backends.memory.slots import ConnectionSlots
 from townhall.backends.memory.segments import MemorySegmentStore
 from townhall.backends.redis.audience import RedisAudienceBook
 from townhall.backends.redis.bus import RedisBus
+from townhall.backends.redis.jobs import RedisJobQueue
+from townhall.backends.memory.jobs import MemoryJobQueue
 from townhall.backends.redis.leases import MediaLeases
 from townhall.backends.redis.segments import RedisSegmentStore
 from townhall.config import Settings
@@ -96,7 +99,10 @@ class Services:
         self._make_rate_limits()
         self.host = MediaHost(self.db, self.store, self.whip, self.bus, self.audience, self.locks,
                               self.settings.recordings_path, self.leases)
-        self.notifier = Notifier(self.db, channels=self._notification_channels())
+        # In a cluster the fan-out jobs go through Redis: each done once, by one origin.
+        jobs = (RedisJobQueue(self.redis, self.settings.own_url) if self.redis is not None
+                else MemoryJobQueue())
+        self.notifier = Notifier(self.db, channels=self._notification_channels(), jobs=jobs)
         self.commands = SpaceCommands(self.db, self.bus, self.locks, self.live_facts,
                                       self.host.carry_out, self.notifier.after_decision)
         self.stage = Stage(self.db, self.locks, self.host, self.whip, self.whip_offers)
@@ -117,7 +123,7 @@ class Services:
     def _notification_channels(self) -> tuple[Channel, ...]:
         """The ways out besides the app that this deployment has set up (email when
         SMTP is set, Web Push)."""
-        return ()
+        return (push_channel(self.db, self.settings),)
 
     def _make_rate_limits(self) -> None:
         """Every rate limit: in Redis in a cluster (a client spreading requests over the
@@ -186,6 +192,7 @@ class Services:
         self.live.start()
         self.host.start()
         self.lifecycle.start()
+        await self.notifier.jobs.start()
         self.notifier.start()
         # Everything loaded so far lives as long as the process: a full collection
         # scanning it all held the GIL ~80-140 ms (a stall in every speaker's audio, seen
@@ -254,6 +261,7 @@ class Services:
         await self.loop_lag.stop()
         await self.lifecycle.close()
         await self.notifier.close()
+        await self.notifier.jobs.close()
         await self.live.close()
         await self.host.close()
         await self.bus.close()

@@ -57,6 +57,17 @@ def fan_out_batch(db: OrmSession, space_id: str, actor_id: int, after: int, batc
     return ids[-1], [uid for uid in ids if uid not in excluded]
 
 
+def already_notified(db: OrmSession, user_ids: Sequence[int], kind: str, space_id: str,
+                     actor_id: int) -> set[int]:
+    """Those of `user_ids` who already have this notification (a fan-out taken over from
+    a worker that died after writing a batch it had not recorded)."""
+    if not user_ids:
+        return set()
+    return set(db.scalars(select(Notification.user_id).where(
+        Notification.user_id.in_(user_ids), Notification.kind == kind,
+        Notification.space_id == space_id, Notification.actor_id == actor_id)))
+
+
 def reminded(db: OrmSession, space_id: str) -> list[int]:
     return list(db.scalars(select(Reminder.user_id).where(Reminder.space_id == space_id)))
 
