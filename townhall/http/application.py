@@ -21,8 +21,8 @@ from townhall.http.common.csrf import OriginCheck
 from townhall.http.common.deps import SessionCache
 from townhall.http.common.gate import WriteGate
 from townhall.http.common import validation
-from townhall.http.api import (audience, auth, follows, live, moderation, private, search,
-                               spaces, users, whip)
+from townhall.http.api import (audience, auth, follows, live, moderation, private, push,
+                               search, spaces, users, whip)
 from townhall.http.api import settings as settings_api
 from townhall.config import Settings
 from townhall.http.delivery import avatars, hls, signed
@@ -183,7 +183,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
                             headers={"Cache-Control": "public, max-age=3600"})
 
     routers = (auth.router, spaces.router, moderation.router, live.router, audience.router,
-               users.router, follows.router, search.router, settings_api.router,
+               users.router, follows.router, search.router, settings_api.router, push.router,
                whip.router, private.router, signed.router, avatars.router, pages.router)
     for router in routers:
         app.include_router(router)
