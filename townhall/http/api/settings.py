@@ -27,7 +27,7 @@ KIND_LABELS = {
     "invited": "You are invited to speak",
 }
 CHANNEL_LABELS = {delivery.APP: "In the app", delivery.EMAIL: "Email",
-                  delivery.PUSH: "This browser and others you turned on"}
+                  delivery.PUSH: "Browser push"}
 Kind = Literal["live", "scheduled", "reminder", "invited"]
 ChannelName = Literal["app", "email", "push"]
 # local@domain, no spaces or controls, a dot in the domain (or localhost): what a mail
