@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -133,8 +134,8 @@ class Channel:
                 self.queue.task_done()
 
 
-# What one batch wrote: the in-app rows, and per channel (in order) its batch or None.
-Written = tuple[int, list[Delivery | None]]
+# What one batch wrote: who got an in-app row, and per channel (in order) its batch or None.
+Written = tuple[list[int], list[Delivery | None]]
 
 
 class NotificationOut(BaseModel):
@@ -187,6 +188,8 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
         # In-app notifications written since start (read by /metrics).
         self.written = 0
+        # Told who just got an in-app notification (townhall/app/inbox.py: the bells).
+        self.on_written: Callable[[list[int]], None] | None = None
 
     # -- what decisions call (on the event loop: never blocks) -------------------------
     def enqueue(self, job: Job) -> None:
@@ -290,8 +293,10 @@ class Notifier:
         for channel, batch in zip(self.channels, deliveries, strict=True):
             if batch is not None:
                 channel.offer(batch)
-        self.written += in_app
-        return in_app
+        self.written += len(in_app)
+        if self.on_written is not None and in_app:
+            self.on_written(in_app)
+        return len(in_app)
 
     def _room(self, space_id: str) -> Room:
         with self.db.session() as db:
@@ -328,4 +333,4 @@ class Notifier:
             wanting = delivery.wanting(db, to, job.kind, channel.name)
             batches.append(Delivery(job.kind, job.space_id, job.actor_id, tuple(wanting))
                            if wanting else None)
-        return len(in_app), batches
+        return in_app, batches

@@ -23,6 +23,7 @@ from townhall.app.locks import SpaceLocks
 from townhall.app.looplag import LoopLag
 from townhall.app.media_host import MediaElsewhere, MediaHost, WaitingRoomsFull
 from townhall.app.metrics import Metrics
+from townhall.app.inbox import Inbox
 from townhall.app.notifier import Channel, Notifier
 from townhall.app.webpush import push_channel
 from townhall.app.presenters import LiveFacts
@@ -93,6 +94,7 @@ class Services:
     invite_links: RateLimiter = field(init=False)
     follows: RateLimiter = field(init=False)
     notifier: Notifier = field(init=False)
+    inbox: Inbox = field(init=False)
     event_streams: ConnectionSlots = field(init=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +105,8 @@ class Services:
         jobs = (RedisJobQueue(self.redis, self.settings.own_url) if self.redis is not None
                 else MemoryJobQueue())
         self.notifier = Notifier(self.db, channels=self._notification_channels(), jobs=jobs)
+        self.inbox = Inbox(self.bus)
+        self.notifier.on_written = self.inbox.published
         self.commands = SpaceCommands(self.db, self.bus, self.locks, self.live_facts,
                                       self.host.carry_out, self.notifier.after_decision)
         self.stage = Stage(self.db, self.locks, self.host, self.whip, self.whip_offers)
@@ -194,6 +198,7 @@ class Services:
         self.lifecycle.start()
         await self.notifier.jobs.start()
         self.notifier.start()
+        self.inbox.start()
         # Everything loaded so far lives as long as the process: a full collection
         # scanning it all held the GIL ~80-140 ms (a stall in every speaker's audio, seen
         # in benchmarks/burst_stall.py). Frozen, the collector only scans what comes later.
@@ -260,6 +265,7 @@ class Services:
     async def close(self) -> None:
         await self.loop_lag.stop()
         await self.lifecycle.close()
+        await self.inbox.stop()
         await self.notifier.close()
         await self.notifier.jobs.close()
         await self.live.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from sse_starlette import EventSourceResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
@@ -12,6 +15,7 @@ from townhall import limits, threads
 from townhall.app.notifier import NotificationOut, present
 from townhall.app.presenters import UserRef
 from townhall.domain.errors import BadRequest, Conflict, Forbidden, NotFound
+from townhall.http.api.live import HEARTBEAT_SECONDS
 from townhall.http.api.users import FOLLOW, MAX_USER_ID, UNFOLLOW, Username, _by_name
 from townhall.http.common.deps import client_key, require_user, services
 from townhall.http.common.errors_doc import API_ERRORS
@@ -155,4 +159,34 @@ def _read(request: Request, user: User, up_to: int | None) -> Notifications:
 @router.post("/me/notifications/read", response_model=Notifications)
 async def read_notifications(body: ReadUpTo, request: Request, user: SignedIn) -> Notifications:
     """Mark your notifications read: all, or those up to `up_to` (an id)."""
-    return await threads.run(threads.DATABASE, _read, request, user, body.up_to)
+    out = await threads.run(threads.DATABASE, _read, request, user, body.up_to)
+    services(request).inbox.published([user.id])  # your other tabs' bells
+    return out
+
+
+def _unread(request: Request, user_id: int) -> int:
+    with services(request).db.session() as db:
+        return store.unread(db, user_id)
+
+
+@router.get("/me/events", response_class=EventSourceResponse,
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+async def my_events(request: Request, user: SignedIn) -> EventSourceResponse:
+    """Server-Sent Events for the bell: `unread` (with the count) at once, and again
+    whenever you get a notification or read them in another tab."""
+    svc = services(request)
+    slot = svc.event_streams.take(client_key(request, None), "live-event streams")
+    wake = svc.inbox.open(user.id)  # opened first: nothing falls between it and the count
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        try:
+            while True:
+                unread = await threads.run(threads.DATABASE, _unread, request, user.id)
+                yield {"event": "unread", "data": json.dumps({"unread": unread})}
+                await wake.get()
+        finally:
+            svc.inbox.close(user.id, wake)
+            slot.release()
+
+    return EventSourceResponse(stream(), ping=HEARTBEAT_SECONDS,
+                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

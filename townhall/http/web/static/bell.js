@@ -1,12 +1,12 @@
-// The header's bell: how many notifications are unread, kept current by asking the
-// server now and then, and a panel listing them (each a sentence from the server with
-// a link to its Space). Opening the panel marks what it shows read.
+// The header's bell: how many notifications are unread, pushed by the server over an
+// event stream (GET /api/me/events: the count at once, and again whenever it changes),
+// and a panel listing them (each a sentence from the server with a link to its Space).
+// Opening the panel marks what it shows read.
 import { el, get, post, showError } from "./api.js";
 
-// How often a signed-in tab asks for its unread count (GET /api/me/notifications?limit=0,
-// one indexed count): often enough that "X is live" arrives while it is worth hearing,
-// rarely enough that a million open tabs cost the server little. Hidden tabs do not ask;
-// a tab asks at once when it is shown again.
+// Only while the event stream is down (EventSource retries it by itself): how often the
+// tab asks for its count instead (GET /api/me/notifications?limit=0, one indexed count).
+// Hidden tabs do not ask; a tab asks at once when it is shown again.
 export const BELL_POLL_MS = 20_000;
 
 export function bell() {
@@ -80,7 +80,8 @@ export function bell() {
   });
   window.addEventListener("resize", () => panel.hidden || place());
   document.addEventListener("visibilitychange", refresh);
-  setInterval(refresh, BELL_POLL_MS);
-  refresh();
+  const stream = new EventSource("/api/me/events");
+  stream.addEventListener("unread", (event) => show(JSON.parse(event.data).unread));
+  setInterval(() => stream.readyState === EventSource.OPEN || refresh(), BELL_POLL_MS);
   return wrap;
 }
