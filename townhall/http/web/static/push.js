@@ -6,14 +6,15 @@
 // notifications blocked, no answer from the browser's push service (it is on the
 // internet, run by the browser's maker), or the server refusing.
 import { api, el, get } from "./api.js";
+import { currentUser } from "./nav.js";
 
 const $ = (id) => document.getElementById(id);
 // How long the browser's push service may take to answer a subscribe: it is on the
 // internet; with none (or blocked), some browsers never answer at all.
 const SUBSCRIBE_TIMEOUT_MS = 20_000;
-const NO_PUSH_SERVICE = "This browser could not reach its push service (run by the browser's "
-  + "maker, on the internet), so notifications can't be turned on here. Check the "
-  + "connection, or try another browser.";
+const NO_PUSH_SERVICE = "This browser could not subscribe with its push service (run by the "
+  + "browser's maker, on the internet; private windows have none), so notifications can't "
+  + "be turned on here. Try a normal window, check the connection, or try another browser.";
 const BLOCKED = "Notifications are blocked for this site in your browser. Allow them in the "
   + "browser's site settings, then turn this on.";
 
@@ -72,8 +73,8 @@ async function turnOn() {
       userVisibleOnly: true, applicationServerKey: bytesOf(key),
     }), SUBSCRIBE_TIMEOUT_MS);
   } catch (err) {
-    if (err && err.name === "NotAllowedError") fail(BLOCKED);
-    else fail(NO_PUSH_SERVICE);
+    if (err && err.name === "NotAllowedError" && Notification.permission === "denied") fail(BLOCKED);
+    else fail(`${NO_PUSH_SERVICE} (The browser said: ${err && err.message ? err.message : err}.)`);
     return false;
   }
   try {
@@ -170,4 +171,20 @@ async function start(settings) {
   card.dataset.ready = "true"; // for tests: the control is drawn and its state known
 }
 
-document.addEventListener("townhall:settings", (event) => start(event.detail));
+// Whether this deployment sends push comes with the settings (settings.js announces them
+// once loaded; this module may load after that, so it asks itself if it missed them).
+let started = false;
+function startOnce(settings) {
+  if (started) return;
+  started = true;
+  start(settings);
+}
+document.addEventListener("townhall:settings", (event) => startOnce(event.detail));
+currentUser.then(async (user) => {
+  if (!user || started) return;
+  try {
+    startOnce(await get("/api/me/settings"));
+  } catch (_) {
+    /* settings.js shows why the settings could not be read */
+  }
+});
