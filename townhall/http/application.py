@@ -24,6 +24,7 @@ from townhall.http.common import validation
 from townhall.http.api import (audience, auth, follows, live, moderation, private, push,
                                search, spaces, users, whip)
 from townhall.http.api import settings as settings_api
+from townhall.http.api import home
 from townhall.config import Settings
 from townhall.http.delivery import avatars, hls, signed
 from townhall.domain import errors
@@ -184,7 +185,8 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
 
     routers = (auth.router, spaces.router, moderation.router, live.router, audience.router,
                users.router, follows.router, search.router, settings_api.router, push.router,
-               whip.router, private.router, signed.router, avatars.router, pages.router)
+               whip.router, private.router, signed.router, avatars.router, home.router,
+               pages.router)
     for router in routers:
         app.include_router(router)
     # A private Space's plain HLS URLs answer 403: it plays from signed ones only.

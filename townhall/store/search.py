@@ -109,6 +109,19 @@ def search(db: OrmSession, text: str, kind: Kind, viewer_id: int | None, page: i
     return Found(words, spaces[:page_size], len(spaces) > page_size)
 
 
+def matching_spaces(db: OrmSession, words: list[str]) -> Select:
+    """The ids of the Spaces whose title, topics, description or host match every word
+    (the index and rule `search` uses, unranked: a subquery for a list's WHERE; who may
+    see each Space is for the list to check)."""
+    if _sqlite(db):
+        index = table("search_spaces", column("rowid"))
+        ids = table("search_space_rows", column("id"), column("space_id"))
+        return (select(ids.c.space_id).select_from(index).join(ids, ids.c.id == index.c.rowid)
+                .where(literal_column("search_spaces").op("MATCH")(_fts5(words))))
+    index = table("search_spaces", column("space_id"), column("document"))
+    return select(index.c.space_id).where(index.c.document.op("@@")(_tsquery(words)))
+
+
 def _visible(db: OrmSession, query: Select, viewer_id: int | None) -> Iterator[SpaceHit]:
     """The ranked Spaces this viewer may view, in order (their Rooms decide)."""
     result = db.execute(query.execution_options(yield_per=_CHUNK))

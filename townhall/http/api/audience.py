@@ -27,6 +27,9 @@ Viewer = Annotated[User | None, Depends(current_user)]
 class Beacon(BaseModel):
     # A random id the player makes when it starts: no cookie, no account.
     session: str = Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")
+    # A signed-in listener who would rather not be named: counted like anyone, never
+    # listed in who is listening (GET .../listeners), as an anonymous player is.
+    incognito: bool = False
 
 
 class AudienceOut(BaseModel):
@@ -58,7 +61,8 @@ def _ended_figures(svc: Services, space_id: str) -> dict[str, object]:
 @router.post("/beacon", status_code=204, response_class=Response)
 async def beacon(space_id: str, body: Beacon, request: Request, viewer: Viewer) -> Response:
     """A playing listener says so every BEACON_INTERVAL seconds. Anyone listening counts;
-    a signed-in listener is also who is listening now (GET .../listeners)."""
+    a signed-in listener is also who is listening now (GET .../listeners), unless they
+    listen `incognito` (counted, not shown)."""
     svc = services(request)
     if not await svc.on_air(space_id):
         await threads.run(threads.DATABASE, _must_exist, svc, space_id)  # 404 for an unknown Space
@@ -69,7 +73,8 @@ async def beacon(space_id: str, body: Beacon, request: Request, viewer: Viewer) 
     if not await svc.audience.playing(space_id, body.session, now):
         # A new listener: each address brings a bounded number to a Space (named limit).
         await svc.new_listeners.hit(f"{address}:{space_id}", "new listeners from this address")
-    await svc.audience.beat(space_id, body.session, now, viewer.id if viewer else None)
+    named = viewer.id if viewer is not None and not body.incognito else None
+    await svc.audience.beat(space_id, body.session, now, named)
     return Response(status_code=204)
 
 

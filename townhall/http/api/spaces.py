@@ -7,16 +7,18 @@ from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field, field_validator
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from townhall import limits, threads
 from townhall.app.presenters import SpaceOut, present
 from townhall.app.spaces import closed
 from townhall.store import rooms as room_store
+from townhall.store import search as search_store
+from townhall.store.discover import fresh_upcoming
 from townhall.http.common.deps import client_key, current_user, public_base, require_user, services
 from townhall.http.common.errors_doc import API_ERRORS
 from townhall.domain.errors import LIMIT_REACHED, BadRequest, Conflict
@@ -163,20 +165,47 @@ def _create(body: SpaceCreate, request: Request, user: User) -> SpaceOut:
         return space_out(request, db, space, Room(host_id=user.id, private=body.private), user)
 
 
+def _search_words(value: str | None) -> str | None:
+    """A list's `q`: blank is no filter; otherwise GET /api/search's limits."""
+    if value is None or not value.strip():
+        return None
+    if len(search_store.terms(value)) > limits.MAX_SEARCH_WORDS:
+        raise PydanticCustomError("too_many_words", "use at most {max} words",
+                                  {"max": limits.MAX_SEARCH_WORDS})
+    return value
+
+
+ListQuery = Annotated[
+    str | None,
+    Query(max_length=limits.MAX_SEARCH_QUERY_LENGTH,
+          description="Only Spaces this search finds (as GET /api/search: title, topics, "
+                      "description, host; every word must match the beginning of a word)"),
+    AfterValidator(_search_words)]
+
+
 @router.get("", response_model=SpaceList)
-def list_spaces(request: Request, viewer: Viewer) -> SpaceList:
+def list_spaces(request: Request, viewer: Viewer, q: ListQuery = None) -> SpaceList:
+    """Live (latest first), upcoming (soonest first) and recent replays, LIST_LIMIT each;
+    with `q`, only those the search index finds (same order)."""
     with services(request).db.session() as db:
         def outs(query) -> list[SpaceOut]:  # type: ignore[no-untyped-def]
             return visible(request, db, query, viewer, LIST_LIMIT)
 
-        by_state = lambda state: select(Space).where(Space.state == state)  # noqa: E731
+        found = None
+        if q is not None:
+            words = search_store.terms(q)
+            if not words:  # only punctuation: nothing to look for, nothing found
+                return SpaceList(live=[], upcoming=[], recent=[])
+            found = Space.id.in_(search_store.matching_spaces(db, words))
+
+        def by_state(state: str):  # type: ignore[no-untyped-def]
+            query = select(Space).where(Space.state == state)
+            return query if found is None else query.where(found)
+
         # A Space whose start is long past no longer promises "starting soon" to anyone
         # but its host (it expires later: townhall/app/lifecycle.py).
-        stale = (utcnow() - timedelta(seconds=services(request).settings.upcoming_grace)
-                 ).replace(tzinfo=None)  # stored times are naive UTC on SQLite
-        fresh = func.coalesce(Space.scheduled_start, Space.created_at) >= stale
-        if viewer is not None:
-            fresh = or_(fresh, Space.host_id == viewer.id)
+        stale = utcnow() - timedelta(seconds=services(request).settings.upcoming_grace)
+        fresh = fresh_upcoming(stale, viewer.id if viewer else None)
         return SpaceList(
             live=outs(by_state("live").order_by(Space.started_at.desc())),
             upcoming=outs(by_state("scheduled").where(fresh)
