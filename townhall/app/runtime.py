@@ -26,6 +26,7 @@ from townhall.app.metrics import Metrics
 from townhall.app.inbox import Inbox
 from townhall.app.notifier import Channel, Notifier
 from townhall.app.webpush import push_channel
+from townhall.app.mailer import email_channel
 from townhall.app.presenters import LiveFacts
 from townhall.app.spaces import SpaceCommands
 from townhall.app.stage import Stage
@@ -127,7 +128,8 @@ class Services:
     def _notification_channels(self) -> tuple[Channel, ...]:
         """The ways out besides the app that this deployment has set up (email when
         SMTP is set, Web Push)."""
-        return (push_channel(self.db, self.settings),)
+        email = email_channel(self.db, self.settings)
+        return (push_channel(self.db, self.settings), *((email,) if email is not None else ()))
 
     def _make_rate_limits(self) -> None:
         """Every rate limit: in Redis in a cluster (a client spreading requests over the

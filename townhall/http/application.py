@@ -24,6 +24,7 @@ from townhall.http.common import validation
 from townhall.http.api import (audience, auth, follows, live, moderation, private, push,
                                search, spaces, users, whip)
 from townhall.http.api import settings as settings_api
+from townhall.http.api import email as email_api
 from townhall.http.api import home
 from townhall.config import Settings
 from townhall.http.delivery import avatars, hls, signed
@@ -34,6 +35,7 @@ from townhall.app.metrics import CONTENT_TYPE
 from townhall.backends.ratelimit import TooManyRequests
 from townhall.app.runtime import Services
 from townhall.http.web import pages
+from townhall.http.web import email_pages
 
 log = logging.getLogger(__name__)
 # Codes for errors Starlette raises itself, and for HTTPException raised by routes.
@@ -189,6 +191,10 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
                pages.router)
     for router in routers:
         app.include_router(router)
+    # Emailed links: one-click unsubscribe and address confirmation (POST), and the
+    # pages their GET opens.
+    app.include_router(email_api.router)
+    app.include_router(email_pages.router)
     # A private Space's plain HLS URLs answer 403: it plays from signed ones only.
     app.include_router(hls.router, dependencies=[Depends(signed.public_only)],
                        responses=signed.FORBIDDEN_DOC)

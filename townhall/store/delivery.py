@@ -53,9 +53,9 @@ def email_addresses(db: OrmSession, user_ids: Sequence[int]) -> dict[int, str]:
     (followed the confirmation link): nobody gets mail they did not ask for."""
     if not user_ids:
         return {}
-    return dict(db.execute(select(User.id, User.email).where(
-        User.id.in_(user_ids), User.email.is_not(None),
-        User.email_confirmed.is_(True))).tuples())
+    rows = db.execute(select(User.id, User.email).where(
+        User.id.in_(user_ids), User.email.is_not(None), User.email_confirmed.is_(True)))
+    return {user_id: str(address) for user_id, address in rows}
 
 
 def push_subscriptions(db: OrmSession, user_ids: Sequence[int]) -> list[PushSubscription]:
