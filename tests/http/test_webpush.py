@@ -19,6 +19,7 @@ earlier batch is finished (the "barrier" below)."""
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import stat
@@ -342,7 +343,8 @@ def test_shapes_sign_in_and_unsubscribing(push_server: Server) -> None:
     theirs = other.delete("/api/me/push-subscriptions",
                           params={"endpoint": subscription["endpoint"]})
     assert theirs.status_code == 404
-    gone = client.delete("/api/me/push-subscriptions", params={"endpoint": subscription["endpoint"]})
+    gone = client.delete("/api/me/push-subscriptions",
+                         params={"endpoint": subscription["endpoint"]})
     assert gone.status_code == 204
     assert client.get("/api/me/push-subscriptions").json()["subscriptions"] == []
     client.close()
@@ -360,7 +362,9 @@ def test_an_account_has_a_limited_number_of_browsers(push_server: Server) -> Non
     assert refused.json()["code"] == "limit_reached"
     assert str(limits.MAX_PUSH_SUBSCRIPTIONS_PER_USER) in refused.json()["detail"]
     subscribe(client, browsers[0], expect=200)  # one already counted: an update
-    client.request("DELETE", "/api/me/push-subscriptions", json={"endpoint": browsers[0]["endpoint"]})
+    removed = client.request("DELETE", "/api/me/push-subscriptions",
+                             json={"endpoint": browsers[0]["endpoint"]})
+    assert removed.status_code == 204
     subscribe(client, browsers[-1])
     client.close()
 
@@ -377,7 +381,6 @@ def test_by_default_push_goes_to_the_internet_only() -> None:
                      "https://web.push.apple.com/abc", "https://8.8.8.8/x"):
         assert endpoint_problem(endpoint, []) is None, endpoint
     # Allowed networks: loopback, and plain http only there.
-    import ipaddress
     loopback = [ipaddress.ip_network("127.0.0.0/8")]
     assert endpoint_problem("http://127.0.0.1:9/push", loopback) is None
     assert endpoint_problem("http://10.0.0.1/push", [ipaddress.ip_network("10.0.0.0/8")])

@@ -128,7 +128,8 @@ def _out(row: PushSubscription) -> SubscriptionOut:
                            created_at=row.created_at.replace(tzinfo=UTC).isoformat())
 
 
-def _subscribe(request: Request, viewer: User, body: SubscriptionIn) -> tuple[bool, SubscriptionOut]:
+def _subscribe(request: Request, viewer: User,
+               body: SubscriptionIn) -> tuple[bool, SubscriptionOut]:
     """(created, the row): a new browser, or the same endpoint's row updated."""
     with services(request).db.session() as db:
         row = db.scalar(select(PushSubscription).where(
