@@ -306,7 +306,9 @@ class PushChannel(Channel):
                                     allow_redirects=False) as response:
                 status = response.status
                 reason = (await response.content.read(200)).decode(errors="replace")
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 (one browser's failure never stops the batch:
+            # network errors, a refused address, a key py_vapid cannot sign for, e.g. an
+            # IPv6 literal `aud` it does not accept)
             return f"{origin}: {type(exc).__name__}: {str(exc)[:200]}"
         if 200 <= status < 300:
             return None
