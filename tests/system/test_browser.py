@@ -177,7 +177,7 @@ def test_host_goes_live_listener_hears_tone_then_replay(server, browser) -> None
     host.click("#auth-submit")
     host.wait_for_url(f"{base}/")
     host.wait_for_selector("#create:not([hidden])")
-    host.wait_for_selector("#live-list .space-link, #live-list .muted:not(:has-text('Loading'))")
+    host.wait_for_selector("#discover-list .space-link, #discover-list .muted:not(:has-text('Loading'))")
     screenshot(host, "home-signed-in.png")
     host.fill("#create-title", "Tone check: 440 Hz")
     host.click("#create-button")

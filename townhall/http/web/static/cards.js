@@ -25,9 +25,10 @@ function metaText(space) {
 
 /**
  * One list item. `extra` nodes (buttons) go at the end of the item; `highlight` marks
- * it (a reminded Space that went live).
+ * it (a reminded Space that went live); `reasons`: why it is shown (Discover: the
+ * server's sentences, shown as they come).
  */
-export function spaceItem(space, { extra = [], highlight = null, showHost = true } = {}) {
+export function spaceItem(space, { extra = [], highlight = null, showHost = true, reasons = null } = {}) {
   const item = el(
     "li",
     { class: `space-item${highlight ? " highlight" : ""}`, "data-space-id": space.id, "data-state": space.state },
@@ -40,6 +41,16 @@ export function spaceItem(space, { extra = [], highlight = null, showHost = true
   item.append(meta);
   if (space.topics?.length) {
     item.append(el("span", { class: "topics small" }, ...space.topics.map((t) => el("span", { class: "topic" }, t))));
+  }
+  if (reasons?.length) {
+    item.append(
+      el(
+        "p",
+        { class: "reasons small" },
+        el("span", { class: "sr-only" }, "Why it is here: "),
+        ...reasons.map((r) => el("span", { class: "reason" }, r)),
+      ),
+    );
   }
   if (highlight) item.append(el("a", { href: spaceUrl(space.id), class: "button small live-join" }, highlight));
   const actions = extra.filter(Boolean);

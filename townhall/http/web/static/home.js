@@ -1,7 +1,8 @@
-// Home: your reminders, live Spaces (with listener counts), upcoming Spaces (with
-// "Remind me"), recent replays, and the "Create a Space" form when signed in.
-import { get, post, showError } from "./api.js";
-import { clearProblems, showFieldError, showProblem } from "./form-errors.js";
+// Home: your reminders, your own Spaces, "Following" (live and upcoming Spaces of hosts
+// you follow) and "Discover" (everyone else's, each card with the server's reasons:
+// GET /api/home), recent replays, and the "Create a Space" form when signed in.
+import { api, get, post, showError } from "./api.js";
+import { clearProblems, showFieldError, showNear, showProblem } from "./form-errors.js";
 import { fillList, remindButton, spaceItem, spaceUrl } from "./cards.js";
 import { dateToLocalInput, localInputToIso } from "./format.js";
 import { currentUser } from "./nav.js";
@@ -10,18 +11,57 @@ const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 10000;
 let user = null;
 
+const upcomingItem = (s) => spaceItem(s, { extra: [remindButton(s, user, refresh)] });
+const anyItem = (s) => (s.state === "scheduled" ? upcomingItem(s) : spaceItem(s));
+
+function renderFollowing(following) {
+  $("following-signed-out").hidden = Boolean(following);
+  $("following-about").hidden = !following;
+  if (!following) {
+    $("following-lists").hidden = true;
+    $("following-empty").hidden = true;
+    fillList($("following-live"), [], "");
+    fillList($("following-upcoming"), [], "");
+    return;
+  }
+  const none = !following.live.length && !following.upcoming.length;
+  $("following-lists").hidden = none;
+  $("following-empty").hidden = !none;
+  fillList($("following-live"), following.live.map((s) => spaceItem(s)), "Nobody you follow is live right now.");
+  fillList($("following-upcoming"), following.upcoming.map(upcomingItem), "Nothing scheduled by people you follow.");
+}
+
+function renderDiscover(home) {
+  const on = home.discover_enabled;
+  $("discover-list").hidden = !on;
+  $("discover-off").hidden = on;
+  $("discover-about").hidden = !on;
+  $("discover-how").hidden = !on;
+  $("discover-off-button").hidden = !home.can.includes("turn_off_discover");
+  $("discover-on-button").hidden = !home.can.includes("turn_on_discover");
+  $("discover-formula").textContent = home.formula;
+  fillList(
+    $("discover-list"),
+    on ? home.discover.map((card) => {
+      const extra = card.space.state === "scheduled" ? [remindButton(card.space, user, refresh)] : [];
+      return spaceItem(card.space, { reasons: card.reasons, extra });
+    }) : [],
+    "Nothing else is live or coming up right now.",
+  );
+}
+
 async function refresh() {
   try {
-    const [{ live, upcoming, recent }, reminders] = await Promise.all([
+    const [home, { recent }, reminders] = await Promise.all([
+      get("/api/home"),
       get("/api/spaces"),
       user ? get("/api/me/reminders") : Promise.resolve([]),
     ]);
-    fillList($("live-list"), live.map((s) => spaceItem(s)), "Nobody is live right now.");
-    fillList(
-      $("upcoming-list"),
-      upcoming.map((s) => spaceItem(s, { extra: [remindButton(s, user, refresh)] })),
-      "Nothing scheduled.",
-    );
+    const yours = home.yours ? [...home.yours.live, ...home.yours.upcoming] : [];
+    $("yours-card").hidden = !yours.length;
+    fillList($("yours-list"), yours.map(anyItem), "");
+    renderFollowing(home.following);
+    renderDiscover(home);
     fillList($("recent-list"), recent.map((s) => spaceItem(s)), "No replays yet.");
     $("reminders-card").hidden = !reminders.length;
     // A reminded Space that went live comes first, marked so it stands out.
@@ -39,6 +79,24 @@ async function refresh() {
     showError(err);
   }
 }
+
+/** Discover on or off: your setting (PATCH /api/me/settings), then the home again. */
+async function setDiscover(on, button) {
+  button.disabled = true;
+  clearProblems({}, button);
+  try {
+    await api("PATCH", "/api/me/settings", { discover: on });
+    await refresh();
+    // The control pressed is gone: the focus goes to the one that undoes it.
+    (on ? $("discover-off-button") : $("discover-on-button")).focus();
+  } catch (err) {
+    showNear(button, err);
+  } finally {
+    button.disabled = false;
+  }
+}
+$("discover-off-button").addEventListener("click", (e) => setDiscover(false, e.currentTarget));
+$("discover-on-button").addEventListener("click", (e) => setDiscover(true, e.currentTarget));
 
 const startInput = $("create-start");
 // The picker offers the window the server allows (its limit, rendered into the page).

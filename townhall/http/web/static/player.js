@@ -72,6 +72,9 @@ export class Player {
     this._generation = 0;
     this.beaconUrl = null; // POST target while playing live (null: no beacons)
     this.session = null; // random id for this player start, sent in beacons
+    // A signed-in listener who would rather not be named: counted, not listed (the
+    // beacon says so; the server leaves them out of who is listening).
+    this.incognito = false;
     this._beaconTimer = null;
     const params = new URLSearchParams(location.search);
     this._forceNative = params.get("player") === "native";
@@ -113,7 +116,7 @@ export class Player {
     fetch(this.beaconUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ session: this.session }),
+      body: JSON.stringify({ session: this.session, incognito: this.incognito }),
       keepalive: true,
       // The session id is the player; a signed-in listener's cookie also says who is
       // listening (the roster: GET …/listeners). Anonymous players are only counted.

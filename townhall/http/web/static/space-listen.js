@@ -2,7 +2,7 @@
 // Space's stream is at signed URLs (GET …/playback) that expire; a public one's at the
 // plain URLs in the Space.
 import { get, localUrl, showError } from "./api.js";
-import { may, state } from "./space-state.js";
+import { may, state, you } from "./space-state.js";
 import { apiBase, ui } from "./space-ui.js";
 
 /**
@@ -57,6 +57,45 @@ function playingOut(player) {
   return player.kind === "live" && !player.blocked && !player.userPaused && (!audio.paused || audio.ended);
 }
 
+// "Listen incognito": a signed-in listener's choice, remembered in this browser. The
+// beacon carries it (the server counts them but leaves them out of who is listening).
+const INCOGNITO_KEY = "townhall.incognito";
+const incognitoBox = document.getElementById("incognito");
+const incognitoHint = document.getElementById("incognito-hint");
+
+function remembered() {
+  try {
+    return localStorage.getItem(INCOGNITO_KEY) === "1";
+  } catch {
+    return false; // storage refused (private mode): not incognito unless chosen here
+  }
+}
+
+function renderIncognito(player, listening) {
+  const row = document.getElementById("incognito-row");
+  // Only a signed-in listener is ever named in the room: nobody else needs the choice.
+  row.hidden = !listening || you().role === "anonymous";
+  player.incognito = !row.hidden && incognitoBox.checked;
+  incognitoHint.textContent = incognitoBox.checked
+    ? "You're counted but not shown in the room."
+    : "People in the room can see you're listening.";
+}
+
+let incognitoReady = false;
+function setUpIncognito(player) {
+  if (incognitoReady) return;
+  incognitoReady = true;
+  incognitoBox.checked = remembered();
+  incognitoBox.addEventListener("change", () => {
+    try {
+      localStorage.setItem(INCOGNITO_KEY, incognitoBox.checked ? "1" : "0");
+    } catch {
+      /* not remembered; it still applies to this page */
+    }
+    renderIncognito(player, true);
+  });
+}
+
 export function renderPlayer({ player, publisher, render }) {
   const { space } = state;
   // On stage, a speaker hears the others live (mix-minus), not the delayed program;
@@ -68,6 +107,8 @@ export function renderPlayer({ player, publisher, render }) {
   ui.playReplay.hidden = true;
   ui.noReplay.hidden = true;
   ui.playerBar.hidden = false;
+  setUpIncognito(player);
+  renderIncognito(player, show && (space.state === "live" || space.state === "scheduled"));
   if (!show) {
     player.stop();
     return;
