@@ -232,6 +232,16 @@ SWEEP_BATCH = 100
 # target whenever that host goes live) is.
 FOLLOW_BURST = 30
 FOLLOWS_PER_SECOND = 0.5
+# Confirmation emails per account (a new address in settings sends one): 3 in a row for
+# typos, then one an hour, so nobody can use Townhall to mail a stranger's inbox again
+# and again.
+EMAIL_CONFIRM_BURST = 3
+EMAIL_CONFIRMS_PER_SECOND = 1 / 3600
+# Web Push subscriptions added or changed per account: a person turns push on in a few
+# browsers (the cap, MAX_PUSH_SUBSCRIPTIONS_PER_USER, speaks first); a script
+# registering endpoints again and again (each a URL we will call) is slowed.
+PUSH_SUBSCRIBE_BURST = 20  # twice MAX_PUSH_SUBSCRIPTIONS_PER_USER
+PUSH_SUBSCRIBES_PER_SECOND = 1 / 60
 # People per page of a followers or following list: a screenful of names and faces.
 FOLLOW_PAGE_SIZE = 50
 # Notifications per page of GET /api/me/notifications (and its default): the bell's

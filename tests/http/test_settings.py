@@ -109,3 +109,16 @@ def test_a_kind_turned_off_in_the_app_is_not_written(pair) -> None:  # type: ign
     # Turned back on: the next one is written.
     assert patch(fan, {"notifications": {"live": {"app": True}}}).json()[
         "notifications"]["live"]["app"] is True
+
+
+def test_new_addresses_are_rate_limited(pair) -> None:  # type: ignore[no-untyped-def]
+    """Each new address is mailed a confirmation link: a fourth one in a row is refused,
+    so nobody can mail a stranger's inbox again and again through Townhall."""
+    _, fan = pair
+    for n in range(3):
+        assert patch(fan, {"email": f"typo{n}@example.org"}).status_code == 200
+    refused = patch(fan, {"email": "stranger@example.org"})
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["code"] == "rate_limited" and "confirmation emails" in refused.json()["detail"]
+    assert settings(fan)["email"] == "typo2@example.org"  # nothing changed
+    assert patch(fan, {"discover": False}).status_code == 200  # other settings still save

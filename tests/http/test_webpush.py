@@ -405,3 +405,19 @@ def test_a_vapid_key_from_settings(tmp_path: Path) -> None:
     assert not (tmp_path / KEY_FILE).exists()  # a configured key is not written anywhere
     with pytest.raises(ValueError):
         load_vapid_key("not a key!", tmp_path)
+
+
+
+def test_subscribing_again_and_again_is_rate_limited(push_server: Server) -> None:
+    """Registering endpoints over and over (each a URL the server will call) is slowed
+    after PUSH_SUBSCRIBE_BURST, with a sentence saying what was limited."""
+    client = signed_in_client(push_server.base_url, "churn")
+    browser = Subscriber(token="churn").subscription("https://push.example.org")
+    subscribe(client, browser)
+    for _ in range(limits.PUSH_SUBSCRIBE_BURST - 1):
+        subscribe(client, browser, expect=200)
+    refused = client.post("/api/me/push-subscriptions", json=browser)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["code"] == "rate_limited"
+    assert "push subscriptions" in refused.json()["detail"]
+    client.close()

@@ -94,6 +94,8 @@ class Services:
     stage_tokens: RateLimiter = field(init=False)
     invite_links: RateLimiter = field(init=False)
     follows: RateLimiter = field(init=False)
+    email_confirms: RateLimiter = field(init=False)
+    push_subscribes: RateLimiter = field(init=False)
     notifier: Notifier = field(init=False)
     inbox: Inbox = field(init=False)
     event_streams: ConnectionSlots = field(init=False)
@@ -158,6 +160,10 @@ class Services:
         self.stage_tokens = limit("stage", s.stage_token_burst, limits.STAGE_TOKENS_PER_SECOND)
         self.invite_links = limit("invites", s.invite_link_burst, limits.INVITE_LINKS_PER_SECOND)
         self.follows = limit("follows", limits.FOLLOW_BURST, limits.FOLLOWS_PER_SECOND)
+        self.email_confirms = limit("email-confirms", limits.EMAIL_CONFIRM_BURST,
+                                    limits.EMAIL_CONFIRMS_PER_SECOND)
+        self.push_subscribes = limit("push-subscribes", limits.PUSH_SUBSCRIBE_BURST,
+                                     limits.PUSH_SUBSCRIBES_PER_SECOND)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:

@@ -29,7 +29,7 @@ from townhall import limits, threads
 from townhall.app.webpush import Network, PushChannel, b64url_decode, endpoint_problem
 from townhall.domain import errors
 from townhall.domain.errors import ClientError, Conflict, NotFound, Unavailable
-from townhall.http.common.deps import require_user, services
+from townhall.http.common.deps import client_key, require_user, services
 from townhall.http.common.errors_doc import API_ERRORS
 from townhall.store import delivery
 from townhall.store.models import PushSubscription, User
@@ -191,6 +191,8 @@ async def subscribe(body: SubscriptionIn, request: Request, response: Response,
     """Get notifications in this browser: the body is its `PushSubscription.toJSON()`.
     201 for a new browser, 200 when the endpoint was known (its keys are updated)."""
     check(body, _channel(request).networks)
+    await services(request).push_subscribes.hit(client_key(request, viewer),
+                                                "push subscriptions")
     for attempt in range(2):
         try:
             created, out = await threads.run(threads.DATABASE, _subscribe, request, viewer, body)

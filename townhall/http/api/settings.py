@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from townhall import limits, threads
-from townhall.http.common.deps import require_user, services
+from townhall.http.common.deps import client_key, require_user, services
 from townhall.http.common.errors_doc import API_ERRORS
 from townhall.store import delivery
 from townhall.store.models import User
@@ -121,7 +121,11 @@ async def my_settings(request: Request, user: SignedIn) -> SettingsOut:
 async def edit_settings(body: SettingsEdit, request: Request, user: SignedIn) -> SettingsOut:
     """Change any of them. A new email address gets no notification until its owner
     follows the link sent to it."""
+    svc = services(request)
+    if body.email and body.email != (user.email or ""):
+        # Each new address is mailed a link: limited per account (EMAIL_CONFIRM_BURST).
+        await svc.email_confirms.hit(client_key(request, user), "confirmation emails")
     out, new_address = await threads.run(threads.DATABASE, _edit, request, user, body)
     if new_address:
-        await services(request).confirm_email(user.id)
+        await svc.confirm_email(user.id)
     return out
