@@ -11,7 +11,7 @@ operation and role (default 10: ~45 s). A larger run, benchmark-style (roughly h
 
     TOWNHALL_SCHEMATHESIS_EXAMPLES=500 .venv/bin/python -m pytest tests/http/test_schemathesis.py -q -x
 
-Not here: GET .../events streams forever (Server-Sent Events) and POST /whip/{space_id}
+Not here: GET .../events and /api/me/events stream forever (Server-Sent Events) and POST /whip/{space_id}
 needs a real SDP offer; both are covered by tests/http/test_fuzz.py and test_authorization.py.
 """
 
@@ -48,6 +48,8 @@ PASSWORD = "correct horse"
 ROLES = ("anonymous", "listener", "host", "speaker")
 NOT_FUZZED = {
     ("GET", "/api/spaces/{space_id}/events"): "Server-Sent Events: streams until the Space ends",
+    ("GET", "/api/me/events"): "Server-Sent Events: streams while the tab is open "
+                               "(tests/http/test_bell_stream.py)",
     ("POST", "/whip/{space_id}"): "needs a real SDP offer: fuzzed in tests/http/test_fuzz.py",
 }
 OPERATIONS = [
