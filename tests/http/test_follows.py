@@ -194,3 +194,7 @@ def test_a_follower_the_host_blocked_later_hears_nothing(people) -> None:  # typ
     assert wait_for_texts(fan, 1) == [f"{me(host)['display_name']} is live: Afterwards"]
     # Both followers are in the same batch (one transaction): the fan's row means it is done.
     assert notifications(other)["notifications"] == []
+    # Blocking ended the follow (as on X), and it cannot start again.
+    assert host.get(f"/api/users/{name}").json()["followers"] == 1
+    assert other.get(f"/api/users/{name}").json()["can"] == []
+    assert other.post(f"/api/users/{name}/follow").status_code == 403

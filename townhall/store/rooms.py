@@ -13,7 +13,7 @@ from townhall.domain.errors import NotFound
 from townhall.domain.ids import SPACE_ID
 from townhall.domain import Decision, EndReason, Event, Room, SpaceState
 from townhall.domain.events import Removed, RoleChanged
-from townhall.store.models import HostBlock, Space, SpaceMember, WhipToken
+from townhall.store.models import Follow, HostBlock, Space, SpaceMember, WhipToken
 
 _SETS = ("cohosts", "speakers", "invited", "guests", "muted", "removed")
 
@@ -119,6 +119,9 @@ def decide(
         if isinstance(event, Removed) and event.blocked:
             if db.get(HostBlock, (space.host_id, event.user_id)) is None:
                 db.add(HostBlock(host_id=space.host_id, user_id=event.user_id))
+            # Blocked: they no longer follow the host (as on X); they cannot again.
+            db.execute(delete(Follow).where(Follow.follower_id == event.user_id,
+                                            Follow.followee_id == space.host_id))
         if isinstance(event, Removed) or (isinstance(event, RoleChanged) and event.role == "listener"):
             revoke_tokens(db, space_id, event.user_id)
     return space, room, events
