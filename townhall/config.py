@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from collections.abc import Callable
 from functools import cached_property
 from typing import Literal
 from pathlib import Path
-from urllib.parse import urlsplit
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -218,6 +218,27 @@ class Settings(BaseSettings):
         return self.recordings_dir or self.data_dir / "recordings"
 
 
+def keep_once(path: Path, make: Callable[[], bytes]) -> None:
+    """A secret kept in a file: made by `make` and written (private, fsynced) unless the
+    file exists. Processes starting at once each write a file of their own and link it
+    into place; the first wins and the others read its secret."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(make())
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, path)  # fails if another process made it first: theirs wins
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
 def load_signing_secret(configured: str, data_dir: Path) -> bytes:
     """The configured secret, else the one in the data dir (made once, kept across
     restarts so URLs stay valid; created atomically so two processes agree). Blocking:
@@ -227,20 +248,7 @@ def load_signing_secret(configured: str, data_dir: Path) -> bytes:
             raise ValueError(f"TOWNHALL_HLS_SIGNING_SECRET needs at least {MIN_SECRET_LENGTH} characters")
         return configured.encode()
     path = data_dir / SECRET_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)  # fails if another process made it first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+    keep_once(path, lambda: (secrets.token_hex(32) + "\n").encode())
     secret = path.read_text().strip()
     if len(secret) < MIN_SECRET_LENGTH:
         raise ValueError(f"{path} holds no usable secret: delete it to make a new one")

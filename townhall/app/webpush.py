@@ -28,9 +28,7 @@ import base64
 import ipaddress
 import json
 import logging
-import os
 import re
-import secrets
 import socket
 import time
 from collections.abc import Sequence
@@ -47,7 +45,7 @@ from pywebpush import WebPusher
 from sqlalchemy import delete
 
 from townhall import limits, threads
-from townhall.config import Settings
+from townhall.config import Settings, keep_once
 from townhall.app.notifier import INVITED, LIVE, REMINDER, SCHEDULED, Channel, Delivery, sentence
 from townhall.store import delivery as store
 from townhall.store.db import Database
@@ -103,23 +101,9 @@ def load_vapid_key(configured: str, data_dir: Path) -> ec.EllipticCurvePrivateKe
     if configured:
         return parse_private_key(configured)
     path = data_dir / KEY_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())
-        tmp = data_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)  # fails if another process made it first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+    keep_once(path, lambda: ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
     try:
         return parse_private_key(path.read_text())
     except ValueError:
