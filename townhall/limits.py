@@ -315,3 +315,44 @@ SEARCH_PAGE_SIZE = 20
 MAX_SEARCH_PAGES = 10
 # Characters of a description shown around the first match in a Space's snippet.
 SEARCH_SNIPPET_LENGTH = 160
+
+# Incident timeline (townhall/domain/incidents.py: the figures and the verdict rules;
+# README "Incident timeline"). Thresholds are per second or shares, so they mean the
+# same whatever the bucket length (TOWNHALL_TIMELINE_BUCKET_SECONDS, default 60).
+# A bucket: one minute, the unit people read a timeline in ("at 20:03 it fell over").
+TIMELINE_BUCKET_SECONDS = 60
+# Buckets kept per Space: a day of minutes; older ones are dropped first (a Space that
+# runs longer keeps its last 24 hours), so memory per Space is bounded.
+TIMELINE_MAX_BUCKETS = 24 * 60
+# Client networks (/24 for IPv4, /48 for IPv6) counted one by one per bucket; past it,
+# requests from new networks go to an "others" bucket (counted, not told apart), so a
+# flood from millions of addresses costs bounded memory. 20,000 networks is ~2 MB.
+TIMELINE_MAX_NETWORKS = 20_000
+# The "top networks" whose share of the traffic says how concentrated it was.
+TIMELINE_TOP_NETWORKS = 10
+# Time-to-first-audio samples kept per bucket (a uniform reservoir) for p50/p99.
+TIMELINE_MAX_TTFA_SAMPLES = 4096
+# Verdict rules. Too few requests say nothing about concentration or refusals: below
+# 5 requests/s (under one LL-HLS listener's worth) a bucket is judged on capacity only.
+TIMELINE_MIN_REQUESTS_PER_SECOND = 5.0
+# "Mostly refused": at least half the requests were refused by a named limit (429).
+TIMELINE_REFUSED_SHARE = 0.5
+# "Concentrated": the top 10 networks sent at least 80 % of the requests, at over 50
+# requests/s in all (a handful of LL-HLS listeners make ~8 each; a venue behind one NAT
+# is rarely that many, and only counts when something else is wrong: see the rules).
+TIMELINE_CONCENTRATED_SHARE = 0.8
+TIMELINE_CONCENTRATED_REQUESTS_PER_SECOND = 50.0
+# Refusals that, with concentrated traffic, mean someone is pushing at the limits.
+TIMELINE_SOME_REFUSED_SHARE = 0.1
+# Signs of too little capacity: 5xx on more than 2 % of answers; a join (playlist to
+# first part) p99 over 5 s (a listener who waits that long leaves); a media answer p99
+# over 2 s (blocking playlist reloads, which wait for the next part on purpose, left
+# out: an object that exists taking 2 s is the server being slow); fewer than 90 % of join attempts reaching audio; the mixer late on more than
+# 5 % of its 20 ms ticks (speakers hear gaps: the CPU is short).
+TIMELINE_ERROR_SHARE = 0.02
+TIMELINE_SLOW_FIRST_AUDIO_SECONDS = 5.0
+TIMELINE_SLOW_ANSWER_SECONDS = 2.0
+TIMELINE_JOIN_SUCCESS_SHARE = 0.9
+TIMELINE_MIXER_LATE_SHARE = 0.05
+# Join attempts fewer than this in a bucket are too few to judge a success share by.
+TIMELINE_MIN_JOINS = 20
