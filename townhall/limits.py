@@ -356,3 +356,24 @@ TIMELINE_JOIN_SUCCESS_SHARE = 0.9
 TIMELINE_MIXER_LATE_SHARE = 0.05
 # Join attempts fewer than this in a bucket are too few to judge a success share by.
 TIMELINE_MIN_JOINS = 20
+
+# Operator moderation (townhall/app/moderation.py, README "Moderation and the
+# transparency log"). Reports per account: 5 in a row, then one a minute: someone
+# reporting what they saw is never slowed; a flood of reports (to bury a real one in
+# the operators' queue, or to pile on one person) is.
+REPORT_BURST = 5
+REPORTS_PER_SECOND = 1 / 60
+# A report's optional note, an appeal and an operator's private note: a paragraph each.
+MAX_REPORT_NOTE_LENGTH = 500
+MAX_APPEAL_LENGTH = 1000
+MAX_MODERATION_NOTE_LENGTH = 1000
+# A suspension lasts 1 to 365 days, or until an operator lifts it.
+MAX_SUSPENSION_DAYS = 365
+# Reports and appeals an operator's queue shows at once; log entries per page of
+# GET /api/transparency (and the /transparency page).
+MODERATION_QUEUE_SIZE = 100
+TRANSPARENCY_PAGE_SIZE = 50
+# Appending to the log retries when another origin took the next number at the same
+# moment (PostgreSQL: the primary key refuses the second); more than this means
+# something else is wrong.
+LOG_APPEND_ATTEMPTS = 5

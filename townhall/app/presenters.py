@@ -109,7 +109,7 @@ class SpaceOut(BaseModel):
     ending: EndingOut | None = None
     # Why the system ended or cancelled the Space ("host_absent", "never_started"), or
     # null when its host did (or it is not over).
-    end_reason: Literal["host_absent", "never_started"] | None = None
+    end_reason: Literal["host_absent", "never_started", "operator"] | None = None
 
     @field_validator("created_at", "scheduled_start", "started_at", "ended_at")
     @classmethod

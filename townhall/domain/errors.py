@@ -44,6 +44,11 @@ class Conflict(ClientError):
     code = "conflict"
 
 
+class Gone(ClientError):
+    status = 410
+    code = "gone"
+
+
 class PayloadTooLarge(ClientError):
     status = 413
     code = "payload_too_large"
@@ -75,3 +80,6 @@ LIMIT_REACHED = "limit_reached"  # a per-account cap (live or scheduled Spaces a
 INVALID_LINK = "invalid_link"  # an emailed link (unsubscribe, confirm) forged, cut or expired
 ALREADY_UNSUBSCRIBED = "already_unsubscribed"  # that kind of email was already off
 ALREADY_CONFIRMED = "already_confirmed"  # that email address was already confirmed
+SUSPENDED = "suspended"  # the account is suspended by an operator: it may read and appeal
+ALREADY_APPEALED = "already_appealed"  # an operator action is appealed once
+TAKEN_DOWN = "taken_down"  # a replay an operator took down (410), on the transparency log

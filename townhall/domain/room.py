@@ -52,6 +52,7 @@ class EndReason(StrEnum):
 
     HOST_ABSENT = "host_absent"  # live, but the host and co-hosts all left the stage
     NEVER_STARTED = "never_started"  # its start time long past, it never went live
+    OPERATOR = "operator"  # an operator ended it (on the transparency log: /transparency)
 
 
 class IllegalTransition(Conflict):
@@ -234,6 +235,29 @@ class Room:
         room = replace(self._to(SpaceState.ENDED), ending=None, ends_at=None,
                        end_reason=EndReason.HOST_ABSENT)
         return room, (RecordingCut(self.warned_at.isoformat()), StateChanged("ended"))
+
+    def end_by_operator(self) -> Decision:
+        """An operator ends a live Space (townhall/app/moderation.py logs why)."""
+        if self.state != SpaceState.LIVE:
+            raise IllegalTransition(f"only a live Space can be ended, not a {self.state} one")
+        room = replace(self._to(SpaceState.ENDED), ending=None, warned_at=None, ends_at=None,
+                       end_reason=EndReason.OPERATOR)
+        return room, (StateChanged("ended"),)
+
+    def drop_suspended(self, user_id: int) -> Decision:
+        """A suspended account leaves this Space's stage, hands and invitations (it keeps
+        listening like anyone); its own Spaces end instead (end_by_operator)."""
+        if user_id == self.host_id or self.state in FINAL:
+            return self, ()
+        room = self._drop(user_id)
+        if room == self:
+            return self, ()
+        events: tuple[Event, ...] = ()
+        if user_id in self.hands:
+            events += (HandLowered(user_id),)
+        if user_id in self.on_speaker_list:
+            events += (RoleChanged(user_id, Role.LISTENER),)
+        return room, events
 
     def expire(self) -> Decision:
         """A Space that never went live, long after its start time: cancelled."""

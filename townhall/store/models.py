@@ -35,6 +35,12 @@ class User(Base):
     email_confirmed: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Whether the home page shows "Discover" (Spaces from people they do not follow).
     discover: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Runs the service's moderation (`townhall operator add NAME`): the console at /operator.
+    operator: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Suspended by an operator: the log entry that did it (None: in good standing) and
+    # until when (None with an entry: until an operator lifts it). domain/moderation.py.
+    suspension: Mapped[int | None] = mapped_column(default=None)
+    suspended_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 # One account per name whatever its case: "Host1" and "HOST1" look alike to people.
@@ -80,6 +86,8 @@ class Space(Base):
     scheduled_start: Mapped[datetime | None] = mapped_column(default=None, index=True)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    # An operator took its replay down: the log entry that did it (None: it is up).
+    taken_down: Mapped[int | None] = mapped_column(default=None)
 
 
 class SpaceMember(Base):
@@ -179,3 +187,66 @@ class WhipToken(Base):
     space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     revoked: Mapped[bool] = mapped_column(default=False)
+
+
+class LogEntry(Base):
+    """One entry of the public transparency log (townhall/app/moderation.py): only public
+    fields, chained by hash (domain/moderation.py). `seq` is given by the writer (the head's
+    plus one, in the same transaction): two writers at once cannot both take a number."""
+
+    __tablename__ = "transparency_log"
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(20))  # ISO 8601 UTC, whole seconds, "Z"
+    action: Mapped[str] = mapped_column(String(32))
+    target_type: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(64))  # a Space id or a username
+    reason: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))
+    answers: Mapped[int | None] = mapped_column(default=None)  # the entry this one answers
+    until: Mapped[str | None] = mapped_column(String(20), default=None)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ActionNote(Base):
+    """What stays private about a logged action: who acted, on whom exactly, from which
+    report, and their note. Never served outside the operator console."""
+
+    __tablename__ = "moderation_notes"
+    seq: Mapped[int] = mapped_column(ForeignKey("transparency_log.seq"), primary_key=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None, index=True)
+    space_id: Mapped[str | None] = mapped_column(ForeignKey("spaces.id"), default=None)
+    note: Mapped[str] = mapped_column(String(limits.MAX_MODERATION_NOTE_LENGTH), default="")
+
+
+class Report(Base):
+    """Someone reported a Space, a replay or a person; operators work the open ones."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    target_type: Mapped[str] = mapped_column(String(16))
+    space_id: Mapped[str | None] = mapped_column(ForeignKey("spaces.id"), default=None)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(String(limits.MAX_REPORT_NOTE_LENGTH), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    entry: Mapped[int | None] = mapped_column(default=None)  # the action it led to
+
+
+class Appeal(Base):
+    """An appeal of one logged action (once per action: `entry` is unique)."""
+
+    __tablename__ = "appeals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry: Mapped[int] = mapped_column(ForeignKey("transparency_log.seq"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    text: Mapped[str] = mapped_column(String(limits.MAX_APPEAL_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    answer: Mapped[int | None] = mapped_column(default=None)  # the log entry answering it
+    reply: Mapped[str] = mapped_column(String(limits.MAX_MODERATION_NOTE_LENGTH), default="")
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
