@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     # Live-event streams open at once per client address, and on this node in all.
     event_streams_per_address: int = Field(limits.EVENT_STREAMS_PER_ADDRESS, ge=1)
     max_event_streams: int = Field(limits.MAX_EVENT_STREAMS, ge=1)
+    # Incident timeline: the length of one bucket (a minute; tests shorten it), and the
+    # edge's access log (`townhall_edge` format) to read the traffic figures from when
+    # an edge sits in front (its path on this machine, or a shared volume).
+    timeline_bucket_seconds: float = Field(limits.TIMELINE_BUCKET_SECONDS, gt=0, le=3600)
+    edge_access_log: Path | None = None
     # Proxies (the nginx edge) whose X-Forwarded-For names the real client: rate limits
     # and audience counts then go by the listener's address, not the edge's.
     trusted_proxies: str = "127.0.0.1,::1"

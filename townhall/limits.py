@@ -356,6 +356,9 @@ TIMELINE_JOIN_SUCCESS_SHARE = 0.9
 TIMELINE_MIXER_LATE_SHARE = 0.05
 # Join attempts fewer than this in a bucket are too few to judge a success share by.
 TIMELINE_MIN_JOINS = 20
+# A player's reported time to first audio is taken up to 10 minutes (anything longer is
+# a player left paused, not a join).
+MAX_FIRST_AUDIO_MS = 600_000
 
 # Operator moderation (townhall/app/moderation.py, README "Moderation and the
 # transparency log"). Reports per account: 5 in a row, then one a minute: someone

@@ -71,6 +71,9 @@ class MediaHost:
         self._starting = asyncio.Lock()  # the media dict and the waiting-room count
         self._lease_keeper: asyncio.Task[None] | None = None
         self._effects: set[asyncio.Task[None]] = set()
+        # More figures to store with the audience's when a Space goes off air (the
+        # incident timeline: townhall/app/incidents.py), keyed apart from them.
+        self.more_figures: Callable[[str], Awaitable[dict[str, object]]] | None = None
         bus.on_control = self._on_control
 
     def start(self) -> None:
@@ -147,6 +150,8 @@ class MediaHost:
         # more, so the files the replay left out can go.
         await threads.run(threads.MEDIA_FILES, prune_cut, media.recorder.directory)
         figures = await self.audience.finish(space_id, time.time())
+        if self.more_figures is not None:
+            figures = {**figures, **await self.more_figures(space_id)}
         await threads.run(threads.DATABASE, self._store_figures, space_id, figures)
         if self.leases is not None:
             await self.leases.release(space_id)

@@ -23,7 +23,9 @@ from townhall.app.locks import SpaceLocks
 from townhall.app.looplag import LoopLag
 from townhall.app.media_host import MediaElsewhere, MediaHost, WaitingRoomsFull
 from townhall.app.metrics import Metrics
+from townhall.app.moderation import Moderation
 from townhall.app.inbox import Inbox
+from townhall.app.incidents import EdgeLogTailer, IncidentCollector
 from townhall.app.notifier import Channel, Notifier
 from townhall.app.webpush import push_channel
 from townhall.app.mailer import email_channel
@@ -32,6 +34,9 @@ from townhall.app.spaces import SpaceCommands
 from townhall.app.stage import Stage
 from townhall.backends.bus import EventBus, Message
 from townhall.backends.audience import AudienceBook
+from townhall.backends.incidents import IncidentBook
+from townhall.backends.memory.incidents import IncidentBook as MemoryIncidentBook
+from townhall.backends.redis.incidents import RedisIncidentBook
 from townhall.backends.memory.audience import AudienceBook as MemoryAudienceBook
 from townhall.backends.memory.ratelimit import RateLimiter as MemoryRateLimiter
 from townhall.backends.ratelimit import RateLimiter
@@ -71,6 +76,7 @@ class Services:
     upload_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(limits.AVATAR_UPLOADS_AT_ONCE))
     audience: AudienceBook = field(default_factory=MemoryAudienceBook)
+    incident_book: IncidentBook = field(default_factory=MemoryIncidentBook)
     leases: MediaLeases | None = None  # cluster mode only
     redis: redis.Redis | None = None
     locks: SpaceLocks = field(default_factory=SpaceLocks)
@@ -96,14 +102,24 @@ class Services:
     follows: RateLimiter = field(init=False)
     email_confirms: RateLimiter = field(init=False)
     push_subscribes: RateLimiter = field(init=False)
+    reports: RateLimiter = field(init=False)
+    moderation: Moderation = field(init=False)
     notifier: Notifier = field(init=False)
     inbox: Inbox = field(init=False)
     event_streams: ConnectionSlots = field(init=False)
+    incidents: IncidentCollector = field(init=False)
+    edge_log: EdgeLogTailer | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._make_rate_limits()
         self.host = MediaHost(self.db, self.store, self.whip, self.bus, self.audience, self.locks,
                               self.settings.recordings_path, self.leases)
+        self.incidents = IncidentCollector(self.incident_book, self.host.media, self.host.on_air,
+                                           self.settings.timeline_bucket_seconds)
+        self.host.more_figures = self.incidents.finish
+        if self.settings.edge_access_log is not None:
+            self.edge_log = EdgeLogTailer(self.settings.edge_access_log, self.incidents)
+            self.incidents.count_requests = False  # the edge's figures, not ours
         # In a cluster the fan-out jobs go through Redis: each done once, by one origin.
         jobs = (RedisJobQueue(self.redis, self.settings.own_url) if self.redis is not None
                 else MemoryJobQueue())
@@ -115,6 +131,7 @@ class Services:
         self.stage = Stage(self.db, self.locks, self.host, self.whip, self.whip_offers)
         self.live = LiveUpdates(self.host, self.bus, self.audience)
         self.lifecycle = Lifecycle(self.settings, self.db, self.host, self.commands)
+        self.moderation = Moderation(self.db, self.commands, self.settings.base_url)
         announce = self.whip.on_stage_change
 
         def stage_changed(space_id: str, user_id: int, on_stage: bool) -> None:
@@ -164,6 +181,7 @@ class Services:
                                     limits.EMAIL_CONFIRMS_PER_SECOND)
         self.push_subscribes = limit("push-subscribes", limits.PUSH_SUBSCRIBE_BURST,
                                      limits.PUSH_SUBSCRIBES_PER_SECOND)
+        self.reports = limit("reports", limits.REPORT_BURST, limits.REPORTS_PER_SECOND)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -176,6 +194,7 @@ class Services:
             client = redis.Redis.from_url(settings.redis_url)
             shared = {"redis": client, "store": RedisSegmentStore(client), "bus": RedisBus(client),
                       "audience": RedisAudienceBook(client),
+                      "incident_book": RedisIncidentBook(client),
                       "leases": MediaLeases(client, settings.own_url)}
         bus: EventBus = shared.pop("bus", None) or EventBus()  # type: ignore[assignment]
 
@@ -207,6 +226,9 @@ class Services:
         await self.notifier.jobs.start()
         self.notifier.start()
         self.inbox.start()
+        self.incidents.start()
+        if self.edge_log is not None:
+            self.edge_log.start()
         # Everything loaded so far lives as long as the process: a full collection
         # scanning it all held the GIL ~80-140 ms (a stall in every speaker's audio, seen
         # in benchmarks/burst_stall.py). Frozen, the collector only scans what comes later.
@@ -272,6 +294,9 @@ class Services:
 
     async def close(self) -> None:
         await self.loop_lag.stop()
+        if self.edge_log is not None:
+            await self.edge_log.close()
+        await self.incidents.close()
         await self.lifecycle.close()
         await self.inbox.stop()
         await self.notifier.close()

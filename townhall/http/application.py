@@ -26,11 +26,13 @@ from townhall.http.api import (audience, auth, follows, live, moderation, privat
 from townhall.http.api import settings as settings_api
 from townhall.http.api import email as email_api
 from townhall.http.api import home
+from townhall.http.api import incidents as incidents_api
 from townhall.config import Settings
 from townhall.http.delivery import avatars, hls, signed
 from townhall.domain import errors
 from townhall.domain.errors import ClientError, Forbidden, NotFound
 from townhall.http.common.headers import SecurityHeaders
+from townhall.http.common.incident_tap import IncidentTap, note_backend_failure, note_refusal
 from townhall.app.metrics import CONTENT_TYPE
 from townhall.backends.ratelimit import TooManyRequests
 from townhall.app.runtime import Services
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
     app.add_middleware(OriginCheck, public_url=settings.public_url)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(WriteGate)  # outermost of ours: a write waiting its turn does nothing
+    app.add_middleware(IncidentTap)  # counts every answer, a write's wait included
     app.state.sessions = SessionCache()
 
     @app.exception_handler(ClientError)
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
             headers["Retry-After"] = str(retry_after)
         if isinstance(exc, TooManyRequests):
             metrics.rate_limited.labels(exc.limit).inc()
+            note_refusal(request.scope, exc.limit)
         if wants_html(request):
             response = pages.error_page(request, exc.status)
             response.headers.update(headers)
@@ -137,6 +141,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
         log.warning("backend unavailable for %s %s: %s", request.method, request.url.path,
                     str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
         request.app.state.services.metrics.client_errors.labels("503").inc()
+        note_backend_failure(request.scope)
         headers = {"Retry-After": str(BACKEND_RETRY_AFTER)}
         if wants_html(request):
             response = pages.error_page(request, 503)
@@ -188,7 +193,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
     routers = (auth.router, spaces.router, moderation.router, live.router, audience.router,
                users.router, follows.router, search.router, settings_api.router, push.router,
                whip.router, private.router, signed.router, avatars.router, home.router,
-               pages.router)
+               incidents_api.router, pages.router)
     for router in routers:
         app.include_router(router)
     # Emailed links: one-click unsubscribe and address confirmation (POST), and the

@@ -16,6 +16,7 @@ from townhall.http.common.deps import client_key, current_user, services
 from townhall.http.common.errors_doc import API_ERRORS
 from townhall.backends.audience import CONCURRENT_WINDOW
 from townhall.backends.memory.audience import AudienceCounter
+from townhall import limits
 from townhall.limits import BEACON_INTERVAL, MAX_LISTED_LISTENERS
 from townhall.domain.errors import BadRequest
 from townhall import threads
@@ -30,6 +31,9 @@ class Beacon(BaseModel):
     # A signed-in listener who would rather not be named: counted like anyone, never
     # listed in who is listening (GET .../listeners), as an anonymous player is.
     incognito: bool = False
+    # A player's first beacon may say how long it took from pressing play to hearing
+    # audio (ms): the incident timeline's time to first audio. Optional.
+    first_audio_ms: int | None = Field(None, ge=0, le=limits.MAX_FIRST_AUDIO_MS)
 
 
 class AudienceOut(BaseModel):
@@ -73,6 +77,8 @@ async def beacon(space_id: str, body: Beacon, request: Request, viewer: Viewer) 
     if not await svc.audience.playing(space_id, body.session, now):
         # A new listener: each address brings a bounded number to a Space (named limit).
         await svc.new_listeners.hit(f"{address}:{space_id}", "new listeners from this address")
+        if body.first_audio_ms is not None:  # a new listener's: one sample per player
+            svc.incidents.first_audio(space_id, body.first_audio_ms / 1000)
     named = viewer.id if viewer is not None and not body.incognito else None
     await svc.audience.beat(space_id, body.session, now, named)
     return Response(status_code=204)

@@ -19,6 +19,7 @@ from townhall import __version__, limits
 from townhall.store import rooms as room_store
 from townhall.http.common.deps import current_user_blocking, public_base
 from townhall.http.api.live import REACTIONS
+from townhall.app.incidents import rules_written
 from townhall.domain.errors import NotFound
 from townhall.store.models import User
 
@@ -170,6 +171,13 @@ def space(request: Request, space_id: str) -> HTMLResponse:
 def analytics(request: Request, space_id: str) -> HTMLResponse:
     """Audience figures of a Space, public (the JSON behind it is too)."""
     return _space_page(request, space_id, "analytics.html", "analytics")
+
+
+@router.get("/s/{space_id}/status", response_class=HTMLResponse)
+def status(request: Request, space_id: str) -> HTMLResponse:
+    """The Space's incident timeline, public (the JSON behind it is too), with the rules."""
+    return _space_page(request, space_id, "status.html", "status", rules=rules_written(),
+                       limits=limits)
 
 
 @router.get("/s/{space_id}/invite/{code}", response_class=HTMLResponse)
