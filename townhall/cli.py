@@ -52,7 +52,24 @@ def main(argv: list[str] | None = None) -> None:
     db.add_argument("action", choices=("upgrade", "current"))
     db.add_argument("--data-dir", type=Path, help="where the database lives (SQLite)")
     db.add_argument("--database-url", help="SQLAlchemy URL (clusters: PostgreSQL)")
+    operator = commands.add_parser("operator", help="make an account an operator, or not")
+    operator.add_argument("action", choices=("add", "remove"))
+    operator.add_argument("username")
+    transparency = commands.add_parser(
+        "transparency", help="check the transparency log's hash chain (exit 1 if broken)")
+    transparency.add_argument("action", choices=("verify",))
+    transparency.add_argument("--head", help="a head hash recorded earlier: it must still "
+                                             "be in the log (catches removed newest entries)")
+    for sub in (operator, transparency):
+        sub.add_argument("--data-dir", type=Path, help="where the database lives (SQLite)")
+        sub.add_argument("--database-url", help="SQLAlchemy URL (clusters: PostgreSQL)")
     args = parser.parse_args(argv)
+    if args.command in ("operator", "transparency"):
+        from townhall.store.admin import moderation_command
+
+        paths = {k: v for k, v in (("data_dir", args.data_dir),
+                                   ("database_url", args.database_url)) if v is not None}
+        raise SystemExit(moderation_command(args, Settings(**paths).db_url))
     if args.command == "bench":
         raise SystemExit(run_bench(args))
     if args.command == "db":

@@ -22,6 +22,7 @@ from townhall.backends.bus import EventBus
 from townhall.domain import FINAL, Decision, Event, Room
 from townhall.domain.affordances import room_json
 from townhall.domain.events import event_json
+from townhall.domain.errors import TAKEN_DOWN, Gone
 from townhall.store import rooms as room_store
 from townhall.store.db import Database
 from townhall.store.models import Space, utcnow
@@ -124,6 +125,9 @@ class SpaceCommands:
             with self.db.session() as db:
                 space, room = room_store.load(db, space_id)
                 room.authorize(action, viewer)
+                if space.taken_down is not None:
+                    raise Gone("An operator took this Space's replay down (transparency log "
+                               f"entry {space.taken_down}).", code=TAKEN_DOWN)
                 return present(db, space, room, viewer, base, live), room
 
         return await threads.run(threads.DATABASE, read)

@@ -26,6 +26,7 @@ from townhall.http.api import (audience, auth, follows, live, moderation, privat
 from townhall.http.api import settings as settings_api
 from townhall.http.api import email as email_api
 from townhall.http.api import home
+from townhall.http.api import operator as operator_api
 from townhall.http.api import incidents as incidents_api
 from townhall.config import Settings
 from townhall.http.delivery import avatars, hls, signed
@@ -38,6 +39,7 @@ from townhall.backends.ratelimit import TooManyRequests
 from townhall.app.runtime import Services
 from townhall.http.web import pages
 from townhall.http.web import email_pages
+from townhall.http.web import moderation_pages
 
 log = logging.getLogger(__name__)
 # Codes for errors Starlette raises itself, and for HTTPException raised by routes.
@@ -200,6 +202,9 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
     # pages their GET opens.
     app.include_router(email_api.router)
     app.include_router(email_pages.router)
+    # Operator moderation and the public transparency log (API and pages).
+    app.include_router(operator_api.router)
+    app.include_router(moderation_pages.router)
     # A private Space's plain HLS URLs answer 403: it plays from signed ones only.
     app.include_router(hls.router, dependencies=[Depends(signed.public_only)],
                        responses=signed.FORBIDDEN_DOC)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.orm import Session as OrmSession
 
 from townhall.domain.errors import NotFound
@@ -60,10 +60,12 @@ def maybe_visible(viewer_id: int | None) -> ColumnElement[bool]:
     ones where they are host or member (anonymous viewers: no private one). The Room
     still decides (`room.may("view", ...)`: removed and blocked people); this only
     keeps the other private Spaces from being read at all."""
+    # A replay an operator took down leaves every list (townhall/app/moderation.py).
     if viewer_id is None:
-        return Space.private.is_(False)
-    return or_(Space.private.is_(False), Space.host_id == viewer_id,
-               Space.id.in_(select(SpaceMember.space_id).where(SpaceMember.user_id == viewer_id)))
+        return and_(Space.private.is_(False), Space.taken_down.is_(None))
+    return and_(Space.taken_down.is_(None), or_(
+        Space.private.is_(False), Space.host_id == viewer_id,
+        Space.id.in_(select(SpaceMember.space_id).where(SpaceMember.user_id == viewer_id))))
 
 
 def _room(space: Space, blocked: frozenset[int]) -> Room:

@@ -10,6 +10,7 @@ from fastapi import Request
 
 from townhall import limits, threads
 
+from townhall.domain import moderation
 from townhall.domain.errors import Unauthorized
 from townhall.app.runtime import Services
 from townhall.store.db import hash_token
@@ -125,7 +126,33 @@ async def current_user(request: Request) -> User | None:
         user = await threads.run(threads.DATABASE, _look_up, services(request), key)
         if user is not None:  # unknown tokens are not remembered: a flood of junk cookies
             cache.put(key, user)
+    if user is not None and user.suspension is not None:
+        await _check_standing(request, user)
     return user
+
+
+# What a suspended account may still write: its session, its appeal, its own settings
+# and inbox, and the beacons of a player it listens with (listening is reading).
+SUSPENDED_MAY_WRITE = ("/api/auth/", "/api/appeals", "/api/me/")
+READS = ("GET", "HEAD", "OPTIONS")
+
+
+async def _check_standing(request: Request, user: User) -> None:
+    """A suspended account reads and appeals; anything else it writes (host, speak,
+    react, raise a hand, report, follow, edit) is refused with why and until when. The
+    cached session carries the suspension: suspending forgets this node's cached
+    sessions of the person at once (api/operator.py), other origins' within
+    SESSION_CACHE_SECONDS."""
+    path = request.url.path
+    if (request.method in READS or path.startswith(SUSPENDED_MAY_WRITE)
+            or path.endswith("/beacon")):
+        return
+    if not moderation.suspended(user.suspension, user.suspended_until, datetime.now(UTC)):
+        return
+    standing = await threads.run(threads.DATABASE, services(request).moderation.suspension_of,
+                                 user.id)
+    if standing is not None:
+        raise moderation.refuse_suspended(standing["reason"], user.suspended_until)
 
 
 async def require_user(request: Request) -> User:

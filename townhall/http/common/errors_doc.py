@@ -32,6 +32,7 @@ DESCRIPTIONS = {
     404: "No such Space, user or object",
     405: "Method not supported here",
     409: "Conflicts with the current state",
+    410: "Gone: an operator took it down (see the transparency log)",
     413: "Request body too large",
     415: "Unsupported content type",
     422: "Invalid parameters or body",

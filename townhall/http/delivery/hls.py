@@ -14,7 +14,7 @@ from townhall import limits
 from townhall.http.common.deps import services
 from townhall.domain.ids import SPACE_ID
 from townhall.http.common.errors_doc import error_responses
-from townhall.domain.errors import BadRequest, NotFound
+from townhall.domain.errors import TAKEN_DOWN, BadRequest, Gone, NotFound
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
 from townhall.media.recorder import read_recorded, replay_playlist
 from townhall.media.segment_store import PlaylistSnapshot
@@ -23,7 +23,7 @@ from townhall import threads
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 # "Not yet" answers (a Space not live, a part that did not come) are plain text.
 router = APIRouter(prefix="/hls", tags=["hls"],
-                   responses=error_responses(400, 404, 422, 503, text=(404, 503)))
+                   responses=error_responses(400, 404, 410, 422, 503, text=(404, 503)))
 _PLAYLIST_DOC = {200: {"content": {PLAYLIST_TYPE: {"schema": {"type": "string"}}}}}
 _MEDIA_DOC = {200: {"content": {t: {"schema": {"type": "string", "format": "binary"}}
                                 for t in ("video/mp4", "video/iso.segment")}}}
@@ -98,9 +98,21 @@ def _not_live_yet(on_air: bool) -> Response:
                     headers={"Cache-Control": NO_STORE})
 
 
+async def _unless_taken_down(request: Request, space_id: str) -> None:
+    """A replay an operator took down is gone (410, on the transparency log): its
+    playlist and recorded objects are refused here; an edge keeps what it cached until
+    it expires (the playlist: 60 s) or is purged."""
+    entry = await threads.run(threads.DATABASE, services(request).moderation.taken_down,
+                              space_id)
+    if entry is not None:
+        raise Gone(f"An operator took this replay down (transparency log entry {entry}: "
+                   f"/transparency#entry-{entry}).", code=TAKEN_DOWN)
+
+
 @router.get("/{space_id}/replay.m3u8", response_class=Response, responses=_PLAYLIST_DOC)
 async def replay(space_id: str, request: Request) -> Response:
     _check_space_id(space_id)
+    await _unless_taken_down(request, space_id)
     directory = services(request).settings.recordings_path / space_id
     text = await threads.run(threads.FILES, replay_playlist, directory, TARGET_DURATION)
     if text is None:
@@ -122,6 +134,7 @@ async def media_object(space_id: str, name: str, request: Request) -> Response:
     if data is None and parsed is not None:
         data = await _wait_for_hinted_part(request, space_id, name, parsed)
     if data is None:
+        await _unless_taken_down(request, space_id)
         data = await threads.run(threads.FILES, read_recorded, svc.settings.recordings_path / space_id, name)
     if data is None:
         return Response("not available", status_code=404, media_type="text/plain",

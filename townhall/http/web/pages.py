@@ -100,6 +100,8 @@ def _iso_utc(value: datetime | None) -> str | None:
 
 # A private Space the viewer may not see: its page says so and shows nothing of it.
 PRIVATE = "private"
+# A replay an operator took down: its page says so (410) and where the action is logged.
+TAKEN_DOWN = "taken_down"
 
 
 def _share(request: Request, space_id: str) -> Share | None | str:
@@ -113,6 +115,8 @@ def _share(request: Request, space_id: str) -> Share | None | str:
             viewer = current_user_blocking(request)
             if not room.may("view", viewer.id if viewer else None):
                 return PRIVATE
+        if space.taken_down is not None:
+            return f"{TAKEN_DOWN}:{space.taken_down}"
         host = db.get(User, room.host_id)
         description = (space.description or "").strip()
         host_name = host.username if host is not None else "someone"
@@ -158,6 +162,12 @@ def _space_page(request: Request, space_id: str, template: str, page: str,
                      signed_in=current_user_blocking(request) is not None)
     if share is None:
         return error_page(request, 404, *NO_SUCH_SPACE)
+    if isinstance(share, str) and share.startswith(TAKEN_DOWN):
+        entry = share.split(":")[1]
+        return error_page(request, 410, "This replay was taken down",
+                          f"An operator took this Space's replay down. The action and its "
+                          f"reason are on the public transparency log, entry {entry} "
+                          f"(/transparency#entry-{entry}); the host can appeal it.")
     return _page(request, template, page=page, space_id=space_id, share=share, **context)
 
 
