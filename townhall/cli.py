@@ -63,7 +63,18 @@ def main(argv: list[str] | None = None) -> None:
     for sub in (operator, transparency):
         sub.add_argument("--data-dir", type=Path, help="where the database lives (SQLite)")
         sub.add_argument("--database-url", help="SQLAlchemy URL (clusters: PostgreSQL)")
+    incidents = commands.add_parser(
+        "incidents", help="the incident timeline from an edge access log (townhall_edge lines)")
+    incidents.add_argument("action", choices=("ingest",))
+    incidents.add_argument("--edge-log", type=Path, required=True, help="the access log file")
+    incidents.add_argument("--space", help="only this Space (default: every Space in the log)")
+    incidents.add_argument("--bucket-seconds", type=float, default=60.0)
     args = parser.parse_args(argv)
+    if args.command == "incidents":
+        from townhall.app.incidents import edge_log_report
+
+        print(edge_log_report(args.edge_log, args.bucket_seconds, args.space))
+        return
     if args.command in ("operator", "transparency"):
         from townhall.store.admin import moderation_command
 

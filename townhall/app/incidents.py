@@ -323,3 +323,22 @@ class EdgeLogTailer:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+def edge_log_report(path: Path, bucket_seconds: float, space_id: str | None = None) -> str:
+    """`townhall incidents ingest --edge-log PATH`: the timeline of every Space in an edge
+    access log, as JSON (verdicts from the edge's figures alone: no origin needed)."""
+    import json
+
+    tallies: dict[tuple[str, float], Tally] = {}
+    with open(path, "rb") as log_file:
+        for chunk in iter(lambda: log_file.readlines(1 << 20), []):
+            tally_edge_lines((b.decode(errors="replace") for b in chunk), bucket_seconds,
+                             tallies)
+    spaces: dict[str, list[Tally]] = {}
+    for (space, _), tally in sorted(tallies.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        if space_id is None or space == space_id:
+            spaces.setdefault(space, []).append(tally)
+    return json.dumps({"bucket_seconds": bucket_seconds, "rules": rules_written(),
+                       "spaces": {s: timeline(t, bucket_seconds) for s, t in spaces.items()}},
+                      indent=1)
