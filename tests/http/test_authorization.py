@@ -191,6 +191,14 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
         ("GET", "/api/me/reminders"), ("GET", "/api/me/blocks"),
         ("DELETE", "/api/me/blocks/{user_id}"))},
     ("POST", "/api/spaces"): "not per-Space: anyone signed in creates a Space",
+    **{(m, p): "not per-Space: operator moderation and its public log (who may: "
+               "tests/http/test_moderation_ops.py)" for m, p in (
+        ("GET", "/api/me/standing"), ("GET", "/api/operator/queue"),
+        ("GET", "/api/reports/reasons"), ("GET", "/api/transparency"),
+        ("GET", "/api/transparency/head"), ("GET", "/operator"), ("GET", "/standing"),
+        ("GET", "/transparency"), ("POST", "/api/appeals"), ("POST", "/api/operator/actions"),
+        ("POST", "/api/operator/appeals/{appeal_id}/answer"),
+        ("POST", "/api/operator/reports/{report_id}/dismiss"), ("POST", "/api/reports"))},
     ("POST", "/api/spaces/{space_id}/beacon"): "audience figures: anyone playing counts "
                                                 "(anonymous too)",
     ("GET", "/api/spaces"): "not per-Space: the public lists (live, upcoming, recent)",

@@ -451,7 +451,12 @@ class Moderation:
                    for e in entries]
             more = bool(entries) and entries[-1].seq > 1
             return {"entries": out, "next": entries[-1].seq if more else None,
-                    "head": self._head(last), "monthly": log_store.monthly(db)}
+                    "head": self._head(last),
+                    "monthly": [{**m, "action_label": rules.ACTION_LABELS.get(m["action"],
+                                                                              m["action"]),
+                                 "reason_label": rules.REASON_LABELS.get(m["reason"],
+                                                                         m["reason"])}
+                                for m in log_store.monthly(db)]}
 
     @staticmethod
     def _head(last: LogEntry | None) -> dict[str, Any]:

@@ -109,10 +109,12 @@ class Head(BaseModel):
 
 
 class Monthly(BaseModel):
-    month: str
+    month: str  # YYYY-MM
     action: str
     reason: str
     count: int
+    action_label: str
+    reason_label: str
 
 
 class LogPage(BaseModel):

@@ -60,6 +60,12 @@ function renderEnding(ending) {
   countdown = setInterval(tick, COUNTDOWN_TICK_MS);
 }
 
+// Why the system or an operator ended it (the host ending it needs no sentence).
+const END_REASONS = {
+  host_absent: HOST_ABSENT_ENDED,
+  operator: "An operator ended this Space. Why is on the public transparency log (/transparency).",
+};
+
 function renderEnded(space) {
   const ended = space.state === "ended" && !state.denied;
   ui.endedCard.hidden = !ended;
@@ -68,8 +74,8 @@ function renderEnded(space) {
   const at = when(space.ended_at);
   ui.endedSummary.textContent = lasted ? `It lasted ${lasted}${at ? ` and ended ${at}` : ""}.` : "";
   ui.endedSummary.hidden = !lasted;
-  ui.endedReason.hidden = space.end_reason !== "host_absent";
-  ui.endedReason.textContent = HOST_ABSENT_ENDED;
+  ui.endedReason.hidden = !END_REASONS[space.end_reason];
+  ui.endedReason.textContent = END_REASONS[space.end_reason] || "";
 }
 
 /** Captions of what changed since the last drawing (none for the page's first look). */
@@ -81,7 +87,8 @@ function caption(space, ending) {
   if (before.state !== "live" && now.state === "live") announce("The Space is live.");
   else if (before.state !== "ended" && now.state === "ended") {
     const lasted = duration(space.started_at, space.ended_at);
-    const why = space.end_reason === "host_absent" ? " It ended by itself because the host left." : "";
+    const why = { host_absent: " It ended by itself because the host left.",
+      operator: " An operator ended it." }[space.end_reason] || "";
     announce(`This Space has ended${lasted ? ` after ${lasted}` : ""}.${why}`);
   } else if (before.ending && !now.ending && now.state === "live") {
     announce("The host is back. The Space goes on.");
