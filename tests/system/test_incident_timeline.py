@@ -173,7 +173,8 @@ def test_storm_flood_and_starvation_are_told_apart(server: Server) -> None:
     assert refused > sent / 2
     assert (flood_minute["verdict"], flood_minute["rule"]) == ("under_attack", "mostly_refused")
     assert flood_minute["refused"]["reactions"] >= refused * 0.9
-    assert flood_minute["networks"] <= len(FLOOD_ADDRESSES)
+    # the flood's 4 networks, and 127.0.0.0/24: this test reading the timeline
+    assert flood_minute["networks"] <= len(FLOOD_ADDRESSES) + 1
     assert audience(server) == before  # the flood added no listener
 
     # 3. The origin starved of CPU while a few hundred listeners join.

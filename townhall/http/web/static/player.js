@@ -76,6 +76,8 @@ export class Player {
     // beacon says so; the server leaves them out of who is listening).
     this.incognito = false;
     this._beaconTimer = null;
+    this._playAsked = null; // performance.now() when play was asked (first beacon only)
+    this._firstAudioMs = null;
     const params = new URLSearchParams(location.search);
     this._forceNative = params.get("player") === "native";
     this._meterInNative = params.get("meter") === "1";
@@ -102,6 +104,12 @@ export class Player {
 
   _startBeacons() {
     if (this._beaconTimer !== null || !this.beaconUrl || !this.session) return;
+    // Time from play to first audio, sent once in this player's first beacon (the
+    // incident timeline's figure: README "Incident timeline").
+    if (this._playAsked !== null) {
+      this._firstAudioMs = Math.min(600000, Math.round(performance.now() - this._playAsked));
+      this._playAsked = null;
+    }
     this._beacon();
     this._beaconTimer = setInterval(() => this._beacon(), BEACON_MS);
   }
@@ -116,12 +124,16 @@ export class Player {
     fetch(this.beaconUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ session: this.session, incognito: this.incognito }),
+      body: JSON.stringify({
+        session: this.session, incognito: this.incognito,
+        ...(this._firstAudioMs !== null ? { first_audio_ms: this._firstAudioMs } : {}),
+      }),
       keepalive: true,
       // The session id is the player; a signed-in listener's cookie also says who is
       // listening (the roster: GET …/listeners). Anonymous players are only counted.
       credentials: "same-origin",
     }).catch(() => {});
+    this._firstAudioMs = null;
   }
 
   /**
@@ -145,6 +157,8 @@ export class Player {
     this.kind = kind;
     this.beaconUrl = beaconUrl;
     this.session = beaconUrl ? newSession() : null;
+    this._playAsked = performance.now();
+    this._firstAudioMs = null;
     this.autoplay = autoplay;
     this.error = null;
     this.audio.controls = kind === "replay";
