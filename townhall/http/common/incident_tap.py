@@ -11,6 +11,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NOTE = "townhall.incident"
+EVIDENCE = ("/timeline", "/status")
 
 
 def note_refusal(scope: Scope, limit: str) -> None:
@@ -31,7 +32,9 @@ class IncidentTap:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith(("/hls/", "/api/spaces/", "/whip/", "/s/")):
+        # Reading the evidence (the timeline, its page) does not change it.
+        if (not path.startswith(("/hls/", "/api/spaces/", "/whip/", "/s/"))
+                or path.endswith(EVIDENCE)):
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
