@@ -157,6 +157,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # its members: the figures say it exists and how many listen).
     Endpoint("view_audience", "GET", f"{SPACE}/audience", "view"),
     Endpoint("private_view_audience", "GET", f"{SPACE}/audience", "view", private=True),
+    Endpoint("view_timeline", "GET", f"{SPACE}/timeline", "view"),
+    Endpoint("private_view_timeline", "GET", f"{SPACE}/timeline", "view", private=True),
     # -- private Spaces (private.py) ----------------------------------------------------
     Endpoint("playback", "GET", f"{SPACE}/playback", "listen"),
     Endpoint("add_listener", "POST", f"{SPACE}/listeners/{{username}}", "manage_listeners",
@@ -191,6 +193,18 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
         ("GET", "/api/me/reminders"), ("GET", "/api/me/blocks"),
         ("DELETE", "/api/me/blocks/{user_id}"))},
     ("POST", "/api/spaces"): "not per-Space: anyone signed in creates a Space",
+    **{(m, p): "not per-Space: your own settings, browsers and bell (signed in: "
+               "tests/http/test_settings.py, test_webpush.py, test_bell_stream.py)" for m, p in (
+        ("GET", "/api/me/settings"), ("PATCH", "/api/me/settings"),
+        ("GET", "/api/me/push-subscriptions"), ("POST", "/api/me/push-subscriptions"),
+        ("DELETE", "/api/me/push-subscriptions"), ("GET", "/api/me/events"))},
+    **{(m, p): "not per-Space: the link in an email is the key (signed; forged and stale "
+               "links: tests/http/test_email.py)" for m, p in (
+        ("GET", "/api/unsubscribe"), ("POST", "/api/unsubscribe"),
+        ("GET", "/api/email/confirm"), ("POST", "/api/email/confirm"))},
+    ("GET", "/api/push/key"): "not per-Space: the server's public VAPID key",
+    ("GET", "/api/home"): "not per-Space: your home; each Space in it is shown only to who "
+                          "may view it (tests/http/test_home.py)",
     **{(m, p): "not per-Space: operator moderation and its public log (who may: "
                "tests/http/test_moderation_ops.py)" for m, p in (
         ("GET", "/api/me/standing"), ("GET", "/api/operator/queue"),
@@ -234,7 +248,8 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
        for m, p in (("GET", "/"), ("GET", "/signin"), ("GET", "/signup"),
                     ("GET", "/s/{space_id}"), ("GET", "/s/{space_id}/invite/{code}"),
                     ("GET", "/u/{username}"), ("GET", "/s/{space_id}/analytics"), ("GET", "/vendor/{name}"),
-                    ("GET", "/search"),
+                    ("GET", "/search"), ("GET", "/settings"), ("GET", "/s/{space_id}/status"),
+                    ("GET", "/sw.js"),
                     ("GET", "/static"))},
     **{(m, p): "operations and API documentation" for m, p in (
         ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs"),
