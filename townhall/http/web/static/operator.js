@@ -5,6 +5,7 @@
 // are shown under the input or next to the button used.
 import { el, get, post, showProblem, clearProblems } from "./api.js";
 import { currentUser } from "./nav.js";
+import { plural } from "./format.js";
 import { when } from "./moderation-format.js";
 
 const status = document.getElementById("console-status");
@@ -97,7 +98,7 @@ async function refresh(message) {
     status.textContent = err.message;
     return;
   }
-  status.textContent = message || `${queue.reports.length} open reports, ${queue.appeals.length} open appeals.`;
+  status.textContent = message || `${plural(queue.reports.length, "open report")}, ${plural(queue.appeals.length, "open appeal")}.`;
   for (const id of ["reports-card", "appeals-card", "direct-card"]) document.getElementById(id).hidden = false;
   document.getElementById("reports").replaceChildren(...queue.reports.map(reportItem));
   document.getElementById("reports-empty").hidden = queue.reports.length > 0;
