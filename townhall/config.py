@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     now_space_expiry: float = Field(limits.NOW_SPACE_EXPIRY, gt=0)
     upcoming_grace: float = Field(limits.UPCOMING_GRACE, ge=0)
     sweep_every: float = Field(limits.SWEEP_EVERY, gt=0)
+    # Replays (townhall/app/recordings.py): kept this many days after the Space ends, 0
+    # for good; the host is told `replay_expiry_notice_days` before; how often a node
+    # looks (seconds). Fractions of a day are allowed (a test rig).
+    replay_retention_days: float = Field(limits.REPLAY_RETENTION_DAYS, ge=0)
+    replay_expiry_notice_days: float = Field(limits.REPLAY_EXPIRY_NOTICE_DAYS, ge=0)
+    retention_check_every: float = Field(limits.RETENTION_CHECK_EVERY, gt=0)
     # Notification emails (townhall/app/mailer.py): off while smtp_host is empty.
     smtp_host: str = ""
     smtp_port: int = Field(587, ge=1, le=65535)

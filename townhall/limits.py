@@ -380,3 +380,34 @@ TRANSPARENCY_PAGE_SIZE = 50
 # moment (PostgreSQL: the primary key refuses the second); more than this means
 # something else is wrong.
 LOG_APPEND_ATTEMPTS = 5
+
+# Clips, downloads, trims and retention of replays (townhall/app/recordings.py, README
+# "Clips", "Download, trim and retention"). A clip is at most 60 s of a replay (enough
+# for a point someone made; not a way to copy the Space) and at least 1 s; a clip of a
+# live Space is its last 30 s (as X's), of what has been recorded by then.
+MAX_CLIP_SECONDS = 60.0
+MIN_CLIP_SECONDS = 1.0
+LIVE_CLIP_SECONDS = 30.0
+MAX_CLIP_TITLE_LENGTH = 140
+# Clips per account: 10 in a row, then one a minute: clipping a few moments of a Space
+# is never slowed; a script filling the disk with exports is.
+CLIP_BURST = 10
+CLIPS_PER_SECOND = 1 / 60
+# Remuxes (a replay or a clip to .m4a) running at once on a node: each reads and writes
+# the whole stretch; more would take the disk and the GIL from live audio. Others wait.
+EXPORT_THREADS = 1
+# Replays are kept this many days after the Space ends (X keeps 30), then deleted; 0
+# keeps them for good. The host is told this many days before (in the app), and a
+# replay is never deleted sooner than that after the notice.
+REPLAY_RETENTION_DAYS = 30.0
+REPLAY_EXPIRY_NOTICE_DAYS = 7.0
+# How often a node looks for replays to warn about or delete (seconds), and how many
+# each look handles.
+RETENTION_CHECK_EVERY = 3600.0
+RETENTION_BATCH = 100
+# A host's podcast feed lists their newest replays, at most this many (podcast apps
+# read the whole feed each time), and may be cached this long (seconds).
+MAX_FEED_ITEMS = 100
+FEED_CACHE_SECONDS = 900
+# Clips listed per Space (newest first).
+CLIPS_LISTED = 50

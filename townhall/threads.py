@@ -41,6 +41,9 @@ MAIL = ThreadPoolExecutor(limits.MAIL_THREADS, thread_name_prefix="townhall-mail
 # Encrypting Web Push messages (townhall/app/webpush.py): never on the event loop, and
 # a large go-live's pushes never queue in front of the database's work.
 PUSH = ThreadPoolExecutor(limits.PUSH_THREADS, thread_name_prefix="townhall-push")
+# Remuxing replays and clips to .m4a (townhall/media/export.py): bounded, and never in
+# front of the recorded segments served to listeners.
+EXPORTS = ThreadPoolExecutor(limits.EXPORT_THREADS, thread_name_prefix="townhall-export")
 
 
 async def run(pool: ThreadPoolExecutor, fn: Callable[P, T], *args: P.args,

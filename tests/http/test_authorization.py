@@ -193,6 +193,18 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
         ("GET", "/api/me/reminders"), ("GET", "/api/me/blocks"),
         ("DELETE", "/api/me/blocks/{user_id}"))},
     ("POST", "/api/spaces"): "not per-Space: anyone signed in creates a Space",
+    **{(m, p): "a recording's and its clips' rules (domain/recordings.py: clip = may listen "
+               "and signed in; trim and delete the recording = the host, once ended; delete a "
+               "clip = its maker or the host), on an ended Space the matrix does not make: "
+               "tests/http/test_clips.py" for m, p in (
+        ("GET", "/api/spaces/{space_id}/recording"), ("PATCH", "/api/spaces/{space_id}/recording"),
+        ("DELETE", "/api/spaces/{space_id}/recording"), ("POST", "/api/spaces/{space_id}/clips"),
+        ("GET", "/api/spaces/{space_id}/clips"), ("GET", "/api/clips/{clip_id}"),
+        ("DELETE", "/api/clips/{clip_id}"), ("GET", "/api/clips/{clip_id}/audio.m4a"),
+        ("GET", "/api/clips/{clip_id}/captions.vtt"), ("GET", "/c/{clip_id}"),
+        ("GET", "/hls/{space_id}/replay.m4a"), ("GET", "/hls/{space_id}/t/{token}/replay.m4a"))},
+    ("GET", "/u/{username}/feed.xml"): "not per-Space: a host's public replays only (private "
+                                       "ones never: tests/http/test_clips.py)",
     **{(m, p): "not per-Space: your own settings, browsers and bell (signed in: "
                "tests/http/test_settings.py, test_webpush.py, test_bell_stream.py)" for m, p in (
         ("GET", "/api/me/settings"), ("PATCH", "/api/me/settings"),

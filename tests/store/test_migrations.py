@@ -90,8 +90,8 @@ def test_revisions_form_one_line_from_0001_to_the_head() -> None:
 
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert [s.revision for s in script.walk_revisions("base", "heads")][::-1] == [
-        "0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
-    assert migrate.head() == "0009"
+        "0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010"]
+    assert migrate.head() == "0010"
 
 
 def test_an_empty_database_is_migrated_to_the_models(database_url: str) -> None:
@@ -133,6 +133,8 @@ def _without_profiles(connection) -> None:  # type: ignore[no-untyped-def]
             connection.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))  # 0007
         for table in ("search_users", "search_spaces", "search_space_rows"):
             connection.execute(text(f"DROP TABLE IF EXISTS {table}"))  # 0007
+    for table in ("clips", "recordings"):  # 0010
+        connection.execute(text(f"DROP TABLE {table}"))
     for table in ("appeals", "reports", "moderation_notes", "transparency_log"):  # 0009
         connection.execute(text(f"DROP TABLE {table}"))
     connection.execute(text("ALTER TABLE spaces DROP COLUMN taken_down"))  # 0009

@@ -50,6 +50,7 @@ LIVE = "live"  # someone you follow went live
 SCHEDULED = "scheduled"  # someone you follow scheduled a Space
 REMINDER = "reminder"  # a Space you set a reminder for started
 INVITED = "invited"  # you were invited to speak
+EXPIRING = "expiring"  # your replay will be deleted soon (townhall/app/recordings.py)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,9 @@ def sentence(kind: str, actor: str, title: str) -> str:
         return f"A Space you set a reminder for has started: {title}"
     if kind == INVITED:
         return f"{actor} invited you to speak: {title}"
+    if kind == EXPIRING:
+        return (f"Your replay will be deleted soon (replays are kept for a set time): "
+                f"{title}. Open it to see the date, or download it to keep it.")
     return title
 
 

@@ -30,6 +30,7 @@ from townhall.app.notifier import Channel, Notifier
 from townhall.app.webpush import push_channel
 from townhall.app.mailer import email_channel
 from townhall.app.presenters import LiveFacts
+from townhall.app.recordings import Recordings
 from townhall.app.spaces import SpaceCommands
 from townhall.app.stage import Stage
 from townhall.backends.bus import EventBus, Message
@@ -103,7 +104,9 @@ class Services:
     email_confirms: RateLimiter = field(init=False)
     push_subscribes: RateLimiter = field(init=False)
     reports: RateLimiter = field(init=False)
+    clips: RateLimiter = field(init=False)
     moderation: Moderation = field(init=False)
+    recordings: Recordings = field(init=False)
     notifier: Notifier = field(init=False)
     inbox: Inbox = field(init=False)
     event_streams: ConnectionSlots = field(init=False)
@@ -132,6 +135,9 @@ class Services:
         self.live = LiveUpdates(self.host, self.bus, self.audience)
         self.lifecycle = Lifecycle(self.settings, self.db, self.host, self.commands)
         self.moderation = Moderation(self.db, self.commands, self.settings.base_url)
+        # Replays as files, clips, trims, retention (townhall/app/recordings.py).
+        self.recordings = Recordings(self.settings, self.db)
+        self.recordings.on_written = self.inbox.published
         announce = self.whip.on_stage_change
 
         def stage_changed(space_id: str, user_id: int, on_stage: bool) -> None:
@@ -182,6 +188,7 @@ class Services:
         self.push_subscribes = limit("push-subscribes", limits.PUSH_SUBSCRIBE_BURST,
                                      limits.PUSH_SUBSCRIBES_PER_SECOND)
         self.reports = limit("reports", limits.REPORT_BURST, limits.REPORTS_PER_SECOND)
+        self.clips = limit("clips", limits.CLIP_BURST, limits.CLIPS_PER_SECOND)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -223,6 +230,7 @@ class Services:
         self.live.start()
         self.host.start()
         self.lifecycle.start()
+        self.recordings.start()
         await self.notifier.jobs.start()
         self.notifier.start()
         self.inbox.start()
@@ -298,6 +306,7 @@ class Services:
             await self.edge_log.close()
         await self.incidents.close()
         await self.lifecycle.close()
+        await self.recordings.close()
         await self.inbox.stop()
         await self.notifier.close()
         await self.notifier.jobs.close()

@@ -30,6 +30,9 @@ from townhall.http.api import operator as operator_api
 from townhall.http.api import incidents as incidents_api
 from townhall.config import Settings
 from townhall.http.delivery import avatars, hls, signed
+from townhall.http.delivery import downloads
+from townhall.http.api import clips as clips_api
+from townhall.http.web import clip_pages
 from townhall.domain import errors
 from townhall.domain.errors import ClientError, Forbidden, NotFound
 from townhall.http.common.headers import SecurityHeaders
@@ -196,8 +199,14 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
                users.router, follows.router, search.router, settings_api.router, push.router,
                whip.router, private.router, signed.router, avatars.router, home.router,
                incidents_api.router, pages.router)
+    # Before the HLS routers: their `/{name}` would take `replay.m4a`.
+    app.include_router(downloads.signed_router)
+    app.include_router(downloads.router)
     for router in routers:
         app.include_router(router)
+    # Clips, the recording's trim and deletion, clip pages and podcast feeds.
+    app.include_router(clips_api.router)
+    app.include_router(clip_pages.router)
     # Emailed links: one-click unsubscribe and address confirmation (POST), and the
     # pages their GET opens.
     app.include_router(email_api.router)

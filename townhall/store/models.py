@@ -250,3 +250,30 @@ class Appeal(Base):
     answer: Mapped[int | None] = mapped_column(default=None)  # the log entry answering it
     reply: Mapped[str] = mapped_column(String(limits.MAX_MODERATION_NOTE_LENGTH), default="")
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Recording(Base):
+    """What the host decided about a Space's recording (townhall/app/recordings.py): a
+    trim (seconds on the recording's timeline; non-destructive), its deletion (by the
+    host, or retention), and when the host was told it expires. No row: untouched."""
+
+    __tablename__ = "recordings"
+    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id"), primary_key=True)
+    trim_start: Mapped[float] = mapped_column(default=0.0)
+    trim_end: Mapped[float | None] = mapped_column(default=None)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_by: Mapped[str | None] = mapped_column(String(16), default=None)  # host, retention
+    expiry_notified_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Clip(Base):
+    """Up to a minute of a Space's recording with a page of its own (/c/{id})."""
+
+    __tablename__ = "clips"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id"), index=True)
+    maker_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    start: Mapped[float] = mapped_column()
+    end: Mapped[float] = mapped_column()
+    title: Mapped[str] = mapped_column(String(limits.MAX_CLIP_TITLE_LENGTH), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,7 +16,9 @@ from townhall.domain.ids import SPACE_ID
 from townhall.http.common.errors_doc import error_responses
 from townhall.domain.errors import TAKEN_DOWN, BadRequest, Gone, NotFound
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
-from townhall.media.recorder import read_recorded, replay_playlist
+from townhall.app.recordings import trimmed_playlist
+from townhall.domain.recordings import RECORDING_DELETED
+from townhall.media.recorder import read_recorded
 from townhall.media.segment_store import PlaylistSnapshot
 from townhall import threads
 
@@ -113,8 +115,14 @@ async def _unless_taken_down(request: Request, space_id: str) -> None:
 async def replay(space_id: str, request: Request) -> Response:
     _check_space_id(space_id)
     await _unless_taken_down(request, space_id)
-    directory = services(request).settings.recordings_path / space_id
-    text = await threads.run(threads.FILES, replay_playlist, directory, TARGET_DURATION)
+    svc = services(request)
+    directory = svc.settings.recordings_path / space_id
+    # The host's trim (townhall/app/recordings.py): whole segments outside it are left out.
+    trim, deleted = await threads.run(threads.DATABASE, svc.recordings.trim_of, space_id)
+    if deleted:
+        raise Gone("The host deleted this recording.", code=RECORDING_DELETED)
+    made = await threads.run(threads.FILES, trimmed_playlist, directory, trim, TARGET_DURATION)
+    text = made[0] if made is not None else None
     if text is None:
         raise NotFound("no recording for this Space")
     live = await services(request).on_air(space_id)
