@@ -209,6 +209,8 @@ def profile(request: Request, username: str) -> HTMLResponse:
     return _page(
         request, "profile.html", page="profile", username=username[: limits.MAX_USERNAME_LENGTH],
         limits=limits,
+        # Their replays as a podcast (townhall/app/podcast.py).
+        feed_url=f"{public_base(request)}/u/{username[: limits.MAX_USERNAME_LENGTH]}/feed.xml",
     )
 
 
