@@ -6,7 +6,9 @@
 #        `playwright install`), ffmpeg (ffplay/ffprobe), fonts-liberation, fonts-noto-color-emoji,
 #        nodejs+npm (only when npm is missing), python3+python3-venv (only when no
 #        usable Python >= 3.11 is found), redis-server, postgresql, nginx-light,
-#        icecast2, wrk (cluster tests and benchmarks start their own instances).
+#        icecast2, wrk (cluster tests and benchmarks start their own instances),
+#        espeak-ng and pocketsphinx-testdata (known speech for the caption tests and
+#        benchmark: synthesized sentences and LibriVox clips with their transcripts).
 #   2. Python: .venv at the repo root, `pip install -c constraints.txt -e '.[test]'`.
 #   3. npm: `npm ci` for hls.js (served by the app from node_modules/hls.js/dist) and
 #      axe-core (injected into pages by the browser tests' accessibility checks).
@@ -47,6 +49,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-li
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v icecast2 >/dev/null 2>&1 || missing+=(icecast2)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+[ -f /usr/share/pocketsphinx/test/data/librivox/transcription ] || missing+=(pocketsphinx-testdata)
 python_ok || missing+=(python3 python3-venv)
 if command -v dpkg-query >/dev/null 2>&1; then
     # Fonts so pages (and their screenshots) render text and reaction emoji everywhere.
@@ -78,7 +82,7 @@ EOF
     apt-get install -y --no-install-recommends "${pkgs[@]}"
     hash -r
 else
-    say "system packages: chromium, ffmpeg, npm, fonts, redis, postgresql, nginx, icecast2, wrk, $PYTHON present"
+    say "system packages: chromium, ffmpeg, npm, fonts, redis, postgresql, nginx, icecast2, wrk, espeak-ng, speech test data, $PYTHON present"
 fi
 
 python_ok || die "$PYTHON is not a Python >= 3.11 with venv/ensurepip (set PYTHON=/path/to/python3.11+)"

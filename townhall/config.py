@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # "json": one JSON object per line (for log pipelines); "text" for people.
     log_format: Literal["text", "json"] = "text"
+    # Live captions and transcripts (townhall/media/captions): on by default where the
+    # model is installed (a host may switch them off per Space); at most
+    # `captions_max_spaces` captioned Spaces on this node (0: CAPTIONED_SPACES_PER_CORE
+    # per core); `captions_model_dir`: any faster-whisper model directory instead of the
+    # packaged Whisper tiny.en (whose files are checked against pinned SHA-256 sums).
+    captions: bool = True
+    captions_max_spaces: int = Field(0, ge=0)
+    captions_model_dir: Path | None = None
     # Key for private Spaces' signed HLS URLs (delivery/signed.py), >= 16 characters.
     # Empty: a random one kept in data_dir/hls-signing-secret. Every origin in a cluster
     # must use the same secret, or a URL one node signed is refused by the others.
@@ -223,6 +231,12 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'townhall.db'}"
+
+    @property
+    def captioned_spaces_cap(self) -> int:
+        if self.captions_max_spaces:
+            return self.captions_max_spaces
+        return max(1, int((os.cpu_count() or 1) * limits.CAPTIONED_SPACES_PER_CORE))
 
     @property
     def recordings_path(self) -> Path:

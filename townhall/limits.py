@@ -411,3 +411,11 @@ MAX_FEED_ITEMS = 100
 FEED_CACHE_SECONDS = 900
 # Clips listed per Space (newest first).
 CLIPS_LISTED = 50
+# Live captions (townhall/media/captions): one captioned Space's speech recogniser is
+# held to this share of a core (Whisper tiny.en live, a partial every 2 s, needs ~0.4
+# CPU-s per second of speech: FIELD-NOTES), and a node captions at most this many Spaces
+# per core it has (default of TOWNHALL_CAPTIONS_MAX_SPACES), so the mixers keep the rest.
+CAPTIONS_CPU_SHARE = 0.5
+CAPTIONED_SPACES_PER_CORE = 0.5
+# Final transcripts made at once on a node (each decodes a whole Space with a beam).
+TRANSCRIPT_PASSES = 1

@@ -158,6 +158,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("view_audience", "GET", f"{SPACE}/audience", "view"),
     Endpoint("private_view_audience", "GET", f"{SPACE}/audience", "view", private=True),
     Endpoint("view_timeline", "GET", f"{SPACE}/timeline", "view"),
+    # Live captions (captions.py): whoever may view the Space sees whether they run; the
+    # host and co-hosts switch them.
+    Endpoint("view_captions", "GET", f"{SPACE}/captions", "view"),
+    Endpoint("private_view_captions", "GET", f"{SPACE}/captions", "view", private=True),
+    Endpoint("captions", "PUT", f"{SPACE}/captions", "captions",
+             body=lambda ctx, me: {"on": False}),
     Endpoint("private_view_timeline", "GET", f"{SPACE}/timeline", "view", private=True),
     # -- private Spaces (private.py) ----------------------------------------------------
     Endpoint("playback", "GET", f"{SPACE}/playback", "listen"),
@@ -193,6 +199,10 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
         ("GET", "/api/me/reminders"), ("GET", "/api/me/blocks"),
         ("DELETE", "/api/me/blocks/{user_id}"))},
     ("POST", "/api/spaces"): "not per-Space: anyone signed in creates a Space",
+    **{("GET", f"/api/spaces/{{space_id}}/transcript.{fmt}"): "the transcript: 'view' as "
+       "GET /api/spaces/{id} (the same use case), 404 until something was captioned, which "
+       "the matrix's Spaces never are: tests/http/test_captions.py"
+       for fmt in ("{fmt}",)},
     **{(m, p): "a recording's and its clips' rules (domain/recordings.py: clip = may listen "
                "and signed in; trim and delete the recording = the host, once ended; delete a "
                "clip = its maker or the host), on an ended Space the matrix does not make: "

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from townhall import limits
+from townhall.app.captions import Captioner
 from townhall.app.locks import SpaceLocks
 from townhall.app.outages import BACKEND_ERRORS, Outage
 from townhall.backends.bus import EventBus, Message
@@ -26,7 +27,7 @@ from townhall.backends.audience import AudienceBook
 from townhall.backends.redis.leases import LEASE_SECONDS, RENEW_EVERY, MediaLeases
 from townhall.domain import Event
 from townhall.domain.errors import Unavailable
-from townhall.domain.events import (MuteChanged, RecordingCut, Removed, RoleChanged,
+from townhall.domain.events import (CaptionsChanged, MuteChanged, RecordingCut, Removed, RoleChanged,
                                     StateChanged, event_from_json, event_json)
 from townhall.media.recorder import prune_cut
 from townhall.media.segment_store import SegmentStore
@@ -74,6 +75,10 @@ class MediaHost:
         # More figures to store with the audience's when a Space goes off air (the
         # incident timeline: townhall/app/incidents.py), keyed apart from them.
         self.more_figures: Callable[[str], Awaitable[dict[str, object]]] | None = None
+        # Live captions (townhall/app/captions.py): told when a Space's media starts
+        # and stops here, and when its Room switches captions.
+        self.captions: Captioner | None = None
+        self._closing = False
         bus.on_control = self._on_control
 
     def start(self) -> None:
@@ -100,6 +105,8 @@ class MediaHost:
                 media.on_recording_change = self._recording_changed
                 await media.start()
                 self.media[space_id] = media
+                if self.captions is not None:
+                    await self.captions.media_started(media)
                 log.info("media started", extra={"space": space_id, "recording": recording})
             elif recording:
                 media.recording = True  # the waiting room goes live: same stream, recorded
@@ -144,6 +151,9 @@ class MediaHost:
             media = self.media.pop(space_id, None)
         if media is None:
             return
+        if self.captions is not None:
+            # The final transcript follows a Space that ended, not a server going down.
+            await self.captions.media_stopped(space_id, media.recording and not self._closing)
         await media.stop()
         log.info("media stopped", extra={"space": space_id, "parts": media.parts_published})
         # A Space that ended itself keeps nothing after its warning: nothing records any
@@ -169,6 +179,8 @@ class MediaHost:
         async with self._starting:
             media = self.media.pop(space_id, None)
         if media is not None:
+            if self.captions is not None:
+                await self.captions.media_stopped(space_id, False)
             await media.abandon()
 
     def _recording_changed(self, space_id: str, error: str | None) -> None:
@@ -223,6 +235,8 @@ class MediaHost:
                     await self.start_media(space_id, recording=True)
             elif isinstance(event, StateChanged) and event.state in ("ended", "cancelled"):
                 await self.stop_media(space_id)
+            elif isinstance(event, CaptionsChanged) and self.captions is not None:
+                await self.captions.switch(space_id, event.on)
 
     # -- what is on air ------------------------------------------------------------------
     def on_stage(self, space_id: str) -> set[int]:
@@ -312,6 +326,7 @@ class MediaHost:
             return set(db.scalars(query))
 
     async def close(self) -> None:
+        self._closing = True
         if self._lease_keeper is not None:
             self._lease_keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -16,6 +16,7 @@ import redis.asyncio as redis
 from sqlalchemy import select
 
 from townhall import limits
+from townhall.app.captions import Captioner
 from townhall.app.feeds import LiveFeed
 from townhall.app.lifecycle import Lifecycle
 from townhall.app.live_updates import LiveUpdates
@@ -112,6 +113,7 @@ class Services:
     event_streams: ConnectionSlots = field(init=False)
     incidents: IncidentCollector = field(init=False)
     edge_log: EdgeLogTailer | None = field(init=False, default=None)
+    captions: Captioner = field(init=False)
 
     def __post_init__(self) -> None:
         self._make_rate_limits()
@@ -120,6 +122,9 @@ class Services:
         self.incidents = IncidentCollector(self.incident_book, self.host.media, self.host.on_air,
                                            self.settings.timeline_bucket_seconds)
         self.host.more_figures = self.incidents.finish
+        self.captions = Captioner(self.settings, self.db, self.bus, self.whip,
+                                  self.settings.recordings_path)
+        self.host.captions = self.captions
         if self.settings.edge_access_log is not None:
             self.edge_log = EdgeLogTailer(self.settings.edge_access_log, self.incidents)
             self.incidents.count_requests = False  # the edge's figures, not ours
@@ -312,6 +317,7 @@ class Services:
         await self.notifier.jobs.close()
         await self.live.close()
         await self.host.close()
+        await self.captions.close()
         await self.bus.close()
         await self.store.close()
         if self.redis is not None:

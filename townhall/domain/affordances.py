@@ -31,6 +31,7 @@ _SPACE_ACTIONS: dict[str, Callable[[int | None], Command]] = {
     "mute_all": lambda v: lambda r: r.mute_all(v),
     "mute_self": lambda v: lambda r: r.mute(v, v),  # type: ignore[arg-type]
     "unmute_self": lambda v: lambda r: r.unmute(v, v),  # type: ignore[arg-type]
+    "captions": lambda v: lambda r: r.set_captions(v, not r.captions),
 }
 # Actions that need only the permission table and an open Space (their command takes
 # input the page asks for: a title, a link, a username).

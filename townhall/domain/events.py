@@ -79,8 +79,16 @@ class RecordingCut:
     at: str
 
 
+@dataclass(frozen=True)
+class CaptionsChanged:
+    """Live captions were switched on or off for the Space."""
+
+    on: bool
+
+
 Event = (StateChanged | RoleChanged | HandRaised | HandLowered | SpeakerInvited | GuestChanged
-         | MuteChanged | Removed | EndingScheduled | EndingCancelled | RecordingCut)
+         | MuteChanged | Removed | EndingScheduled | EndingCancelled | RecordingCut
+         | CaptionsChanged)
 
 _EVENT_TYPES = {cls.__name__: cls for cls in get_args(Event)}
 

@@ -51,6 +51,7 @@ PERMISSIONS: dict[str, frozenset[Actor]] = {
     "publish": ON_STAGE,
     "react": EVERYONE,
     "pin_link": MODERATORS,
+    "captions": MODERATORS,  # switch the Space's live captions on or off
     "remind": SIGNED_IN,
 }
 

@@ -18,6 +18,7 @@ from townhall.domain import errors
 from townhall.domain.errors import Conflict, Forbidden, Unauthorized
 from townhall.domain.permissions import PERMISSIONS, Actor, denial_reason
 from townhall.domain.events import (
+    CaptionsChanged,
     EndingCancelled,
     EndingScheduled,
     Event,
@@ -102,6 +103,9 @@ class Room:
     ends_at: datetime | None = None
     # Why the system ended or cancelled it; None if the host did (or it is not over).
     end_reason: EndReason | None = None
+    # Live captions (and the transcript after): on unless the host or a co-host turned
+    # them off (the node may still have no room for them: townhall/app/captions.py).
+    captions: bool = True
 
     # -- reading -------------------------------------------------------------
     def role_of(self, user_id: int | None) -> Role:
@@ -404,6 +408,15 @@ class Room:
             raise IllegalTransition("that user is not a co-host")
         room = replace(self, cohosts=self.cohosts - {user_id}, speakers=self.speakers | {user_id})
         return room, (RoleChanged(user_id, Role.SPEAKER),)
+
+    # -- captions ------------------------------------------------------------
+    def set_captions(self, actor: int | None, on: bool) -> Decision:
+        """The host or a co-host switches the Space's live captions on or off."""
+        self.authorize("captions", actor)
+        self._require_open()
+        if self.captions == on:
+            return self, ()
+        return replace(self, captions=on), (CaptionsChanged(on),)
 
     # -- mutes ---------------------------------------------------------------
     def mute(self, actor: int | None, user_id: int) -> Decision:

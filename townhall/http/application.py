@@ -28,6 +28,7 @@ from townhall.http.api import email as email_api
 from townhall.http.api import home
 from townhall.http.api import operator as operator_api
 from townhall.http.api import incidents as incidents_api
+from townhall.http.api import captions as captions_api
 from townhall.config import Settings
 from townhall.http.delivery import avatars, hls, signed
 from townhall.http.delivery import downloads
@@ -198,7 +199,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
     routers = (auth.router, spaces.router, moderation.router, live.router, audience.router,
                users.router, follows.router, search.router, settings_api.router, push.router,
                whip.router, private.router, signed.router, avatars.router, home.router,
-               incidents_api.router, pages.router)
+               incidents_api.router, captions_api.router, pages.router)
     # Before the HLS routers: their `/{name}` would take `replay.m4a`.
     app.include_router(downloads.signed_router)
     app.include_router(downloads.router)

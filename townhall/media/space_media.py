@@ -12,13 +12,16 @@ from pathlib import Path
 import m3u8
 import numpy as np
 
+from townhall.media.captions.pipeline import Caption, CaptionPipeline
+from townhall.media.captions.vtt import (SUBS_PLAYLIST_NAME, Cue, SubtitleSegment,
+                                         SubtitleTrack)
 from townhall.media.encoder import EncodedPart
 from townhall.media.llhls import INIT_NAME, LivePlaylist, Segment, wall_time
 from townhall.media.recorder import Recorder, recorded_segments
 from townhall.media.segment_store import PlaylistSnapshot, SegmentStore
 from townhall.media.sources import SpeakerInput
 from townhall.media.worker import MixerWorker, Source
-from townhall import threads
+from townhall import limits, threads
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,12 @@ class SpaceMedia:
         # disk is never touched on the event loop.
         self._resumed = False
         self.playlist = LivePlaylist()
+        # The WebVTT rendition beside the audio (empty segments while nobody is captioned).
+        self.subtitles = SubtitleTrack(self.playlist.target_duration,
+                                       self.playlist.window_segments)
+        self._segment_starts: dict[int, int] = {}  # msn -> its first sample
+        self._subs_names: dict[int, str] = {}  # subtitle segments in the store, by msn
+        self.captions: CaptionPipeline | None = None
         self.outputs: dict[str, MixMinusOutput] = {}
         # Sources the server itself plays (the demo voice): a Space with one is never
         # without its host (townhall/app/lifecycle.py).
@@ -80,6 +89,7 @@ class SpaceMedia:
         )
         self._origin = datetime.now(UTC)
         self._publisher = asyncio.create_task(self._publish_loop())
+        await self._publish_subtitles([])  # an empty subtitles playlist to begin with
         self._worker.start()
 
     async def _continue_live_playlist(self) -> None:
@@ -176,6 +186,7 @@ class SpaceMedia:
         last = self.playlist.end()
         if last is not None:
             await self._complete_segment(last)
+        await self._publish_subtitles(self.subtitles.end())
         await self._publish_playlist()
         self.stopped.set()
 
@@ -223,6 +234,7 @@ class SpaceMedia:
             wall_time(self._origin, encoded.start) + timedelta(seconds=self.worker.skipped_seconds),
         )
         if part.index == 0:
+            self._segment_starts[part.msn] = encoded.start
             # Noted before the segment's first part is out (a restart goes on after it).
             await threads.run(threads.MEDIA_FILES, _note_started_segment, self.recorder.directory, part.msn)
         await self.store.put(self.space_id, part.name, encoded.data)
@@ -246,6 +258,52 @@ class SpaceMedia:
         old = segment.msn - self.playlist.window_segments - EVICTION_MARGIN_SEGMENTS
         if old in self._names_by_msn:
             await self.store.delete(self.space_id, self._names_by_msn.pop(old))
+        first = self._segment_starts.pop(segment.msn, None)
+        if first is not None:
+            await self._publish_subtitles(self.subtitles.add_segment(
+                segment.msn, first / limits.SAMPLE_RATE, segment.duration,
+                segment.program_date_time, segment.discontinuity))
+
+    async def _publish_subtitles(self, segments: list[SubtitleSegment]) -> None:
+        if not segments and not self.subtitles.ended and self.subtitles.published:
+            return
+        try:
+            for segment in segments:
+                await self.store.put(self.space_id, segment.name, segment.render().encode())
+                self._subs_names[segment.msn] = segment.name
+            await self.store.put(self.space_id, SUBS_PLAYLIST_NAME,
+                                 self.subtitles.render_playlist().encode())
+            if self.subtitles.published:  # out of its window (and the margin): evicted
+                oldest = self.subtitles.published[0].msn - EVICTION_MARGIN_SEGMENTS
+                old = [msn for msn in self._subs_names if msn < oldest]
+                if old:
+                    await self.store.delete(self.space_id, [self._subs_names.pop(m) for m in old])
+        except Exception:  # captions must never stop the audio's playlist
+            log.exception("publishing %s's subtitles failed", self.space_id)
+
+    # -- captions ------------------------------------------------------------------------
+    async def start_captions(self, pipeline: CaptionPipeline) -> None:
+        """Hand each speaker's audio to `pipeline` from the next tick on."""
+        await asyncio.to_thread(pipeline.start)
+        self.captions = pipeline
+        self.worker.tap = pipeline.tap
+
+    def detach_captions(self) -> CaptionPipeline | None:
+        """No more audio to the pipeline; the caller stops it (it blocks: a thread)."""
+        pipeline, self.captions = self.captions, None
+        if self._worker is not None:
+            self._worker.tap = None
+        return pipeline
+
+    def caption_time(self, seconds: float) -> datetime:
+        """The program date time of a moment of the audio timeline (a caption's)."""
+        return (self._origin + timedelta(seconds=seconds)
+                + timedelta(seconds=self._worker.skipped_seconds if self._worker else 0.0))
+
+    def add_cue(self, caption: Caption, speaker: str) -> None:
+        """A final caption goes into the WebVTT rendition (the next segment published)."""
+        if caption.text and not self.subtitles.ended:
+            self.subtitles.add_cue(Cue(caption.start, caption.end, speaker, caption.text))
 
     def _record(self, segment: Segment, data: bytes) -> None:
         if not self._init_recorded:

@@ -55,6 +55,9 @@ class MixerWorker:
         # program-date-time of a sample is its timeline time plus this.
         self.skipped_seconds = 0.0
         self.encode_seconds_total = 0.0
+        # Live captions: called every tick with (tick number, each source's own PCM).
+        # It must never block (townhall/media/captions/pipeline.py: a bounded queue).
+        self.tap: Callable[[int, dict[str, np.ndarray]], None] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -108,6 +111,12 @@ class MixerWorker:
                 inputs[key] = pcm
         program, minus = mix(inputs, limits.TICK_SAMPLES)
         self.levels = {k: _rms(v) for k, v in inputs.items()}
+        tap = self.tap
+        if tap is not None:
+            try:
+                tap(self.ticks, inputs)
+            except Exception:  # captions must never stop the audio
+                log.exception("caption tap failed")
         self.ticks += 1
         if self.listeners:
             out = {key: minus.get(key, program) for key in self.listeners}

@@ -79,6 +79,7 @@ def _room(space: Space, blocked: frozenset[int]) -> Room:
         **{name: frozenset(stored.get(name, ())) for name in _SETS},
         **{name: _moment(stored.get(name)) for name in _MOMENTS},
         **{name: _reason(stored.get(name)) for name in _REASONS},
+        captions=bool(stored.get("captions", True)),
     )
 
 
@@ -106,6 +107,8 @@ def save(space: Space, room: Room) -> None:
     for name in _REASONS:
         if getattr(room, name) is not None:
             stored[name] = str(getattr(room, name))
+    if not room.captions:
+        stored["captions"] = False
     space.room = stored
 
 

@@ -28,6 +28,9 @@ LOOPBACK_ICE = {
     "TOWNHALL_ICE_HOST_ADDRESSES": "127.0.0.1",
     "TOWNHALL_ICE_ALLOWED_NETWORKS": "127.0.0.0/8",
 }
+# Live captions are on by default in a real deployment; test and benchmark servers play
+# tones and run many Spaces at once, so they turn them on only where they test them.
+CAPTIONS_OFF = {"TOWNHALL_CAPTIONS": "false"}
 # Every test user signs up from 127.0.0.1: the shared server lets them (the per-address
 # sign-up limit itself is tested on a server of its own).
 # Its tests' hosts also create and run many Spaces (the per-account limits are tested on
@@ -62,7 +65,8 @@ def start_server(tmp: Path, command: str = "demo", extra_env: dict[str, str] | N
     port = port or free_port()
     data_dir = tmp / "data"
     log_path = tmp / "server.log"
-    env = {**os.environ, **LOOPBACK_ICE, "TOWNHALL_LOG_LEVEL": "info", **(extra_env or {})}
+    env = {**os.environ, **LOOPBACK_ICE, **CAPTIONS_OFF, "TOWNHALL_LOG_LEVEL": "info",
+           **(extra_env or {})}
     log_file = open(log_path, "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "townhall.cli", command, "--port", str(port), "--data-dir", str(data_dir)],

@@ -15,6 +15,8 @@ from townhall.http.common.deps import services
 from townhall.domain.ids import SPACE_ID
 from townhall.http.common.errors_doc import error_responses
 from townhall.domain.errors import TAKEN_DOWN, BadRequest, Gone, NotFound
+from townhall.media.captions.vtt import (MASTER_NAME, SUBS_PLAYLIST_NAME, parse_subs_name,
+                                         render_master)
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
 from townhall.app.recordings import trimmed_playlist
 from townhall.domain.recordings import RECORDING_DELETED
@@ -134,6 +136,8 @@ async def replay(space_id: str, request: Request) -> Response:
 @router.get("/{space_id}/{name}", response_class=Response, responses=_MEDIA_DOC)
 async def media_object(space_id: str, name: str, request: Request) -> Response:
     _check_space_id(space_id)
+    if name in (MASTER_NAME, SUBS_PLAYLIST_NAME) or parse_subs_name(name) is not None:
+        return await _subtitles(request, space_id, name)
     parsed = parse_media_name(name)
     if name != INIT_NAME and parsed is None:
         raise NotFound("no such HLS object")
@@ -170,3 +174,26 @@ async def _wait_for_hinted_part(
     if await store.wait_for(space_id, msn, part, BLOCK_TIMEOUT) is None:
         return None
     return await store.get(space_id, name)
+
+
+SUBTITLES_TYPE = "text/vtt"
+
+
+async def _subtitles(request: Request, space_id: str, name: str) -> Response:
+    """The multivariant playlist (the audio and its WebVTT captions rendition), the
+    subtitles playlist and its segments (townhall/media/captions/vtt.py). While the Space
+    is on air only: its replay's words are in the transcript (GET .../transcript.vtt)."""
+    store = services(request).store
+    if name == MASTER_NAME:
+        if await store.playlist(space_id) is None and not await services(request).on_air(space_id):
+            return _not_live_yet(False)
+        return Response(render_master(), media_type=PLAYLIST_TYPE,
+                        headers={"Cache-Control": "public, max-age=60"})
+    data = await store.get(space_id, name)
+    if data is None:
+        return Response("not available", status_code=404, media_type="text/plain",
+                        headers={"Cache-Control": NO_STORE})
+    if name == SUBS_PLAYLIST_NAME:
+        return Response(data, media_type=PLAYLIST_TYPE,
+                        headers={"Cache-Control": LIVE_PLAYLIST_CACHE})
+    return Response(data, media_type=SUBTITLES_TYPE, headers={"Cache-Control": MEDIA_CACHE})
