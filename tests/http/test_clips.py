@@ -19,7 +19,8 @@ import pytest
 
 from townhall import limits
 from townhall.testing.browser import decode_audio, dominant_frequency
-from townhall.testing.servers import Server, live_space, signed_in_client, stage
+from townhall.testing.servers import (MANY_SIGNUPS, Server, live_space, signed_in_client, stage,
+                                      start_server, stop_server)
 from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher
 
 FIRST_HZ, SECOND_HZ = 440, 880
@@ -82,6 +83,16 @@ def recorded(server: Server) -> Iterator[Recorded]:
     space, live_clip, audio = asyncio.run(_publish_and_end(server, host))
     yield Recorded(space, host, live_clip, audio)
     host.close()
+
+
+def wait_until(check, timeout: float):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.25)
+    raise AssertionError(f"not within {timeout} s")
 
 
 def recording_of(client: httpx.Client, space_id: str) -> dict:
@@ -317,3 +328,39 @@ def test_trim_then_feed_then_delete(recorded: Recorded, server: Server) -> None:
     assert host.post(f"/api/spaces/{space_id}/clips", json={"start": 1, "end": 3}).status_code == 410
     feed = feedparser.parse(httpx.get(f"{server.base_url}/u/{username}/feed.xml").content)
     assert not feed.bozo and feed.entries == []
+
+
+def test_retention_tells_the_host_then_deletes(tmp_path: Path) -> None:
+    """With retention shortened to seconds: the host is told (in the app) before the
+    replay goes, the page's date comes with it, and then the files are deleted."""
+    day = 86400
+    env = {**MANY_SIGNUPS, "TOWNHALL_REPLAY_RETENTION_DAYS": str(8 / day),
+           "TOWNHALL_REPLAY_EXPIRY_NOTICE_DAYS": str(4 / day),
+           "TOWNHALL_RETENTION_CHECK_EVERY": "0.5"}
+    srv = start_server(tmp_path, command="serve", extra_env=env)
+    try:
+        host = signed_in_client(srv.base_url, "retained")
+        space = live_space(host, "Short-lived")
+        directory = srv.data_dir / "recordings" / space["id"]
+        wait_until(lambda: (directory / "segments.jsonl").exists(), 10)
+        ended = host.post(f"/api/spaces/{space['id']}/end").json()
+        assert recording_of(host, space["id"])["status"] == "available"
+
+        def told() -> dict | None:
+            found = [n for n in host.get("/api/me/notifications").json()["notifications"]
+                     if n["kind"] == "expiring"]
+            return found[0] if found else None
+
+        notice = wait_until(told, 15)
+        assert notice["space_id"] == space["id"] and "will be deleted" in notice["text"]
+        info = recording_of(host, space["id"])
+        assert info["status"] == "available" and info["expires_at"] is not None
+        # Never sooner than the notice period after the notice.
+        assert directory.exists()
+        wait_until(lambda: recording_of(host, space["id"])["status"] == "deleted", 15)
+        info = recording_of(host, space["id"])
+        assert info["deleted_by"] == "retention" and not directory.exists()
+        assert host.get(ended["replay_url"]).status_code == 410
+        host.close()
+    finally:
+        stop_server(srv)
