@@ -326,6 +326,9 @@ def test_trim_then_feed_then_delete(recorded: Recorded, server: Server) -> None:
     assert host.get(space["replay_url"]).status_code == 410
     assert httpx.get(info["download_url"]).status_code == 410
     assert host.post(f"/api/spaces/{space_id}/clips", json={"start": 1, "end": 3}).status_code == 410
+    # The Space no longer offers a replay (its page says none is available).
+    assert host.get(f"/api/spaces/{space_id}").json()["replay_url"] is None
+    assert host.get(f"/api/spaces/{space_id}/playback").json()["replay"] is None
     feed = feedparser.parse(httpx.get(f"{server.base_url}/u/{username}/feed.xml").content)
     assert not feed.bozo and feed.entries == []
 

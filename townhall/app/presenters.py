@@ -20,7 +20,7 @@ from townhall.app import avatars
 from townhall.domain import Role, Room, SpaceState
 from townhall.domain.affordances import person_actions, space_actions
 from townhall.domain.permissions import Actor
-from townhall.store.models import Reminder, Space, User
+from townhall.store.models import Recording, Reminder, Space, User
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -150,6 +150,14 @@ class LiveFacts:
 _PEOPLE = ("speakers", "hands", "invited", "guests")
 
 
+def has_replay(db: OrmSession, space_id: str, room: Room) -> bool:
+    """Ended, and its recording not deleted (by the host, or retention)."""
+    if room.state != SpaceState.ENDED:
+        return False
+    recording = db.get(Recording, space_id)
+    return recording is None or recording.deleted_at is None
+
+
 def you(room: Room, viewer: int | None) -> YouOut:
     actor = room.actor(viewer)
     role = "anonymous" if actor == Actor.ANONYMOUS else room.role_of(viewer).value
@@ -192,7 +200,8 @@ def present(db: OrmSession, space: Space, room: Room, viewer: int | None, base: 
         ended_at=space.ended_at,
         page_url=f"{base}/s/{space.id}",
         hls_url=f"{base}/hls/{space.id}/live.m3u8",
-        replay_url=f"{base}/hls/{space.id}/replay.m3u8" if room.state == SpaceState.ENDED else None,
+        replay_url=(f"{base}/hls/{space.id}/replay.m3u8" if has_replay(db, space.id, room)
+                    else None),
         you=you(room, viewer),
         your_role=room.role_of(viewer),
         your_id=viewer,

@@ -19,7 +19,7 @@ from townhall.http.common.errors_doc import API_ERRORS
 from townhall.http.api.spaces import SpaceOut, act
 from townhall.http.delivery.signed import signed_base
 from townhall.domain.errors import NotFound
-from townhall.domain import SpaceState
+from townhall.app.presenters import has_replay
 from townhall.store.models import User
 from townhall import threads
 
@@ -45,13 +45,14 @@ def playback(space_id: str, request: Request, response: Response, viewer: Viewer
     with services(request).db.session() as db:
         _, room = room_store.load(db, space_id)
         room.authorize("listen", viewer.id if viewer else None)
+        replay = has_replay(db, space_id, room)
     response.headers["Cache-Control"] = "private, no-store"
     base, expires = f"{public_base(request)}/hls/{space_id}", None
     if room.private:
         base, expires = signed_base(request, public_base(request), space_id)
     return PlaybackOut(
         live=f"{base}/live.m3u8",
-        replay=f"{base}/replay.m3u8" if room.state == SpaceState.ENDED else None,
+        replay=f"{base}/replay.m3u8" if replay else None,
         expires=expires,
         private=room.private,
     )
