@@ -90,7 +90,7 @@ def load_transcript(path: Path) -> Transcript | None:
         path = path / TRANSCRIPT_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Transcript(bool(data["final"]), str(data["model"]), tuple(
+        return Transcript(bool(data.get("final", False)), str(data.get("model", "")), tuple(
             TranscriptSegment(float(s["start"]), float(s["end"]),
                               None if s.get("speaker_id") is None else int(s["speaker_id"]),
                               str(s["speaker"]), str(s["text"]))

@@ -4,7 +4,8 @@
 // `denied` is the server's last word (this viewer may no longer view the Space): the
 // feed closes for good, so EventSource does not reconnect into the same refusal.
 
-const MESSAGE_TYPES = ["snapshot", "change", "levels", "audience", "reaction", "pinned", "stage", "denied"];
+const MESSAGE_TYPES = ["snapshot", "change", "levels", "audience", "reaction", "pinned", "stage", "denied",
+  "caption", "captions"];
 // Consecutive errors without a message in between before giving up on the stream.
 const MAX_STREAM_ERRORS = 3;
 const POLL_MS = 2000;

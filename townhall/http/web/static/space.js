@@ -11,6 +11,7 @@ import { PlayerControls } from "./player-controls.js";
 import { Publisher } from "./publisher.js";
 import { Reactions } from "./reactions.js";
 import { bindActions } from "./space-actions.js";
+import { Captions } from "./captions.js";
 import { denialText, isDenial, noticeEvents } from "./space-notices.js";
 import { accept, isOver, mark, may, patch, state, syncStage, you, yourSpeakerEntry } from "./space-state.js";
 import { playReplay } from "./space-listen.js";
@@ -38,6 +39,7 @@ const reactions = new Reactions({
   url: `${apiBase}/reactions`,
 });
 const media = { player, publisher, reactions, render: () => render() };
+const captions = new Captions(apiBase, ui.playerAudio);
 const render = () => renderPage(media);
 ui.playReplay.addEventListener("click", () => playReplay(render));
 player.onFinished = render;
@@ -56,6 +58,7 @@ function settle() {
   if (isOver()) feed.close();
   syncMute();
   render();
+  if (state.space) captions.update(state.space, may("captions"), isOver());
 }
 
 function apply(fresh, options) {
@@ -115,6 +118,8 @@ const feed = new LiveFeed(
       patch(() => (speaker.on_stage = m.on_stage));
       render();
     },
+    caption: (m) => captions.show(m),
+    captions: (m) => captions.showState(m),
     // The server's last message before it ends our stream (the feed has closed itself).
     denied: (m) => deny(m.code),
   },
