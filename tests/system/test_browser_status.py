@@ -1,5 +1,6 @@
-"""A Space's public status page (the incident timeline) in a real browser: a live Space
-with some listeners' requests shows minutes counted with their verdict in words, a plot,
+"""A Space's public status page (the incident timeline) in a real browser: a Space with
+some listeners' requests, once ended, shows minutes counted with their verdict in words
+(as the API gives them), a plot,
 a table that scrolls inside its card on a phone, and the rules written out; anyone can
 open it (no sign-in). Screenshots at 1280x900 and 390x844 in test-artifacts/; axe-core
 finds nothing serious or critical."""
@@ -41,11 +42,16 @@ def test_the_status_page_shows_counted_minutes_and_the_rules(server, browser) ->
         assert httpx.get(f"{base}/api/spaces/{space['id']}/timeline").status_code == 200
     assert counted() == before
 
+    # Ended: the timeline is final (a live minute's verdict may still change while the
+    # page and this test read it).
+    assert host.post(f"/api/spaces/{space['id']}/end").status_code == 200
+
     page = new_page(browser, "status", viewport=DESKTOP)
     page.goto(f"{base}/s/{space['id']}/status")
     page.wait_for_selector("#timeline-table tbody tr", timeout=UI_MS)
     # The page says what the server judged (on a busy machine a minute may honestly be
     # "overloaded": the mixer ran late), in words.
+    page.wait_for_selector("#status-updated:has-text('off air')", timeout=UI_MS)
     first = httpx.get(f"{base}/api/spaces/{space['id']}/timeline").json()["minutes"][0]
     word = first["verdict"].replace("_", " ")
     summary = page.text_content("#status-summary")
