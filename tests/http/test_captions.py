@@ -19,7 +19,8 @@ import m3u8
 import numpy as np
 import pytest
 
-from townhall.testing.servers import MANY_SIGNUPS, Server, signed_in_client, stage, start_server, stop_server
+from townhall.testing.servers import MANY_SIGNUPS, Server, live_space, signed_in_client, stage, start_server, stop_server
+from townhall.testing.waiting import wait_until
 from townhall.testing.speech import RATE, SENTENCES, Utterance, espeak, wer, with_pauses, words
 from townhall.testing.sse import EventStream
 from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher
@@ -181,3 +182,23 @@ def _wait_final(client: httpx.Client, space_id: str, timeout: float = 90.0) -> d
         time.sleep(1)
     raise AssertionError(f"no final transcript: {got.status_code} {got.text[:500]}")
 
+
+
+def test_a_node_at_its_cap_says_so_then_captions_when_a_place_frees(captioned: Server) -> None:
+    """TOWNHALL_CAPTIONS_MAX_SPACES is 1 here: a second captioned Space is not captioned
+    and its host is told why, in words; when the first ends, the second is captioned."""
+    base = captioned.base_url
+    first, second = (signed_in_client(base, p) for p in ("capfirst", "capsecond"))
+    one = live_space(first, "Has the place")
+    two = live_space(second, "Waits for a place")
+    assert first.get(f"/api/spaces/{one['id']}/captions").json()["running"] is True
+    waiting = second.get(f"/api/spaces/{two['id']}/captions").json()
+    assert waiting["on"] is True and waiting["running"] is False, waiting
+    assert "as many Spaces as it can (1)" in waiting["reason"], waiting
+    assert first.post(f"/api/spaces/{one['id']}/end").status_code == 200
+    wait_until(lambda: second.get(f"/api/spaces/{two['id']}/captions").json()["running"],
+               "the waiting Space captioned", timeout=30)
+    assert second.get(f"/api/spaces/{two['id']}/captions").json()["reason"] is None
+    assert second.post(f"/api/spaces/{two['id']}/end").status_code == 200
+    first.close()
+    second.close()
