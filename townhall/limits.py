@@ -315,6 +315,9 @@ SEARCH_PAGE_SIZE = 20
 MAX_SEARCH_PAGES = 10
 # Characters of a description shown around the first match in a Space's snippet.
 SEARCH_SNIPPET_LENGTH = 160
+# Characters of a Space's final transcript kept for search (the rest is not indexed):
+# about four hours of speech, and far below PostgreSQL's 1 MB limit of a tsvector.
+MAX_TRANSCRIPT_SEARCH_CHARS = 200_000
 
 # Incident timeline (townhall/domain/incidents.py: the figures and the verdict rules;
 # README "Incident timeline"). Thresholds are per second or shares, so they mean the

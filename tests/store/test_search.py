@@ -192,3 +192,77 @@ def test_postgresql_uses_the_gin_indexes(postgres) -> None:  # type: ignore[no-u
                 assert index in plan, plan
     finally:
         db.close()
+
+
+def _said(db: Database, space_id: str, words: str) -> None:
+    with db.session() as session:
+        search.index_transcript(session, space_id, words)
+
+
+def ranked(db: Database, query: str, viewer: int | None = None) -> list[tuple[str, float]]:
+    with db.session() as session:
+        found = search.search(session, query, "spaces", viewer, 1, 20)
+        return [(hit.space.id, hit.rank) for hit in found.hits]  # type: ignore[union-attr]
+
+
+def test_a_transcript_finds_its_space_below_the_fields(db: Database) -> None:
+    """Migration 0011: the final transcript's words find the Space, ranked after every
+    Space their fields found (rank below 0), words from fields and transcript together."""
+    with db.session() as session:
+        session.add(Space(id="talk", title="Weekly chat", description="", topics=[],
+                          host_id=1, state="ended"))
+    _said(db, "talk", "We listened to some jazz records and a Saxophone solo")
+    assert ids(db, "saxophone") == ids(db, "SAX") == ["talk"]
+    assert ids(db, "jazz") == ["title", "topic", "desc", "talk"]
+    hits = ranked(db, "jazz")
+    assert min(r for _, r in hits[:3]) > 0 > hits[3][1] > -1
+    assert ids(db, "weekly saxophone") == ["talk"]  # title and transcript together
+    assert ids(db, "jones saxophone") == ["talk"]  # host and transcript together
+    assert ids(db, "saxophone trumpet") == []  # every word must match
+    # A new final transcript replaces the old one.
+    _said(db, "talk", "Only trumpets today")
+    assert ids(db, "saxophone") == []
+    assert ids(db, "trumpet") == ["talk"]
+    # The recording deleted: its words no longer find it; the title still does.
+    with db.session() as session:
+        search.forget_transcript(session, "talk")
+    assert ids(db, "trumpet") == []
+    assert ids(db, "weekly") == ["talk"]
+
+
+def test_a_private_spaces_transcript_only_for_whom_may_view_it(db: Database) -> None:
+    _said(db, "secret", "whispered plans")
+    _said(db, "gone", "whispered too")  # cancelled: never found
+    assert ids(db, "whispered") == []
+    assert ids(db, "whispered", viewer=1) == []
+    assert ids(db, "whispered", viewer=2) == ["secret"]
+    assert ids(db, "whispered", viewer=3) == ["secret"]
+    with db.session() as session:  # taken down by an operator: gone for everyone
+        space = session.get(Space, "secret")
+        assert space is not None
+        space.taken_down = 1  # the log entry that did it
+    assert ids(db, "whispered", viewer=2) == []
+
+
+def test_a_deleted_spaces_transcript_finds_no_other_space(db: Database) -> None:
+    """SQLite reuses a deleted Space's rowid: its transcript goes with it."""
+    with db.session() as session:
+        session.add(Space(id="short", title="Short", host_id=1, state="ended"))
+    _said(db, "short", "ephemeral words")
+    with db.session() as session:
+        session.delete(session.get(Space, "short"))
+    with db.session() as session:
+        session.add(Space(id="next", title="Next", host_id=1, state="ended"))
+    assert ids(db, "ephemeral") == []
+    assert ids(db, "next") == ["next"]
+
+
+def test_search_works_after_0011_goes_down_and_up(db: Database) -> None:
+    _said(db, "desc", "a saxophone solo")
+    with db.engine.begin() as connection:
+        command.downgrade(migrate.alembic_config(connection), "0010")
+        command.upgrade(migrate.alembic_config(connection), "head")
+    assert ids(db, "jazz") == ["title", "topic", "desc"]
+    assert ids(db, "saxophone") == []  # the transcripts went with 0011
+    _said(db, "desc", "a saxophone solo")
+    assert ids(db, "saxophone") == ["desc"]

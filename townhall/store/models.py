@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, false, func, true
+from sqlalchemy import (JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false,
+                        func, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from townhall import limits
@@ -277,3 +278,15 @@ class Clip(Base):
     end: Mapped[float] = mapped_column()
     title: Mapped[str] = mapped_column(String(limits.MAX_CLIP_TITLE_LENGTH), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Transcript(Base):
+    """A Space's final transcript as plain words, for search (townhall/store/search.py,
+    migration 0011: its own full-text index, kept by triggers). Written after the final
+    pass; removed with the recording."""
+
+    __tablename__ = "transcripts"
+    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

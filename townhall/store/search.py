@@ -10,6 +10,16 @@ does it (the indexes come from migration 0007).
   display name B); ranked by ts_rank with weights A 1.0, B 0.5, C 0.2, D 0.1, normalised
   by the document's length (1 + log length).
 
+A Space's final transcript (table transcripts: `index_transcript`, migration 0011) has
+an index of its own, `search_transcripts` (SQLite FTS5, rowids as search_spaces';
+PostgreSQL a tsvector, weight D, GIN): in the Space's document, a long transcript would
+lower the rank of its title's match (both ranks are normalised by the document's
+length). A Space is found when every word matches its fields or its transcript (words
+from both together too). Spaces found by their fields alone come first, ranked as
+above; then those that needed their transcript, with rank below 0: on SQLite
+r / (1 + r) - 1 with r the transcript's bm25 for any of the words, on PostgreSQL the
+ts_rank of fields and transcript together (as above) - 1.
+
 Both read a query the same way: its words are runs of letters and digits (anything
 else separates words and is never passed to the database's query syntax, so `"`, `*`,
 `-`, `:` or `NEAR` are plain text), case does not matter, every word must match, and a
@@ -28,14 +38,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Select, bindparam, case, column, func, literal_column, select, table
+from sqlalchemy import (Select, and_, bindparam, case, column, delete, func, literal_column, or_,
+                        select, table, union)
 from sqlalchemy.orm import Session as OrmSession
 
+from townhall import limits
 from townhall.domain import Room, SpaceState
 from townhall.store import rooms
-from townhall.store.models import Space, User
+from townhall.store.models import Space, Transcript, User
 
 Kind = Literal["spaces", "users"]
 # A word: letters and digits (what FTS5's unicode61 and PostgreSQL's parser keep).
@@ -135,19 +148,39 @@ def _visible(db: OrmSession, query: Select, viewer_id: int | None) -> Iterator[S
 
 def _spaces(db: OrmSession, words: list[str], viewer_id: int | None) -> Select:
     if _sqlite(db):
-        index = table("search_spaces", column("rowid"))
         ids = table("search_space_rows", column("id"), column("space_id"))
-        rank = -func.bm25(literal_column("search_spaces"), 10.0, 5.0, 1.0, 5.0)
-        query = (select(Space, rank.label("rank")).select_from(index)
-                 .join(ids, ids.c.id == index.c.rowid).join(Space, Space.id == ids.c.space_id)
-                 .where(literal_column("search_spaces").op("MATCH")(_fts5(words))))
+        fields = _fts5_ranked("search_spaces", _fts5(words), 10.0, 5.0, 1.0, 5.0).cte("fields")
+        said = _fts5_ranked("search_transcripts", _fts5(words, "OR", "match_any")).cte("said")
+        # Every word in the fields or the transcript (words from both together).
+        each = and_(*(or_(ids.c.id.in_(_fts5_rows("search_spaces", word)),
+                          ids.c.id.in_(_fts5_rows("search_transcripts", word)))
+                      for word in (_fts5([w], name=f"word{i}") for i, w in enumerate(words))))
+        rank = case((fields.c.id.is_not(None), fields.c.rank),
+                    else_=said.c.rank / (1 + said.c.rank) - 1)
+        query = (select(Space, rank.label("rank")).select_from(ids)
+                 .join(Space, Space.id == ids.c.space_id)
+                 .outerjoin(fields, fields.c.id == ids.c.id)
+                 .outerjoin(said, said.c.id == ids.c.id)
+                 .where(ids.c.id.in_(union(select(fields.c.id), select(said.c.id))),
+                        or_(fields.c.id.is_not(None), and_(said.c.id.is_not(None), each))))
     else:
         index = table("search_spaces", column("space_id"), column("document"))
+        said = table("search_transcripts", column("space_id"), column("document"))
         tsquery = _tsquery(words)
-        rank = func.ts_rank(literal_column(_PG_WEIGHTS), index.c.document, tsquery, 1)
+        weights = literal_column(_PG_WEIGHTS)
+        by_fields = index.c.document.op("@@")(tsquery)
+        both = index.c.document.op("||")(said.c.document)
+        rank = case((by_fields, func.ts_rank(weights, index.c.document, tsquery, 1)),
+                    else_=func.ts_rank(weights, both, tsquery, 1) - 1)
+        found = union(select(index.c.space_id).where(by_fields),
+                      select(said.c.space_id).where(
+                          said.c.document.op("@@")(_tsquery(words, "|", "tsquery_any"))))
         query = (select(Space, rank.label("rank")).select_from(index)
                  .join(Space, Space.id == index.c.space_id)
-                 .where(index.c.document.op("@@")(tsquery)))
+                 .outerjoin(said, said.c.space_id == index.c.space_id)
+                 .where(index.c.space_id.in_(found),
+                        or_(by_fields, and_(said.c.space_id.is_not(None),
+                                            both.op("@@")(tsquery)))))
     return (query.where(Space.state != SpaceState.CANCELLED.value,
                         rooms.maybe_visible(viewer_id))
             .order_by(literal_column("rank").desc(), _STATE_ORDER, Space.created_at.desc(),
@@ -173,12 +206,50 @@ def _sqlite(db: OrmSession) -> bool:
     return db.get_bind().dialect.name == "sqlite"
 
 
-def _fts5(words: list[str]):  # type: ignore[no-untyped-def]
-    """An FTS5 query: every word as a quoted prefix (words hold no quote: see WORD)."""
-    return bindparam("match", " ".join(f'"{word}"*' for word in words))
+def _fts5(words: list[str], join: str = " ", name: str = "match"):  # type: ignore[no-untyped-def]
+    """An FTS5 query: every word (or with join "OR", any) as a quoted prefix (words hold
+    no quote: see WORD)."""
+    return bindparam(name, f" {join} ".join(f'"{word}"*' for word in words))
 
 
-def _tsquery(words: list[str]):  # type: ignore[no-untyped-def]
-    """A tsquery: every word as a quoted prefix, all required."""
-    text = " & ".join(f"'{word}':*" for word in words)
-    return func.to_tsquery(literal_column("'simple'::regconfig"), bindparam("tsquery", text))
+def _fts5_rows(name: str, match) -> Select:  # type: ignore[no-untyped-def]
+    return select(literal_column("rowid")).select_from(table(name)).where(
+        literal_column(name).op("MATCH")(match))
+
+
+def _fts5_ranked(name: str, match, *weights: float) -> Select:  # type: ignore[no-untyped-def]
+    rank = -func.bm25(literal_column(name), *weights)
+    return select(literal_column("rowid").label("id"), rank.label("rank")).select_from(
+        table(name)).where(literal_column(name).op("MATCH")(match))
+
+
+def _tsquery(words: list[str], join: str = "&", name: str = "tsquery"):  # type: ignore[no-untyped-def]
+    """A tsquery: every word (with join "|", any) as a quoted prefix."""
+    text = f" {join} ".join(f"'{word}':*" for word in words)
+    return func.to_tsquery(literal_column("'simple'::regconfig"), bindparam(name, text))
+
+
+# -- transcripts ---------------------------------------------------------------------------
+def index_transcript(db: OrmSession, space_id: str, text: str) -> None:
+    """Make a Space's final transcript searchable (again: it replaces the one before);
+    its first MAX_TRANSCRIPT_SEARCH_CHARS characters."""
+    text = text[:limits.MAX_TRANSCRIPT_SEARCH_CHARS]
+    row = db.get(Transcript, space_id)
+    if row is None:
+        db.add(Transcript(space_id=space_id, text=text))
+    elif row.text != text:
+        row.text = text
+        row.updated_at = datetime.now(UTC)
+
+
+def forget_transcript(db: OrmSession, space_id: str) -> None:
+    """The recording is deleted: its words no longer find the Space."""
+    db.execute(delete(Transcript).where(Transcript.space_id == space_id))
+
+
+def transcripts_of(db: OrmSession, space_ids: list[str]) -> dict[str, str]:
+    """The indexed transcript of each of these Spaces that has one."""
+    if not space_ids:
+        return {}
+    return dict(db.execute(select(Transcript.space_id, Transcript.text)
+                           .where(Transcript.space_id.in_(space_ids))).tuples())
