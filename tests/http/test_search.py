@@ -232,3 +232,32 @@ def test_a_long_description_is_cut_around_its_first_match() -> None:
     assert not plain.startswith(" ") and not plain.endswith(" ")
     assert excerpt("nothing here", ["jazz"], 50) == ""
     assert marked("Jazzy JAZZ ajazz", ["jazz"]) == "<mark>Jazzy</mark> <mark>JAZZ</mark> ajazz"
+
+
+def test_a_spaces_final_transcript_finds_it_with_a_snippet(
+        server: Server, host: httpx.Client, api: httpx.Client) -> None:
+    """The final transcript's words (written as the final pass does, through the store)
+    find the Space after those whose fields match, with the words marked in a snippet."""
+    from townhall.store import search
+    from townhall.store.db import Database
+
+    said, titled = word(), word()
+    quiet = create(host, title=f"Evening {titled}")
+    loud = create(host, title=f"About {said}")
+    db = Database(f"sqlite:///{server.data_dir / 'townhall.db'}")
+    try:
+        with db.session() as session:
+            search.index_transcript(session, quiet["id"], f"we said <{said}> twice, {said}")
+        body = found(api, said)
+        assert [hit["space"]["id"] for hit in body["spaces"]] == [loud["id"], quiet["id"]]
+        hit = body["spaces"][1]
+        assert hit["rank"] < 0 < body["spaces"][0]["rank"]
+        assert hit["highlight"]["transcript"] == (
+            f"we said &lt;<mark>{said}</mark>&gt; twice, <mark>{said}</mark>")
+        assert body["spaces"][0]["highlight"]["transcript"] == ""
+        assert space_ids(api, f"{titled} {said}") == [quiet["id"]]
+        with db.session() as session:
+            search.forget_transcript(session, quiet["id"])
+        assert space_ids(api, said) == [loud["id"]]
+    finally:
+        db.close()

@@ -7,7 +7,8 @@ is under its cap (Settings.captioned_spaces_cap). Each caption is labelled with 
 speaker the mixer heard it from (the WHIP resource's user: no diarization), published
 as a `caption` event on the Space's bus (feeds.py sends it to whoever may view the
 Space), put in the WebVTT rendition (final ones) and, while recording, kept in the
-recording directory for the transcript (townhall/media/captions/transcript.py).
+recording directory for the transcript (townhall/media/captions/transcript.py). The final
+transcript's words are then indexed for search (townhall/store/search.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from townhall.media.captions.transcript import (SpokenLine, Transcript, live_tra
                                                 read_caption_log, run_final_pass)
 from townhall.media.space_media import SpaceMedia
 from townhall.media.webrtc.whip import WhipEndpoint
+from townhall.store import recordings as recording_store
+from townhall.store import search
 from townhall.store.db import Database
 from townhall.store.models import Space, User
 
@@ -167,7 +170,20 @@ class Captioner:
                 log.exception("final transcript of %s failed; the live one stays", space_id)
                 return None
         log.info("final transcript of %s: %d lines", space_id, len(transcript.segments))
+        try:
+            await threads.run(threads.DATABASE, self._index_transcript, space_id,
+                              transcript.text())
+        except Exception:
+            log.exception("final transcript of %s not made searchable", space_id)
         return transcript
+
+    def _index_transcript(self, space_id: str, text: str) -> None:
+        """Its words find the Space in search (unless its recording was deleted
+        meanwhile: then they are gone with it)."""
+        with self.db.session() as db:
+            row = recording_store.recording(db, space_id)
+            if row is None or row.deleted_at is None:
+                search.index_transcript(db, space_id, text)
 
     # -- captions in ------------------------------------------------------------------------
     def _caption(self, space_id: str, caption: Caption) -> None:

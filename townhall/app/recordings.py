@@ -53,6 +53,7 @@ from townhall.media.recorder import recorded_segments
 from townhall.store import follows as notifications
 from townhall.store import recordings as store
 from townhall.store import rooms as room_store
+from townhall.store import search
 from townhall.store.db import Database
 from townhall.store.models import Clip, Space, User
 
@@ -404,6 +405,7 @@ class Recordings:
         rules.check_available(row.deleted_at is not None)
         row.deleted_at, row.deleted_by = _naive(utcnow()), by
         store.delete_clips_of(db, space_id)
+        search.forget_transcript(db, space_id)  # its words no longer find the Space
 
     def remove_files(self, space_id: str) -> None:
         directory = self.directory(space_id)

@@ -251,5 +251,6 @@ def transcripts_of(db: OrmSession, space_ids: list[str]) -> dict[str, str]:
     """The indexed transcript of each of these Spaces that has one."""
     if not space_ids:
         return {}
-    return dict(db.execute(select(Transcript.space_id, Transcript.text)
-                           .where(Transcript.space_id.in_(space_ids))).tuples())
+    rows = db.execute(select(Transcript.space_id, Transcript.text)
+                      .where(Transcript.space_id.in_(space_ids)))
+    return {space_id: text for space_id, text in rows}

@@ -1,5 +1,5 @@
-"""Search: Spaces (live, upcoming, replays) and people, ranked, a page at a time, with
-the matched words marked (townhall/store/search.py: the indexes, ranking and who sees
+"""Search: Spaces (live, upcoming, replays; also by their final transcript) and people,
+ranked, a page at a time, with the matched words marked (townhall/store/search.py: the indexes, ranking and who sees
 which Space)."""
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ class Highlight(BaseModel):
     # A Space: the part of its description (else its topics, else its host) with a match;
     # a person: their @username. "" when nothing there matched.
     snippet: str
+    # A Space: the part of its final transcript around the first match ("" when it has
+    # none, or nothing in it matched; always "" for a person).
+    transcript: str = ""
 
 
 class SpaceHitOut(BaseModel):
@@ -77,7 +80,8 @@ class SearchOut(BaseModel):
 async def search(request: Request, viewer: Viewer, q: Q,
                  kind: Literal["spaces", "users"] = "spaces", page: Page = 1) -> SearchOut:
     """Ranked full-text search (README: Search). Spaces by title, topics, description and
-    their host's names, never cancelled ones, private ones only for who may view them;
+    their host's names, and by their final transcript (ranked after every Space found
+    without it, rank below 0), never cancelled ones, private ones only for who may view them;
     people by username and display name. Every word must match (as the beginning of a
     word). Rank: SQLite bm25 with weights title 10, topics 5, host 5, description 1
     (people: username 2, display name 1); PostgreSQL ts_rank with title A 1.0, topics and
@@ -92,11 +96,15 @@ def _search(request: Request, viewer: User | None, q: str, kind: store.Kind,
     with services(request).db.session() as db:
         found = store.search(db, q, kind, viewer.id if viewer else None, page, size)
         spaces, users = [], []
+        said = store.transcripts_of(db, [hit.space.id for hit in found.hits
+                                         if isinstance(hit, store.SpaceHit)])
         for hit in found.hits:
             if isinstance(hit, store.SpaceHit):
                 out = space_out(request, db, hit.space, hit.room, viewer)
-                spaces.append(SpaceHitOut(space=out, rank=hit.rank,
-                                          highlight=_space_highlight(out, found.words)))
+                highlight = _space_highlight(out, found.words)
+                highlight.transcript = excerpt(said.get(hit.space.id, ""), found.words,
+                                               limits.SEARCH_SNIPPET_LENGTH)
+                spaces.append(SpaceHitOut(space=out, rank=hit.rank, highlight=highlight))
             else:
                 users.append(UserHitOut(user=UserRef.of(hit.user), rank=hit.rank,
                                         highlight=_user_highlight(hit.user, found.words)))

@@ -34,6 +34,11 @@ function spaceCard(hit) {
   host.append(hostLink(space.host.username));
   item.append(host);
   if (hit.highlight.snippet) item.append(marked("p", "search-snippet", hit.highlight.snippet));
+  if (hit.highlight.transcript) {
+    const said = marked("p", "search-snippet search-transcript", hit.highlight.transcript);
+    said.prepend(el("span", { class: "muted" }, "Said: "));
+    item.append(said);
+  }
   return item;
 }
 
