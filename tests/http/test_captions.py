@@ -135,6 +135,16 @@ async def test_live_captions_vtt_and_transcript(captioned: Server) -> None:
         said = got.text.replace(f"<v {name}>", " ").replace(f"{name}:", " ").replace("WEBVTT", " ")
         said = " ".join(w for w in said.split() if not re.search(r"\d|-->", w))
         assert wer(" ".join(SPOKEN), said) <= MAX_WER, got.text
+    # Its words are searchable: a word only the transcript has finds the Space.
+    heard = {w.lower().strip(".,") for w in text.split()}
+    word = max((w for w in words(" ".join(SPOKEN)) if w in heard and len(w) > 5), key=len)
+
+    def found() -> dict | None:
+        hits = host.get("/api/search", params={"q": word}).json()["spaces"]
+        return next((h for h in hits if h["space"]["id"] == space_id), None)
+
+    hit = wait_until(found, f"the Space found by {word!r}", timeout=30)
+    assert "<mark>" in hit["highlight"]["transcript"], hit
 
 
 async def _collect_vtt(hls: httpx.AsyncClient, into: dict[str, str]) -> None:
