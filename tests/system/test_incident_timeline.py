@@ -30,6 +30,7 @@ FLOOD_SECONDS = 4.0
 FLOOD_MAX_REQUESTS = 2_000  # per address
 STARVED_JOINS = 300
 HOGS = 12
+HOG_START_TIMEOUT = 30.0  # seconds for the busy processes to start (spawned Pythons)
 PHASE_BUDGET = 7.0  # seconds a phase may take (it must end inside its bucket)
 JOIN_TIMEOUT = 4.0
 
@@ -107,8 +108,13 @@ async def flood(base_url: str) -> tuple[int, int]:
     return sum(s for s, _ in results), sum(r for _, r in results)
 
 
-def _hog(until: float) -> None:
+def _hog(ready, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    """Spin on CPU 0 for `seconds`, saying when it has begun (so the phase starts only
+    once every hog is running: starting a dozen processes takes a while on a busy CI
+    machine)."""
     os.sched_setaffinity(0, {0})
+    ready.put(os.getpid())
+    until = time.time() + seconds
     while time.time() < until:
         pass
 
@@ -177,22 +183,25 @@ def test_storm_flood_and_starvation_are_told_apart(server: Server) -> None:
     assert flood_minute["networks"] <= len(FLOOD_ADDRESSES) + 1
     assert audience(server) == before  # the flood added no listener
 
-    # 3. The origin starved of CPU while a few hundred listeners join.
-    starve_start = next_bucket()
-    pin_to_cpu0(server.process.pid)
+    # 3. The origin starved of CPU while a few hundred listeners join: every hog is
+    # running on CPU 0, and the origin pinned there, before the phase's bucket begins.
     context = multiprocessing.get_context("spawn")
-    hogs = [context.Process(target=_hog, args=(time.time() + PHASE_BUDGET - 1,))
+    ready = context.Queue()
+    hogs = [context.Process(target=_hog, args=(ready, BUCKET + PHASE_BUDGET + HOG_START_TIMEOUT))
             for _ in range(HOGS)]
     for hog in hogs:
         hog.start()
     try:
+        for _ in hogs:
+            ready.get(timeout=HOG_START_TIMEOUT)
+        pin_to_cpu0(server.process.pid)
+        starve_start = next_bucket()
         asyncio.run(storm(port, [f"127.200.{i % 250}.{1 + i // 250}"
                                  for i in range(STARVED_JOINS)], PHASE_BUDGET - 1.5))
     finally:
         for hog in hogs:
+            hog.kill()
             hog.join(timeout=PHASE_BUDGET)
-            if hog.is_alive():
-                hog.kill()
         for tid in os.listdir(f"/proc/{server.process.pid}/task"):
             try:
                 os.sched_setaffinity(int(tid), os.sched_getaffinity(0))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 
+from townhall.domain.errors import NotFound
 from townhall.http.common.deps import services
 from townhall.http.common.errors_doc import error_responses
 from townhall.http.delivery import hls, signed
@@ -37,9 +38,8 @@ async def replay_m4a(space_id: str, request: Request) -> Response:
     hls._check_space_id(space_id)
     await hls._unless_taken_down(request, space_id)
     if await services(request).on_air(space_id):
-        return Response("the replay can be downloaded once the Space has ended",
-                        status_code=404, media_type="text/plain",
-                        headers={"Cache-Control": hls.NO_STORE})
+        # JSON like every other refusal of this route (its schema says so).
+        raise NotFound("the replay can be downloaded once the Space has ended")
     made = await services(request).recordings.replay_file(space_id)
     return FileResponse(made.path, media_type=M4A_TYPE, filename=f"townhall-{space_id}.m4a",
                         content_disposition_type="inline",
