@@ -16,7 +16,7 @@ import pytest
 from townhall.testing.audio import write_wav
 from townhall.testing.browser import axe_violations, describe_violations
 from townhall.testing.servers import MANY_SIGNUPS, Server, start_server, stop_server
-from townhall.testing.speech import RATE, SENTENCES, Utterance, espeak, wer, with_pauses
+from townhall.testing.speech import RATE, SENTENCES, Utterance, espeak, wer, with_pauses, words
 from tests.system.test_browser import (CHROMIUM, CONNECT_TIMEOUT_MS, chromium_args, new_page,
                                        screenshot, sign_up_and_create, wait_js)
 
@@ -88,8 +88,14 @@ def test_listener_sees_who_said_what_then_the_transcript(captioned: Server,
         raise AssertionError(f"{exc}; captions: {listener.inner_html('#captions-card')}") from None
     lines = _final_lines(listener)
     assert all(line.startswith(f"{host_name}: ") for line in lines), lines
-    heard = " ".join(line.split(": ", 1)[1] for line in lines)
-    assert min(wer(s, heard) for s in SPOKEN) <= 0.5 or wer(" ".join(SPOKEN), heard) <= 0.5, lines
+    # The fake microphone loops the WAV from wherever it is when the page starts: the
+    # lines may come in either order, and the first may be the end of a sentence. So:
+    # every line's words are our words, and one line is a whole sentence of ours.
+    vocabulary = set(words(" ".join(SPOKEN)))
+    for line in lines:
+        said = words(line.split(": ", 1)[1])
+        assert said and sum(w in vocabulary for w in said) / len(said) >= 0.7, lines
+    assert any(min(wer(s, line.split(": ", 1)[1]) for s in SPOKEN) <= 0.5 for line in lines), lines
     announced = listener.text_content("#captions-announce")
     assert announced and announced.startswith(f"{host_name}: ")
     assert listener.get_attribute("#captions-announce", "aria-live") == "polite"
