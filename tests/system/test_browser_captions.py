@@ -90,11 +90,14 @@ def test_listener_sees_who_said_what_then_the_transcript(captioned: Server,
     assert all(line.startswith(f"{host_name}: ") for line in lines), lines
     # The fake microphone loops the WAV from wherever it is when the page starts: the
     # lines may come in either order, and the first may be the end of a sentence. So:
-    # every line's words are our words, and one line is a whole sentence of ours.
+    # every line's words are our words, and one line is a whole sentence of ours. The
+    # first line may begin mid-word ("town hall meeting" cut to "an out and all
+    # meeting" in one CI run), so only its second half is judged.
     vocabulary = set(words(" ".join(SPOKEN)))
-    for line in lines:
+    for number, line in enumerate(lines):
         said = words(line.split(": ", 1)[1])
-        assert said and sum(w in vocabulary for w in said) / len(said) >= 0.7, lines
+        judged = said[len(said) // 2:] if number == 0 else said
+        assert judged and sum(w in vocabulary for w in judged) / len(judged) >= 0.7, lines
     assert any(min(wer(s, line.split(": ", 1)[1]) for s in SPOKEN) <= 0.5 for line in lines), lines
     announced = listener.text_content("#captions-announce")
     assert announced and announced.startswith(f"{host_name}: ")
