@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     space_create_burst: int = Field(limits.SPACE_CREATE_BURST, ge=1)
     max_scheduled_spaces_per_host: int = Field(limits.MAX_SCHEDULED_SPACES_PER_HOST, ge=1)
     max_live_spaces_per_host: int = Field(limits.MAX_LIVE_SPACES_PER_HOST, ge=1)
+    # Share of one core this node plans to spend mixing (limits.MIX_BUDGET): beyond it
+    # a go-live or a new speaker gets 503 node_full with Retry-After.
+    mix_budget: float = Field(limits.MIX_BUDGET, gt=0)
     # Seconds a request may take to arrive whole (headers and body).
     request_timeout: float = Field(limits.REQUEST_TIMEOUT, gt=0)
     stage_token_burst: int = Field(limits.STAGE_TOKEN_BURST, ge=1)

@@ -89,6 +89,20 @@ WAITING_ROOM_LEAD = 3 * 3600.0
 # core: 60 at once from one account took a whole core and broke every Space's audio).
 # Two, like the Spaces one person may speak in at once.
 MAX_LIVE_SPACES_PER_HOST = 2
+# Mixing admission (townhall/domain/capacity.py). What mixing costs on this machine
+# kind, in shares of one core (BENCHMARKS.md §3): a live Space or waiting room with
+# nobody on stage (the 20 ms clock, AAC encode, playlist updates) ~3 %; each connected
+# speaker ~5-7 % (Opus decode, their own mix-minus's Opus encode, SRTP, aiortc's
+# per-packet Python), planned at the top of that range.
+SPACE_MIX_COST = 0.03
+SPEAKER_MIX_COST = 0.06
+# One process mixes on one core (aiortc and the mixer share its GIL): it plans for at
+# most this much of it, so the API, playlists and live events keep the rest and no
+# tick runs late. 13 speakers + 1 Space = 0.81; a second full Space is refused.
+MIX_BUDGET = 0.85
+# A go-live or speaker refused for capacity is told to try again after this long
+# (a Space ending or a speaker leaving frees room; minutes, not seconds).
+NODE_FULL_RETRY_AFTER = 60
 # Spaces one account may have scheduled and not yet started: enough for a fortnight of
 # daily shows and more; 800 made in 10 s by a script filled lists and the database.
 MAX_SCHEDULED_SPACES_PER_HOST = 50

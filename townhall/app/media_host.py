@@ -26,6 +26,7 @@ from townhall.backends.bus import EventBus, Message
 from townhall.backends.audience import AudienceBook
 from townhall.backends.redis.leases import LEASE_SECONDS, RENEW_EVERY, MediaLeases
 from townhall.domain import Event
+from townhall.domain.capacity import MixLoad, admit
 from townhall.domain.errors import Unavailable
 from townhall.domain.events import (CaptionsChanged, MuteChanged, RecordingCut, Removed, RoleChanged,
                                     StateChanged, event_from_json, event_json)
@@ -59,8 +60,10 @@ class MediaElsewhere(Exception):
 class MediaHost:
     def __init__(self, db: Database, store: SegmentStore, whip: WhipEndpoint, bus: EventBus,
                  audience: AudienceBook, locks: SpaceLocks,
-                 recordings: Path, leases: MediaLeases | None = None) -> None:
+                 recordings: Path, leases: MediaLeases | None = None,
+                 mix_budget: float = limits.MIX_BUDGET) -> None:
         self.db = db
+        self.mix_budget = mix_budget  # share of one core this node plans to mix with
         self.store = store
         self.whip = whip
         self.bus = bus
@@ -84,6 +87,27 @@ class MediaHost:
     def start(self) -> None:
         if self.leases is not None:
             self._lease_keeper = asyncio.create_task(self._keep_leases())
+
+    # -- admission by capacity ------------------------------------------------------
+    def mix_load(self) -> MixLoad:
+        """What this node mixes now: its Spaces' media and the speakers connected (or
+        being answered) here."""
+        return MixLoad(spaces=len(self.media), speakers=self.whip.speakers())
+
+    def admit_space(self, space_id: str) -> None:
+        """NodeFull (503) unless this node can mix one more Space with its host. A
+        Space whose media already runs here (a waiting room) costs nothing more."""
+        if space_id not in self.media:
+            admit(self.mix_load(), self.mix_budget, spaces=1, speakers=1)
+
+    def admit_speaker(self, space_id: str, user_id: int) -> None:
+        """NodeFull (503) unless this node can mix one more speaker (and the Space, if
+        its media is not running yet). A speaker reconnecting replaces their old
+        connection, so costs nothing more."""
+        if self.whip.find(space_id, user_id):
+            return
+        admit(self.mix_load(), self.mix_budget, speakers=1,
+              spaces=0 if space_id in self.media else 1)
 
     # -- starting and stopping --------------------------------------------------------
     async def start_media(self, space_id: str, recording: bool = True) -> SpaceMedia:

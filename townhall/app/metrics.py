@@ -105,6 +105,12 @@ class _LiveState(Collector):
             "townhall_whip_errors", "WHIP offers rejected after parsing", value=svc.whip.errors)
         yield GaugeMetricFamily("townhall_live_spaces", "Spaces with media running",
                                 value=len(svc.media))
+        yield GaugeMetricFamily(
+            "townhall_mix_load", "Share of one core this node's mixing is planned to use "
+            "(townhall/domain/capacity.py)", value=svc.host.mix_load().cost)
+        yield GaugeMetricFamily(
+            "townhall_mix_budget", "Share of one core this node mixes with at most; beyond "
+            "it go-lives and new speakers get 503 node_full", value=svc.host.mix_budget)
 
 
 class _LoopLagState(Collector):

@@ -118,7 +118,8 @@ class Services:
     def __post_init__(self) -> None:
         self._make_rate_limits()
         self.host = MediaHost(self.db, self.store, self.whip, self.bus, self.audience, self.locks,
-                              self.settings.recordings_path, self.leases)
+                              self.settings.recordings_path, self.leases,
+                              mix_budget=self.settings.mix_budget)
         self.incidents = IncidentCollector(self.incident_book, self.host.media, self.host.on_air,
                                            self.settings.timeline_bucket_seconds)
         self.host.more_figures = self.incidents.finish

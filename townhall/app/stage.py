@@ -60,7 +60,11 @@ class Stage:
         async with self.locks.hold(space_id):
             room = await self._room(space_id)
             room.check_can_publish(user_id)
+            self.host.admit_speaker(space_id, user_id)
             media = self.host.media.get(space_id) or await self.host.start_media(space_id)
+            # Checked again with the media running (no await until the WHIP endpoint
+            # reserves the speaker's place, so offers at once cannot all slip in).
+            self.host.admit_speaker(space_id, user_id)
             return await self.whip.publish(media, user_id, offer, muted=user_id in room.muted)
 
     async def _room(self, space_id: str) -> Room:

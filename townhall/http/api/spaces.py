@@ -20,7 +20,7 @@ from townhall.store import rooms as room_store
 from townhall.store import search as search_store
 from townhall.store.discover import fresh_upcoming
 from townhall.http.common.deps import client_key, current_user, public_base, require_user, services
-from townhall.http.common.errors_doc import API_ERRORS
+from townhall.http.common.errors_doc import API_ERRORS, error_responses
 from townhall.domain.errors import LIMIT_REACHED, BadRequest, Conflict
 from townhall.http.delivery.signed import privacy
 from townhall.domain import Decision, IllegalTransition, Room, SpaceState
@@ -265,7 +265,12 @@ async def edit_space(space_id: str, body: SpaceEdit, request: Request, user: Sig
     return out
 
 
-@router.post("/{space_id}/live", response_model=SpaceOut)
+# The lock go-lives on this node take turns under (after their host's).
+MIXING_ADMISSION = "node:mixing-admission"
+
+
+@router.post("/{space_id}/live", response_model=SpaceOut,
+             responses=error_responses(503))  # node_full: this node mixes all it can
 async def go_live(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
     svc = services(request)
 
@@ -281,7 +286,10 @@ async def go_live(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
         space.started_at = utcnow()
 
     # Its media starts (or a waiting room starts recording) as the decision's effect.
-    async with svc.locks.hold(f"host:{user.id}"):
+    # A node that cannot mix one more Space refuses before anything is decided (503
+    # node_full); go-lives take turns here so two at once cannot both slip in.
+    async with svc.locks.hold(f"host:{user.id}"), svc.locks.hold(MIXING_ADMISSION):
+        svc.host.admit_space(space_id)
         return await act(request, space_id, user, lambda room: room.go_live(user.id),
                          before=started)
 

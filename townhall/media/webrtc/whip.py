@@ -91,6 +91,10 @@ class WhipEndpoint:
         # (space_id, user_id, on stage?) after a speaker connects or leaves, for clients.
         self.on_stage_change = on_stage_change
 
+    def speakers(self) -> int:
+        """Connections open here plus offers being answered (each will be mixed)."""
+        return len(self.resources) + len(self._pending)
+
     def find(self, space_id: str, user_id: int) -> list[WhipResource]:
         return [
             r for r in self.resources.values() if r.space_id == space_id and r.user_id == user_id
