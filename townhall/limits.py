@@ -89,6 +89,16 @@ WAITING_ROOM_LEAD = 3 * 3600.0
 # core: 60 at once from one account took a whole core and broke every Space's audio).
 # Two, like the Spaces one person may speak in at once.
 MAX_LIVE_SPACES_PER_HOST = 2
+# Speakers' mix-minus, encoded in the mixer's thread (townhall/media/opus.py): mono
+# Opus for speech. aiortc's own encoder resamples every frame to stereo at 96 kb/s;
+# 32 kb/s mono is transparent for voices and a third of the bytes.
+MIX_MINUS_OPUS_BITRATE = 32_000
+# A speaker is talking while their input is above this RMS (of full scale, -50 dBFS:
+# well under a quiet voice, above a silent microphone's hiss) or was within the last
+# TALKING_HANGOVER_TICKS (0.5 s: pauses between words do not switch encoders). Only
+# talkers need a mix that leaves them out; everyone else gets the one shared program.
+TALKING_RMS = 0.00316
+TALKING_HANGOVER_TICKS = 25
 # Mixing admission (townhall/domain/capacity.py). What mixing costs on this machine
 # kind, in shares of one core (BENCHMARKS.md §3): a live Space or waiting room with
 # nobody on stage (the 20 ms clock, AAC encode, playlist updates) ~3 %; each connected

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import m3u8
-import numpy as np
 
 from townhall.media.captions.pipeline import Caption, CaptionPipeline
 from townhall.media.captions.vtt import (SUBS_PLAYLIST_NAME, Cue, SubtitleSegment,
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 class MixMinusOutput(Protocol):
     """Where a speaker's mix-minus goes: fed on the loop each tick, stopped on leaving."""
 
-    def feed(self, pcm: np.ndarray) -> None: ...
+    def feed(self, packet: bytes) -> None: ...  # one Opus packet (20 ms)
 
     def stop(self) -> None: ...
 
@@ -209,11 +208,11 @@ class SpaceMedia:
             await self._publisher
         return True
 
-    def _deliver_mix_minus(self, frames: dict[str, np.ndarray]) -> None:
-        for key, pcm in frames.items():
+    def _deliver_mix_minus(self, packets: dict[str, bytes]) -> None:
+        for key, packet in packets.items():
             output = self.outputs.get(key)
             if output is not None:
-                output.feed(pcm)
+                output.feed(packet)
 
     async def _publish_loop(self) -> None:
         while (parts := await self._queue.get()) is not None:

@@ -18,6 +18,7 @@ import numpy as np
 from townhall import limits
 from townhall.media.encoder import AacPartEncoder, EncodedPart
 from townhall.media.mixer import mix
+from townhall.media.opus import MixMinusEncoders
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class MixerWorker:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        on_mix_minus: Callable[[dict[str, np.ndarray]], None],
+        on_mix_minus: Callable[[dict[str, bytes]], None],
         on_parts: Callable[[list[EncodedPart]], None],
         name: str = "mixer",
     ) -> None:
@@ -46,6 +47,7 @@ class MixerWorker:
         self.sources: dict[str, Source] = {}
         self.listeners: frozenset[str] = frozenset()  # sources that get a mix-minus
         self.encoder = AacPartEncoder()
+        self.mix_minus_encoders = MixMinusEncoders()  # speakers' Opus, made here
         self.levels: dict[str, float] = {}
         self.ticks = 0
         self.late_ticks = 0
@@ -118,8 +120,9 @@ class MixerWorker:
             except Exception:  # captions must never stop the audio
                 log.exception("caption tap failed")
         self.ticks += 1
-        if self.listeners:
-            out = {key: minus.get(key, program) for key in self.listeners}
+        listeners = self.listeners
+        if listeners:
+            out = self.mix_minus_encoders.encode(listeners, self.levels, program, minus)
             self._loop.call_soon_threadsafe(self._on_mix_minus, out)
         started = time.perf_counter()
         parts = self.encoder.encode(program)

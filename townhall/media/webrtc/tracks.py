@@ -7,7 +7,6 @@ import fractions
 import logging
 
 import av
-import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from townhall import limits
@@ -18,31 +17,32 @@ TIME_BASE = fractions.Fraction(1, limits.SAMPLE_RATE)
 
 
 class MixMinusTrack(MediaStreamTrack):
-    """Everyone but this speaker, one 20 ms frame per mixer tick."""
+    """Everyone but this speaker, one Opus packet per mixer tick, encoded by the mixer
+    (townhall/media/opus.py): aiortc sends it as it is. The packets may come from two
+    encoders (the speaker's own, the shared program's); this track numbers them, so the
+    RTP stream stays one."""
 
     kind = "audio"
 
     def __init__(self) -> None:
         super().__init__()
-        self._queue: asyncio.Queue[np.ndarray] = asyncio.Queue()
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._pts = 0
 
-    def feed(self, pcm: np.ndarray) -> None:
+    def feed(self, packet: bytes) -> None:
         """Called on the loop each tick. A slow consumer loses the oldest audio."""
         while self._queue.qsize() >= limits.MIX_MINUS_QUEUE_TICKS:
             self._queue.get_nowait()
-        self._queue.put_nowait(pcm)
+        self._queue.put_nowait(packet)
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
-        pcm = await self._queue.get()
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = limits.SAMPLE_RATE
-        frame.pts = self._pts
-        frame.time_base = TIME_BASE
-        self._pts += pcm.shape[0]
-        return frame
+        packet = av.Packet(await self._queue.get())
+        packet.pts = self._pts
+        packet.time_base = TIME_BASE
+        self._pts += limits.TICK_SAMPLES
+        return packet
 
 
 async def pump_track(track: MediaStreamTrack, target: SpeakerInput) -> None:
