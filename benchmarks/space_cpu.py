@@ -1,4 +1,6 @@
-"""CPU of one live Space: the server process with 0, 1 and 13 speakers.
+"""CPU of one live Space: the server process with 0, 1, 4 and 13 speakers, 2 of them
+talking and the rest connected and silent (a real conversation), optionally all 13
+talking (the worst case), optionally beside Janus AudioBridge in the same run.
 
 The server (`townhall serve`, a subprocess) is measured by its user + system CPU time
 (all its threads, townhall.testing.cpu) over a fixed window after a warm-up, as % of one
@@ -7,7 +9,8 @@ process (the load generator), so their own CPU is not counted; it is shown apart
 the rest of the machine's CPU, to judge noise. 13 speakers = the host + 12 guests, each
 invited through the API.
 
-    .venv/bin/python -m benchmarks.space_cpu [--window 20] [--speakers 13]
+    .venv/bin/python -m benchmarks.space_cpu [--window 20] [--speakers 13] [--talking 2]
+        [--all-talking] [--janus]
 """
 
 from __future__ import annotations
@@ -30,12 +33,18 @@ from benchmarks._common import (
 )
 from townhall import limits
 from townhall.testing import cpu
-from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
+from townhall.tools.clients.whip import SampleSource, SyntheticTrack, WhipPublisher, sine
 
 WARM_UP = 5.0  # seconds after the speakers connect before the window opens
 TIME_LIMIT = 240.0
 # Quiet enough that 13 tones sum without clipping (13 x 0.05 = 0.65 of full scale).
 TONE_AMPLITUDE = 0.05
+
+
+@dataclass(frozen=True)
+class Config:
+    speakers: int  # connected and sending
+    talking: int  # of them, sending their tone (the rest send digital silence)
 
 
 @dataclass
@@ -45,6 +54,7 @@ class Sample:
     loadgen_pct: float
     other_pct: float  # everything else on the machine (tests others run, Chromium, ...)
     mix_minus_rate: float  # slowest speaker: seconds of mix-minus received per second
+    talking: int = 0
 
 
 async def measure_window(server_pid: int, publishers: list[WhipPublisher], seconds: float) -> Sample:
@@ -72,19 +82,25 @@ async def measure_window(server_pid: int, publishers: list[WhipPublisher], secon
     )
 
 
-async def connect(creds: dict, frequency: float, deadline: Deadline) -> WhipPublisher:
-    publisher = WhipPublisher(creds["whip_url"], creds["token"],
-                              SyntheticTrack(sine(frequency, TONE_AMPLITUDE)))
+def voice(n: int, talking: bool) -> SampleSource:
+    """Speaker n's sound: their own tone, or digital silence (connected, sending, quiet:
+    most of a real stage at any moment)."""
+    return sine(200.0 + 60.0 * n, TONE_AMPLITUDE if talking else 0.0)
+
+
+async def connect(creds: dict, n: int, deadline: Deadline) -> WhipPublisher:
+    publisher = WhipPublisher(creds["whip_url"], creds["token"], SyntheticTrack(voice(n, True)))
     await publisher.start()
     await publisher.wait_received(0.2, timeout=max(1.0, min(20.0, deadline.left())))
     return publisher
 
 
-async def run(server_pid: int, base_url: str, counts: list[int], window: float,
+async def run(server_pid: int, base_url: str, configs: list[Config], window: float,
               deadline: Deadline) -> list[Sample]:
+    """Each (speakers, talking) in turn, speakers connected as needed (never fewer)."""
     users = [signed_in_client(base_url, "cpuhost")]
     space = live_space(users[0], "space cpu")
-    for _ in range(max(counts) - 1):
+    for _ in range(max(c.speakers for c in configs) - 1):
         guest = signed_in_client(base_url, "cpuguest")
         invite_speaker(users[0], guest, space["id"])
         users.append(guest)
@@ -92,16 +108,20 @@ async def run(server_pid: int, base_url: str, counts: list[int], window: float,
     publishers: list[WhipPublisher] = []
     samples = []
     try:
-        for count in counts:
-            while len(publishers) < count:
+        for config in configs:
+            while len(publishers) < config.speakers:
                 deadline.check("connecting speakers")
                 n = len(publishers)
-                creds = stage(users[n], space["id"])
-                publishers.append(await connect(creds, 200.0 + 60.0 * n, deadline))
-            log(f"{count} speakers connected; warming up {WARM_UP:.0f} s")
+                publishers.append(await connect(stage(users[n], space["id"]), n, deadline))
+            for n, publisher in enumerate(publishers):
+                publisher.track.source = voice(n, n < config.talking)
+            log(f"{config.speakers} speakers connected, {config.talking} talking; "
+                f"warming up {WARM_UP:.0f} s")
             await asyncio.sleep(WARM_UP)
-            deadline.check(f"measuring {count} speakers")
-            samples.append(await measure_window(server_pid, publishers, window))
+            deadline.check(f"measuring {config}")
+            sample = await measure_window(server_pid, publishers, window)
+            sample.talking = config.talking
+            samples.append(sample)
     finally:
         await asyncio.gather(*(p.stop() for p in publishers), return_exceptions=True)
         for user in users:
@@ -109,28 +129,67 @@ async def run(server_pid: int, base_url: str, counts: list[int], window: float,
     return samples
 
 
+def configs_for(top: int, talking: int, all_talking: bool) -> list[Config]:
+    """Idle, 1 talking, 4 and `top` with `talking` of them talking, then all talking."""
+    configs = [Config(0, 0), Config(1, 1)]
+    configs += [Config(n, min(n, talking)) for n in sorted({min(4, top), top}) if n > 1]
+    if all_talking and top > talking:
+        configs.append(Config(top, top))
+    return configs
+
+
+def janus_figures(configs: list[Config], window: float) -> dict[Config, float]:
+    """Janus AudioBridge's % of a core for the same configurations (benchmarks/janus_bridge.py)."""
+    from benchmarks.janus_bridge import measure_janus
+
+    figures: dict[Config, float] = {}
+    for talking in sorted({c.talking for c in configs if c.speakers and c.talking < c.speakers}
+                          | {None}, key=lambda t: -1 if t is None else t):
+        counts = [c.speakers for c in configs if c.speakers and (
+            c.talking == c.speakers if talking is None else c.talking == talking)]
+        rows = measure_janus(sorted(set(counts)), talking, window)
+        for row in rows:
+            speakers, talked = row["participants"], row["talking"]
+            key = Config(speakers, 0 if speakers == 0 else (speakers if talked is None else talked))
+            figures.setdefault(key, row["janus_pct"])
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--window", type=float, default=20.0, help="seconds per measurement (max 60)")
     parser.add_argument("--speakers", type=int, default=limits.MAX_SPEAKERS,
                         help=f"largest speaker count (max {limits.MAX_SPEAKERS})")
+    parser.add_argument("--talking", type=int, default=2,
+                        help="speakers talking at a time at 4 and at --speakers (the rest silent)")
+    parser.add_argument("--all-talking", action="store_true",
+                        help="also measure --speakers with everyone talking (the worst case)")
+    parser.add_argument("--janus", action="store_true",
+                        help="measure Janus AudioBridge the same way in the same run, side by side")
     args = parser.parse_args()
     window = max(2.0, min(args.window, 60.0))
     top = max(1, min(args.speakers, limits.MAX_SPEAKERS))
-    counts = sorted({0, 1, top})
-    deadline = Deadline(TIME_LIMIT)
+    configs = configs_for(top, max(1, args.talking), args.all_talking)
+    deadline = Deadline(TIME_LIMIT * (2 if args.all_talking else 1))
     with running_server("serve") as server:
-        samples = asyncio.run(run(server.process.pid, server.base_url, counts, window, deadline))
+        samples = asyncio.run(run(server.process.pid, server.base_url, configs, window, deadline))
+    janus = janus_figures(configs, window) if args.janus else {}
     idle = samples[0].server_pct
     print(f"\nServer CPU of one live Space ({window:.0f} s windows after {WARM_UP:.0f} s warm-up; "
           f"{os.cpu_count()} cores; 100% = one core)")
     rows = []
     for s in samples:
         increment = f"{(s.server_pct - idle) / s.speakers:.1f}" if s.speakers else "-"
-        rows.append([s.speakers, s.server_pct, increment, s.loadgen_pct, s.other_pct,
-                     f"{s.mix_minus_rate:.2f}" if s.speakers else "-"])
-    print_table(["speakers", "server %", "per speaker % (over idle)", "load generator %",
-                 "rest of machine %", "mix-minus s/s (slowest)"], rows)
+        row = [s.speakers, s.talking, s.server_pct, increment, s.loadgen_pct, s.other_pct,
+               f"{s.mix_minus_rate:.2f}" if s.speakers else "-"]
+        if janus:
+            theirs = janus.get(Config(s.speakers, s.talking))
+            row += [f"{theirs:.1f}" if theirs else "-",
+                    f"{s.server_pct / theirs:.2f}x" if theirs else "-"]
+        rows.append(row)
+    print_table(["speakers", "talking", "server %", "per speaker % (over idle)", "load generator %",
+                 "rest of machine %", "mix-minus s/s (slowest)"]
+                + (["Janus AudioBridge %", "Townhall / Janus"] if janus else []), rows)
 
 
 if __name__ == "__main__":
