@@ -1,6 +1,10 @@
-"""The vectorised audio level gives aiortc's own answer on every kind of frame."""
+"""aiortc, tuned (townhall/media/webrtc/aiortc_tuning.py): the vectorised audio level gives
+aiortc's own answer on every kind of frame; Opus is decoded to mono frames the mixer takes
+as they are."""
 
 from __future__ import annotations
+
+import fractions
 
 import aiortc.rtp
 import av
@@ -44,3 +48,40 @@ def test_the_server_installs_it_and_can_restore_aiortcs() -> None:
         use_fast_audio_level(False)
     assert aiortc.rtp.compute_audio_level_dbov is _AIORTC_AUDIO_LEVEL
 
+
+
+def test_opus_is_decoded_to_mono_frames_the_mixer_takes_as_they_are() -> None:
+    import aiortc.rtcrtpreceiver
+    from aiortc.codecs.opus import OpusEncoder
+    from aiortc.jitterbuffer import JitterFrame
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    from townhall.media.sources import SpeakerInput
+    from townhall.media.webrtc.aiortc_tuning import MonoOpusDecoder, decode_opus_in_mono
+    from townhall.testing.audio import dominant_frequency
+
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2)
+    try:
+        decode_opus_in_mono()
+        decoder = aiortc.rtcrtpreceiver.get_decoder(opus)
+        assert isinstance(decoder, MonoOpusDecoder)
+    finally:
+        decode_opus_in_mono(False)
+    assert not isinstance(aiortc.rtcrtpreceiver.get_decoder(opus), MonoOpusDecoder)
+    # A browser-like sender (aiortc's encoder: stereo): 0.5 s of 700 Hz.
+    encoder, decoded = OpusEncoder(), []
+    t = np.arange(960 * 25) / 48000
+    pcm = (8000 * np.sin(2 * np.pi * 700 * t)).astype(np.int16)
+    speaker = SpeakerInput()
+    for n in range(25):
+        sent = frame_of(pcm[n * 960:(n + 1) * 960])
+        sent.pts, sent.time_base = n * 960, fractions.Fraction(1, 48000)
+        payloads, timestamp = encoder.encode(sent)
+        for payload in payloads:
+            for frame in decoder.decode(JitterFrame(data=payload, timestamp=timestamp)):
+                assert frame.layout.name == "mono" and frame.samples == 960
+                decoded.append(frame.to_ndarray().reshape(-1))
+                speaker.push_frame(frame)
+    assert abs(dominant_frequency(np.concatenate(decoded)[4800:]) - 700) < 10
+    # Every frame reached the mixer's buffer as a whole tick (it keeps the newest few).
+    assert speaker.level + speaker.dropped_ticks == 25

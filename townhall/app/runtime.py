@@ -55,7 +55,8 @@ from townhall.config import Settings
 from townhall.limits import BEACON_INTERVAL
 from townhall.media.segment_store import SegmentStore
 from townhall.media.space_media import SpaceMedia
-from townhall.media.webrtc.aiortc_tuning import set_audio_prefetch, use_fast_audio_level
+from townhall.media.webrtc.aiortc_tuning import (decode_opus_in_mono, set_audio_prefetch,
+                                                 use_fast_audio_level)
 from townhall.media.webrtc.whip import WhipEndpoint, accept_only, advertise_only
 from townhall.store.db import Database
 from townhall.store.models import Space
@@ -203,6 +204,7 @@ class Services:
         accept_only(settings.allowed_networks)
         set_audio_prefetch(limits.AIORTC_AUDIO_PREFETCH)
         use_fast_audio_level()
+        decode_opus_in_mono()
         shared: dict[str, object] = {}
         if settings.cluster:
             client = redis.Redis.from_url(settings.redis_url)
