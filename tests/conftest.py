@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from townhall.testing.servers import MANY_SIGNUPS, Server, signed_in_client, start_server, stop_server
+from townhall.testing.servers import (CLIENT_LIMITS, MANY_SIGNUPS, Server, signed_in_client,
+                                      start_server, stop_server)
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +25,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def api(server: Server) -> Iterator[httpx.Client]:
     """An anonymous API client."""
-    with httpx.Client(base_url=server.base_url, timeout=20) as client:
+    with httpx.Client(base_url=server.base_url, timeout=20, limits=CLIENT_LIMITS) as client:
         yield client
 
 

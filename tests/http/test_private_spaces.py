@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from townhall.testing.audio import dominant_frequency
-from townhall.testing.servers import Server, signed_in_client, stage
+from townhall.testing.servers import CLIENT_LIMITS, Server, signed_in_client, stage
 from townhall.tools.clients.hls import HlsReader
 from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher, sine
 from townhall.http.delivery.signed import (
@@ -68,7 +68,7 @@ def _ok(response: httpx.Response) -> dict:
 def private(server: Server) -> Iterator[Private]:
     """A private live Space: the host speaks 660 Hz; `guest` is on the guest list."""
     host, guest, outsider = (signed_in_client(server.base_url, p) for p in ("pvhost", "pvguest", "pvout"))
-    anonymous = httpx.Client(base_url=server.base_url, timeout=20)
+    anonymous = httpx.Client(base_url=server.base_url, timeout=20, limits=CLIENT_LIMITS)
     space = _ok(host.post("/api/spaces", json={"title": "Board meeting", "private": True}))
     assert space["private"] is True
     _ok(host.post(f"/api/spaces/{space['id']}/live"))

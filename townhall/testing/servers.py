@@ -102,8 +102,16 @@ def stop_server(server: Server) -> None:
 _user_counter = iter(range(1, 10**6))
 
 
+# Test clients drop an idle connection after this long: the server (uvicorn) closes one
+# idle for 5 s, and httpx's default is also 5 s, so a request sent on a connection idle
+# just that long could meet the server's close (connection reset: one CI run's fixture
+# teardown did). Dropping it first means a new connection instead.
+CLIENT_KEEPALIVE_EXPIRY = 2.0
+CLIENT_LIMITS = httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY)
+
+
 def signed_in_client(base_url: str, prefix: str = "user") -> httpx.Client:
-    client = httpx.Client(base_url=base_url, timeout=20)
+    client = httpx.Client(base_url=base_url, timeout=20, limits=CLIENT_LIMITS)
     name = f"{prefix}{next(_user_counter)}_{os.getpid()}"
     response = client.post("/api/auth/signup", json={"username": name, "password": "correct horse"})
     assert response.status_code == 201, response.text
