@@ -63,7 +63,8 @@ class Deadline:
 
 
 @contextlib.contextmanager
-def running_server(command: str = "serve", audio_prefetch: int | None = None) -> Iterator[Server]:
+def running_server(command: str = "serve", audio_prefetch: int | None = None,
+                   extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     """`townhall serve` in a temporary directory; warns if its log has a traceback.
 
     With `audio_prefetch`, the server runs with aiortc's audio jitter-buffer prefetch
@@ -71,7 +72,7 @@ def running_server(command: str = "serve", audio_prefetch: int | None = None) ->
     """
     with tempfile.TemporaryDirectory(prefix="townhall-bench-") as tmp:
         if audio_prefetch is None:
-            server = start_server(Path(tmp), command)
+            server = start_server(Path(tmp), command, extra_env=extra_env)
         else:
             server = _start_patched_server(Path(tmp), command, audio_prefetch)
         log(f"server pid {server.process.pid} on {server.base_url}")

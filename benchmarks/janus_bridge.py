@@ -19,7 +19,9 @@ machine whose only interface is `lo` it cannot be reached at 127.0.0.1. Everythi
 (Janus and the participants) therefore runs in a fresh network namespace (`unshare -n`,
 needs root) holding a veth pair, Janus on one end, the participants on the other: this
 module re-runs itself inside it (`--inside`) and reads back a JSON file. Nothing leaves
-that namespace.
+that namespace. Both ends being local addresses of one namespace, Janus's packets (sent
+out of its veth device) arrive at the other end with a local source address: the
+namespace must accept those (sysctl accept_local), or ICE never completes.
 
     .venv/bin/python -m benchmarks.janus_bridge --participants 1,4,13 --talking 2 \\
         --window 20 [--rooms 1] [--all-talking] [--json OUT.json]
@@ -75,6 +77,9 @@ NAMESPACE_SETUP = " && ".join([
     f"ip addr add {CLIENT_IP}/24 dev {CLIENT_IF}",
     f"ip link set {JANUS_IF} up",
     f"ip link set {CLIENT_IF} up",
+    # libnice sends out of its interface's device (thA): the packet comes in on thB with a
+    # local source address, which the kernel drops as martian unless told to accept it.
+    f"sysctl -qw net.ipv4.conf.{JANUS_IF}.accept_local=1 net.ipv4.conf.{CLIENT_IF}.accept_local=1",
 ])
 # The namespace is new and empty, so Janus's usual port is free.
 JANUS_HTTP_PORT = 8088
@@ -208,6 +213,7 @@ def write_config(folder: Path) -> None:
     transports_folder = "{JANUS_LIB / 'transports'}"
     events_folder = "{JANUS_LIB / 'events'}"
     loggers_folder = "{JANUS_LIB / 'loggers'}"
+    interface = "{JANUS_IP}"
     log_to_stdout = true
     debug_level = 3
 }}
@@ -519,6 +525,7 @@ async def run_inside(counts: list[int], talking: int | None, window: float, room
     rows: list[Row] = []
     participants: list[Participant] = []
     control: Session | None = None
+    failed = False
     # trust_env=False: no proxy from the environment for addresses in the namespace.
     api = httpx.AsyncClient(base_url=f"http://{JANUS_IP}:{JANUS_HTTP_PORT}", trust_env=False,
                             limits=httpx.Limits(max_connections=None))
@@ -545,11 +552,16 @@ async def run_inside(counts: list[int], talking: int | None, window: float, room
                 for talkers in talking_modes(count, talking, all_talking_too):
                     rows.append(await measure_talking(janus.pid, participants, talkers, window,
                                                       deadline))
+        except BaseException:
+            states = [f"{p.name} {p.pc.connectionState if p.pc else 'no pc'}" for p in participants]
+            log(f"failed; peer connections: {', '.join(states) or 'none'}")
+            failed = True
+            raise
         finally:
             await close_all(participants, control)
             stop_process(janus)
             text = (folder / "janus.log").read_text(errors="replace")
-            if janus.returncode not in (0, -signal.SIGTERM) or "[FATAL]" in text:
+            if failed or janus.returncode not in (0, -signal.SIGTERM) or "[FATAL]" in text:
                 print(f"WARNING: janus exit status {janus.returncode}; its log's tail:\n"
                       f"{text[-3000:]}", file=sys.stderr)
     return rows

@@ -85,3 +85,39 @@ def test_opus_is_decoded_to_mono_frames_the_mixer_takes_as_they_are() -> None:
     assert abs(dominant_frequency(np.concatenate(decoded)[4800:]) - 700) < 10
     # Every frame reached the mixer's buffer as a whole tick (it keeps the newest few).
     assert speaker.level + speaker.dropped_ticks == 25
+
+
+def test_decoding_in_place_reaches_the_mixer_and_stopping_ends_aiortcs_thread() -> None:
+    import queue
+    import threading
+
+    from aiortc import RTCRtpReceiver
+    from aiortc.codecs.opus import OpusEncoder
+    from aiortc.jitterbuffer import JitterFrame
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    from townhall.media.webrtc.aiortc_tuning import DecodeInPlace, decode_in_place
+
+    class NoTransport:  # what the receiver's constructor reads of its DTLS transport
+        state = "new"
+
+    receiver = RTCRtpReceiver("audio", NoTransport())
+    original = receiver._RTCRtpReceiver__decoder_queue  # the attribute aiortc uses
+    assert isinstance(original, queue.Queue)
+    frames = []
+    in_place = decode_in_place(receiver, frames.append)
+    assert receiver._RTCRtpReceiver__decoder_queue is in_place
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2)
+    sent = frame_of(np.zeros(960, np.int16))
+    sent.pts, sent.time_base = 0, fractions.Fraction(1, 48000)
+    payloads, timestamp = OpusEncoder().encode(sent)
+    in_place.put((opus, JitterFrame(data=payloads[0], timestamp=timestamp)))
+    in_place.put((opus, JitterFrame(data=b"\xff\xff\xff", timestamp=960)))  # damaged
+    assert [f.samples for f in frames] == [960] and in_place.errors == 1
+    # aiortc's thread waits in get(); the receiver stopping (put None) lets it go.
+    waiting = threading.Thread(target=in_place.get)
+    waiting.start()
+    in_place.put(None)
+    waiting.join(timeout=5)
+    assert not waiting.is_alive() and original.get_nowait() is None
+    assert isinstance(in_place, DecodeInPlace)

@@ -21,6 +21,7 @@ from townhall.domain.errors import BadRequest, Conflict
 from townhall.media.webrtc.sdp import Network, filter_candidates
 from townhall.media.sources import SpeakerInput
 from townhall.media.space_media import SpaceMedia
+from townhall.media.webrtc.aiortc_tuning import decode_in_place
 from townhall.media.webrtc.tracks import MixMinusTrack, pump_track
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,12 @@ class WhipEndpoint:
 
         @pc.on("track")
         def on_track(track) -> None:  # type: ignore[no-untyped-def]
-            if track.kind == "audio":
+            if track.kind != "audio":
+                return
+            receiver = next((r for r in pc.getReceivers() if r.track is track), None)
+            if receiver is not None:  # frames decoded as they arrive, straight to the mix
+                decode_in_place(receiver, speaker_input.push_frame)
+            else:
                 resource.tasks.append(asyncio.create_task(pump_track(track, speaker_input)))
 
         @pc.on("connectionstatechange")
