@@ -99,6 +99,10 @@ MIX_MINUS_OPUS_BITRATE = 32_000
 # talkers need a mix that leaves them out; everyone else gets the one shared program.
 TALKING_RMS = 0.00316
 TALKING_HANGOVER_TICKS = 25
+# A speaker's packet whose RFC 6464 audio level (sent by Chromium and aiortc) is at or
+# below -90 dBov (quieter than 16-bit audio's own noise floor) is silence: it is not
+# decoded, the mixer gets zeros (townhall/media/webrtc/aiortc_tuning.py).
+SILENT_AUDIO_LEVEL = 90
 # Mixing admission (townhall/domain/capacity.py). What mixing costs on this machine
 # kind, in shares of one core (BENCHMARKS.md §3): a live Space or waiting room with
 # nobody on stage (the 20 ms clock, AAC encode, playlist updates) ~3 %; each connected

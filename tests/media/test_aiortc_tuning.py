@@ -121,3 +121,45 @@ def test_decoding_in_place_reaches_the_mixer_and_stopping_ends_aiortcs_thread() 
     waiting.join(timeout=5)
     assert not waiting.is_alive() and original.get_nowait() is None
     assert isinstance(in_place, DecodeInPlace)
+
+
+async def test_silence_the_sender_marks_is_not_decoded_and_reaches_the_mixer_as_zeros() -> None:
+    from aiortc import RTCRtpReceiver
+    from aiortc.codecs.opus import OpusEncoder
+    from aiortc.jitterbuffer import JitterFrame
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from aiortc.rtp import RtpPacket
+
+    from townhall import limits
+    from townhall.media.opus import OpusStream
+    from townhall.media.webrtc.aiortc_tuning import decode_in_place, opus_samples
+
+    class NoTransport:
+        state = "new"
+
+    # Packet lengths from real encoders: ours (mono) and aiortc's (stereo, as browsers).
+    assert opus_samples(OpusStream().encode(np.zeros(960, np.int16))) == 960
+    sent = frame_of(np.zeros(960, np.int16))
+    sent.pts, sent.time_base = 0, fractions.Fraction(1, 48000)
+    payloads, timestamp = OpusEncoder().encode(sent)
+    assert opus_samples(payloads[0]) == 960 and opus_samples(b"") == 0
+    receiver = RTCRtpReceiver("audio", NoTransport())
+    frames = []
+    in_place = decode_in_place(receiver, frames.append)
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2)
+    tone = (8000 * np.sin(2 * np.pi * 500 * np.arange(960) / 48000)).astype(np.int16)
+
+    async def arrives(level: int | None, pcm: np.ndarray) -> None:
+        packet = RtpPacket(payload_type=111)
+        packet.extensions.audio_level = None if level is None else (False, level)
+        await receiver._handle_rtp_packet(packet, arrival_time_ms=0)  # notes the level
+        frame = frame_of(pcm)
+        frame.pts, frame.time_base = 0, fractions.Fraction(1, 48000)
+        data, stamp = OpusEncoder().encode(frame)
+        in_place.put((opus, JitterFrame(data=data[0], timestamp=stamp)))
+
+    await arrives(127, tone)  # marked silent (whatever it holds): zeros, not decoded
+    await arrives(limits.SILENT_AUDIO_LEVEL - 1, tone)  # quiet but not silent: decoded
+    await arrives(None, tone)  # no level sent: decoded
+    assert in_place.skipped == 1 and [f.samples for f in frames] == [960] * 3
+    assert not frames[0].to_ndarray().any() and frames[1].to_ndarray().any()

@@ -16,6 +16,8 @@ from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from townhall import limits
+
 log = logging.getLogger(__name__)
 
 _AIORTC_JITTER_BUFFER = aiortc.rtcrtpreceiver.JitterBuffer
@@ -104,6 +106,10 @@ class DecodeInPlace:
         self._decoders: dict[str, object] = {}
         self._stopped = threading.Event()
         self.errors = 0
+        # The newest packet's RFC 6464 audio level (0 loud .. 127 silent, -dBov), when
+        # the sender sends one (Chromium and aiortc do).
+        self.level: int | None = None
+        self.skipped = 0  # silent Opus frames not decoded
 
     def put(self, task: tuple[RTCRtpCodecParameters, object] | None) -> None:
         if task is None:  # the receiver stops: let its thread finish, wherever it waits
@@ -111,6 +117,12 @@ class DecodeInPlace:
             self._original.put(None)
             return
         codec, encoded_frame = task
+        if self.level is not None and self.level >= limits.SILENT_AUDIO_LEVEL and codec.name == "opus":
+            samples = opus_samples(encoded_frame.data)  # type: ignore[attr-defined]
+            if samples:  # the sender says it is silence: no need to decode it
+                self.skipped += 1
+                self._deliver(silent_frame(samples))
+                return
         decoder = self._decoders.get(codec.name)
         if decoder is None:
             decoder = self._decoders[codec.name] = aiortc.rtcrtpreceiver.get_decoder(codec)
@@ -136,4 +148,41 @@ def decode_in_place(receiver: aiortc.RTCRtpReceiver,
     name = "_RTCRtpReceiver__decoder_queue"  # aiortc's private attribute, checked in tests
     in_place = DecodeInPlace(getattr(receiver, name), deliver)
     setattr(receiver, name, in_place)
+    handle = receiver._handle_rtp_packet
+
+    async def noting_the_level(packet: aiortc.rtp.RtpPacket, arrival_time_ms: int) -> None:
+        level = packet.extensions.audio_level  # (voice activity, level) or None
+        in_place.level = None if level is None else level[1]
+        await handle(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = noting_the_level  # type: ignore[method-assign]
     return in_place
+
+
+# Frame durations of an Opus packet's TOC configuration (RFC 6716 section 3.1), in
+# 1/400 s so 2.5 ms is whole: SILK 10/20/40/60 ms, hybrid 10/20, CELT 2.5/5/10/20.
+_SILK, _HYBRID, _CELT = (4, 8, 16, 24), (4, 8), (1, 2, 4, 8)
+
+
+def opus_samples(packet: bytes, rate: int = limits.SAMPLE_RATE) -> int:
+    """Samples (per channel) an Opus packet decodes to; 0 if it is not a valid one."""
+    if not packet:
+        return 0
+    config, code = packet[0] >> 3, packet[0] & 3
+    quarter_ms = (_SILK[config % 4] if config < 12 else
+                  _HYBRID[config % 2] if config < 16 else _CELT[config % 4])
+    if code == 0:
+        frames = 1
+    elif code in (1, 2):
+        frames = 2
+    elif len(packet) > 1:
+        frames = packet[1] & 0x3F
+    else:
+        return 0
+    return rate * quarter_ms * frames // 400
+
+
+def silent_frame(samples: int) -> av.AudioFrame:
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, samples), np.int16), format="s16", layout="mono")
+    frame.sample_rate = limits.SAMPLE_RATE
+    return frame
