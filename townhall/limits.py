@@ -104,15 +104,16 @@ TALKING_HANGOVER_TICKS = 25
 # decoded, the mixer gets zeros (townhall/media/webrtc/aiortc_tuning.py).
 SILENT_AUDIO_LEVEL = 90
 # Mixing admission (townhall/domain/capacity.py). What mixing costs on this machine
-# kind, in shares of one core (BENCHMARKS.md §3): a live Space or waiting room with
-# nobody on stage (the 20 ms clock, AAC encode, playlist updates) ~3 %; each connected
-# speaker ~5-7 % (Opus decode, their own mix-minus's Opus encode, SRTP, aiortc's
-# per-packet Python), planned at the top of that range.
-SPACE_MIX_COST = 0.03
-SPEAKER_MIX_COST = 0.06
+# kind, in shares of one core (BENCHMARKS.md §12, benchmarks.spaces_per_core and
+# space_cpu): a 4-speaker Space ~0.10 whether 2 or 4 talk (per-packet work dominates,
+# not codecs), 13 speakers all talking ~0.35. Planned a little above: 0.025 for a live
+# Space or waiting room (clock, AAC, playlist) and 0.025 per connected speaker.
+SPACE_MIX_COST = 0.025
+SPEAKER_MIX_COST = 0.025
 # One process mixes on one core (aiortc and the mixer share its GIL): it plans for at
 # most this much of it, so the API, playlists and live events keep the rest and no
-# tick runs late. 13 speakers + 1 Space = 0.81; a second full Space is refused.
+# tick runs late. One core held 9 four-speaker Spaces without a late tick (10: late);
+# this budget admits 6 and a seventh's first speakers.
 MIX_BUDGET = 0.85
 # A go-live or speaker refused for capacity is told to try again after this long
 # (a Space ending or a speaker leaving frees room; minutes, not seconds).

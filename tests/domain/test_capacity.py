@@ -20,7 +20,11 @@ def test_the_cost_model_admits_up_to_the_budget_and_not_beyond() -> None:
     assert refused.value.retry_after == limits.NODE_FULL_RETRY_AFTER
     with pytest.raises(NodeFull):
         admit(MixLoad(1, 1), budget, spaces=1, speakers=1)
-    # The shipped budget: a full 13-speaker Space fits, a second one's host does not.
-    admit(MixLoad(0, 0), limits.MIX_BUDGET, spaces=1, speakers=13)
+    # The shipped budget: six full 4-speaker Spaces (one core held nine), and a
+    # seventh's first speakers, but not all four of them.
+    four = MixLoad(6, 24)
+    admit(four, limits.MIX_BUDGET, spaces=1, speakers=3)
     with pytest.raises(NodeFull):
-        admit(MixLoad(1, 13), limits.MIX_BUDGET, spaces=1, speakers=1)
+        admit(four, limits.MIX_BUDGET, spaces=1, speakers=4)
+    # A full 13-speaker Space fits beside two of those.
+    admit(MixLoad(2, 8), limits.MIX_BUDGET, spaces=1, speakers=13)
