@@ -8,7 +8,8 @@
 #        usable Python >= 3.11 is found), redis-server, postgresql, nginx-light,
 #        icecast2, wrk (cluster tests and benchmarks start their own instances),
 #        espeak-ng and pocketsphinx-testdata (known speech for the caption tests and
-#        benchmark: synthesized sentences and LibriVox clips with their transcripts).
+#        benchmark: synthesized sentences and LibriVox clips with their transcripts),
+#        janus and iproute2 (Janus AudioBridge, beside which the mixer is benchmarked).
 #   2. Python: .venv at the repo root, `pip install -c constraints.txt -e '.[test]'`.
 #   3. npm: `npm ci` for hls.js (served by the app from node_modules/hls.js/dist) and
 #      axe-core (injected into pages by the browser tests' accessibility checks).
@@ -51,6 +52,10 @@ command -v icecast2 >/dev/null 2>&1 || missing+=(icecast2)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 [ -f /usr/share/pocketsphinx/test/data/librivox/transcription ] || missing+=(pocketsphinx-testdata)
+# Janus (AudioBridge): the reference the mixer benchmark measures against (BENCHMARKS §12);
+# iproute2 for the network namespace it runs in (it leaves loopback out of ICE).
+command -v janus >/dev/null 2>&1 || missing+=(janus)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 python_ok || missing+=(python3 python3-venv)
 if command -v dpkg-query >/dev/null 2>&1; then
     # Fonts so pages (and their screenshots) render text and reaction emoji everywhere.
@@ -82,7 +87,7 @@ EOF
     apt-get install -y --no-install-recommends "${pkgs[@]}"
     hash -r
 else
-    say "system packages: chromium, ffmpeg, npm, fonts, redis, postgresql, nginx, icecast2, wrk, espeak-ng, speech test data, $PYTHON present"
+    say "system packages: chromium, ffmpeg, npm, fonts, redis, postgresql, nginx, icecast2, wrk, espeak-ng, speech test data, janus, $PYTHON present"
 fi
 
 python_ok || die "$PYTHON is not a Python >= 3.11 with venv/ensurepip (set PYTHON=/path/to/python3.11+)"
