@@ -35,13 +35,26 @@ class SpeakerInput:
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=limits.SAMPLE_RATE)
 
     def push_frame(self, frame: av.AudioFrame) -> None:
-        """Called on the event loop with each decoded frame from the speaker's track."""
+        """Called on the event loop with each decoded frame from the speaker's track.
+        Frames already in the mixer's format (decoded to mono at 48 kHz) are read
+        straight from their buffer; others are resampled first."""
+        if (frame.format.name == "s16" and frame.layout.name == "mono"
+                and frame.sample_rate == limits.SAMPLE_RATE):
+            self.push(np.frombuffer(frame.planes[0], dtype=np.int16, count=frame.samples))
+            return
         for out in self._resampler.resample(frame):
             self.push(out.to_ndarray().reshape(-1))
 
     def push(self, pcm: np.ndarray) -> None:
+        pcm = pcm.astype(np.int16, copy=False)
         with self._lock:
-            self._pending = np.concatenate((self._pending, pcm.astype(np.int16, copy=False)))
+            if not self._pending.shape[0] and pcm.shape[0] == limits.TICK_SAMPLES:
+                # The usual case: one whole tick (20 ms frames), nothing left over.
+                if len(self._ticks) == self._ticks.maxlen:
+                    self.dropped_ticks += 1
+                self._ticks.append(pcm.copy())  # the frame's buffer is not ours to keep
+                return
+            self._pending = np.concatenate((self._pending, pcm))
             while self._pending.shape[0] >= limits.TICK_SAMPLES:
                 if len(self._ticks) == self._ticks.maxlen:
                     self.dropped_ticks += 1

@@ -182,7 +182,15 @@ def opus_samples(packet: bytes, rate: int = limits.SAMPLE_RATE) -> int:
     return rate * quarter_ms * frames // 400
 
 
+_SILENT_TICK = av.AudioFrame.from_ndarray(np.zeros((1, limits.TICK_SAMPLES), np.int16),
+                                          format="s16", layout="mono")
+_SILENT_TICK.sample_rate = limits.SAMPLE_RATE
+
+
 def silent_frame(samples: int) -> av.AudioFrame:
+    """Zeros for `samples` samples (one shared frame for the usual 20 ms: it is only read)."""
+    if samples == limits.TICK_SAMPLES:
+        return _SILENT_TICK
     frame = av.AudioFrame.from_ndarray(np.zeros((1, samples), np.int16), format="s16", layout="mono")
     frame.sample_rate = limits.SAMPLE_RATE
     return frame
