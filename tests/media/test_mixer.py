@@ -66,3 +66,13 @@ def test_a_buffer_left_above_target_is_trimmed() -> None:
         speaker.push(tick)  # steady flow, one in one out, 4 waiting
         speaker.pull()
     assert speaker.dropped_ticks == 1 and speaker.level == 3  # 4 waiting, one trimmed
+
+
+def test_levels_are_each_inputs_rms_of_full_scale() -> None:
+    from townhall.media.mixer import levels
+
+    half = np.full(960, 16384, np.int16)
+    square = np.where(np.arange(960) % 2, 8192, -8192).astype(np.int16)
+    got = levels({"half": half, "square": square, "silent": np.zeros(960, np.int16)})
+    assert got == {"half": 0.5, "square": 0.25, "silent": 0.0}
+    assert levels({}) == {}

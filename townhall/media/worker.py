@@ -17,7 +17,7 @@ import numpy as np
 
 from townhall import limits
 from townhall.media.encoder import AacPartEncoder, EncodedPart
-from townhall.media.mixer import mix
+from townhall.media.mixer import levels, mix
 from townhall.media.opus import MixMinusEncoders
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class MixerWorker:
             if pcm is not None:
                 inputs[key] = pcm
         program, minus = mix(inputs, limits.TICK_SAMPLES)
-        self.levels = {k: _rms(v) for k, v in inputs.items()}
+        self.levels = levels(inputs)
         tap = self.tap
         if tap is not None:
             try:
@@ -133,6 +133,3 @@ class MixerWorker:
         if parts and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._on_parts, parts)
 
-
-def _rms(pcm: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(pcm.astype(np.float32) / 32768.0))))
