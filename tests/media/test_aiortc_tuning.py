@@ -158,8 +158,13 @@ async def test_silence_the_sender_marks_is_not_decoded_and_reaches_the_mixer_as_
         data, stamp = OpusEncoder().encode(frame)
         in_place.put((opus, JitterFrame(data=data[0], timestamp=stamp)))
 
-    await arrives(127, tone)  # marked silent (whatever it holds): zeros, not decoded
-    await arrives(limits.SILENT_AUDIO_LEVEL - 1, tone)  # quiet but not silent: decoded
+    # The frame handed over is `prefetch` packets older than the newest (the server's
+    # prefetch is 1): skipped only when the last two packets were both marked silent.
+    assert limits.AIORTC_AUDIO_PREFETCH == 1
+    await arrives(127, tone)  # the packet before it was not marked: decoded
+    await arrives(127, tone)  # both marked silent (whatever they hold): zeros
+    await arrives(limits.SILENT_AUDIO_LEVEL - 1, tone)  # newest quiet, not silent: decoded
+    await arrives(127, tone)  # the one before it was not silent: decoded (speech's tail)
     await arrives(None, tone)  # no level sent: decoded
-    assert in_place.skipped == 1 and [f.samples for f in frames] == [960] * 3
-    assert not frames[0].to_ndarray().any() and frames[1].to_ndarray().any()
+    assert in_place.skipped == 1 and [f.samples for f in frames] == [960] * 5
+    assert [bool(f.to_ndarray().any()) for f in frames] == [True, False, True, True, True]

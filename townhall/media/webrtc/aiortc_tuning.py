@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import queue
@@ -106,9 +107,12 @@ class DecodeInPlace:
         self._decoders: dict[str, object] = {}
         self._stopped = threading.Event()
         self.errors = 0
-        # The newest packet's RFC 6464 audio level (0 loud .. 127 silent, -dBov), when
-        # the sender sends one (Chromium and aiortc do).
-        self.level: int | None = None
+        # The newest packets' RFC 6464 audio levels (0 loud .. 127 silent, -dBov; None
+        # when the sender sends none). aiortc's jitter buffer hands over a frame only
+        # once `prefetch` newer packets arrived, so a frame is known silent when all of
+        # the last prefetch + 1 were: its own level is among them.
+        self.levels: collections.deque[int | None] = collections.deque(
+            maxlen=limits.AIORTC_AUDIO_PREFETCH + 1)
         self.skipped = 0  # silent Opus frames not decoded
 
     def put(self, task: tuple[RTCRtpCodecParameters, object] | None) -> None:
@@ -117,7 +121,7 @@ class DecodeInPlace:
             self._original.put(None)
             return
         codec, encoded_frame = task
-        if self.level is not None and self.level >= limits.SILENT_AUDIO_LEVEL and codec.name == "opus":
+        if codec.name == "opus" and self.silent():
             samples = opus_samples(encoded_frame.data)  # type: ignore[attr-defined]
             if samples:  # the sender says it is silence: no need to decode it
                 self.skipped += 1
@@ -134,6 +138,11 @@ class DecodeInPlace:
             return
         for frame in frames:
             self._deliver(frame)
+
+    def silent(self) -> bool:
+        levels = self.levels
+        return len(levels) == levels.maxlen and all(
+            level is not None and level >= limits.SILENT_AUDIO_LEVEL for level in levels)
 
     def get(self) -> None:
         """aiortc's decoder thread waits here; None when the receiver stops ends it."""
@@ -152,7 +161,7 @@ def decode_in_place(receiver: aiortc.RTCRtpReceiver,
 
     async def noting_the_level(packet: aiortc.rtp.RtpPacket, arrival_time_ms: int) -> None:
         level = packet.extensions.audio_level  # (voice activity, level) or None
-        in_place.level = None if level is None else level[1]
+        in_place.levels.append(None if level is None else level[1])
         await handle(packet, arrival_time_ms)
 
     receiver._handle_rtp_packet = noting_the_level  # type: ignore[method-assign]
