@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from townhall.app.looplag import LAG_INTERVAL, RECENT_WINDOW, STALL_THRESHOLD, LoopLag
 from townhall.app.metrics import Metrics
+from townhall.domain.capacity import MixLoad
 
 BLOCK_SECONDS = 0.3
 
@@ -83,6 +84,7 @@ def test_metrics_expose_the_lag() -> None:
     monitor.record(0.25)
     services = SimpleNamespace(
         whip=SimpleNamespace(resources={}, errors=0), media={}, bus=None,
+        host=SimpleNamespace(mix_load=lambda: MixLoad(0, 0), mix_budget=1.0),
         listeners_now=lambda _: 0, loop_lag=monitor,
     )
     text = Metrics(services).render().decode()  # type: ignore[arg-type]
