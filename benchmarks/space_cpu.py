@@ -139,21 +139,15 @@ def configs_for(top: int, talking: int, all_talking: bool) -> list[Config]:
     return configs
 
 
-def janus_figures(configs: list[Config], window: float) -> dict[Config, float]:
-    """Janus AudioBridge's % of a core for the same configurations (benchmarks/janus_bridge.py)."""
+def janus_figures(configs: list[Config], talking: int, all_talking: bool,
+                  window: float) -> dict[Config, float]:
+    """Janus AudioBridge's % of a core for the same configurations, one run
+    (benchmarks/janus_bridge.py; its rows say how many talked)."""
     from benchmarks.janus_bridge import measure_janus
 
-    figures: dict[Config, float] = {}
-    for talking in sorted({c.talking for c in configs if c.speakers and c.talking < c.speakers}
-                          | {None}, key=lambda t: -1 if t is None else t):
-        counts = [c.speakers for c in configs if c.speakers and (
-            c.talking == c.speakers if talking is None else c.talking == talking)]
-        rows = measure_janus(sorted(set(counts)), talking, window)
-        for row in rows:
-            speakers, talked = row["participants"], row["talking"]
-            key = Config(speakers, 0 if speakers == 0 else (speakers if talked is None else talked))
-            figures.setdefault(key, row["janus_pct"])
-    return figures
+    counts = sorted({c.speakers for c in configs if c.speakers})
+    rows = measure_janus(counts, talking, window, all_talking_too=all_talking)
+    return {Config(r["participants"], r["talking"]): r["janus_pct"] for r in rows}
 
 
 def main() -> None:
@@ -175,7 +169,7 @@ def main() -> None:
     # Its guests all sign up from this address (the shared test server's allowances).
     with running_server("serve", extra_env=MANY_SIGNUPS) as server:
         samples = asyncio.run(run(server.process.pid, server.base_url, configs, window, deadline))
-    janus = janus_figures(configs, window) if args.janus else {}
+    janus = janus_figures(configs, max(1, args.talking), args.all_talking, window) if args.janus else {}
     idle = samples[0].server_pct
     print(f"\nServer CPU of one live Space ({window:.0f} s windows after {WARM_UP:.0f} s warm-up; "
           f"{os.cpu_count()} cores; 100% = one core)")

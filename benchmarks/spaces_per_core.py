@@ -112,8 +112,10 @@ class Step:
     loadgen_saturated: bool
 
 
-def late_ticks(base_url: str) -> int:
-    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+async def late_ticks(base_url: str) -> int:
+    """Late mixer ticks of every Space so far (read without holding the speakers' loop)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{base_url}/metrics")).text
     return int(sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
                    if s.name == "townhall_mixer_late_ticks_total"))
 
@@ -141,13 +143,13 @@ async def add_space(base_url: str, n: int, talking: int, deadline: Deadline) -> 
 
 async def measure(server_pid: int, base_url: str, publishers: list[CountingPublisher],
                   spaces: int, window: float, loadgen_cores: int) -> Step:
-    late0 = late_ticks(base_url)
+    late0 = await late_ticks(base_url)
     got0 = [p.received_samples for p in publishers]
     server0, self0, t0 = cpu.process_seconds(server_pid), cpu.process_seconds(), time.monotonic()
     await asyncio.sleep(window)  # the measurement window itself
     elapsed = time.monotonic() - t0
     rates = [(p.received_samples - g) / limits.SAMPLE_RATE / elapsed for p, g in zip(publishers, got0)]
-    late = late_ticks(base_url) - late0
+    late = await late_ticks(base_url) - late0
     loadgen = (cpu.process_seconds() - self0) / elapsed / loadgen_cores
     slowest = min(rates)
     return Step(spaces, 100 * (cpu.process_seconds(server_pid) - server0) / elapsed, late,

@@ -83,6 +83,7 @@ async def test_a_full_node_refuses_a_go_live_and_a_speaker_then_admits_when_free
         assert abs(dominant_frequency(speakers[1].received_pcm(0.5)) - 440) < 20
         # A speaker reconnecting before the old connection is gone (a network change)
         # takes no new place: admitted on a full node.
+        speakers[1].auto_reconnect = False  # replaced, not to fight back for its place
         again = WhipPublisher(b["whip_url"], b["token"], SyntheticTrack(sine(880)))
         speakers.append(again)
         await again.start()

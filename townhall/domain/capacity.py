@@ -35,7 +35,7 @@ class MixLoad:
 def admit(load: MixLoad, budget: float, spaces: int = 0, speakers: int = 0) -> None:
     """Raise NodeFull unless `spaces` more Spaces and `speakers` more speakers fit."""
     after = MixLoad(load.spaces + spaces, load.speakers + speakers)
-    if after.cost > budget + 1e-9:
+    if after.cost > budget + 1e-9:  # a sum of float shares: exactly the budget fits
         what = "start another live Space" if spaces else "take another speaker"
         raise NodeFull(f"This server is mixing as many Spaces as it can ({load.spaces} "
                        f"Spaces, {load.speakers} speakers) and cannot {what} right now. "
