@@ -100,11 +100,13 @@ def test_the_push_switch_registers_the_worker_and_says_why_it_cannot_subscribe(
     cdp.send("ServiceWorker.deliverPushMessage", {
         "origin": base, "registrationId": registration,
         "data": json.dumps(message)})
-    shown = wait_js(page, """async () => {
+    # Polled from here: an async function's promise is truthy at once, so a
+    # wait-for-function on it never waited (CI K read null before the worker showed it).
+    shown = wait_until(lambda: page.evaluate("""async () => {
         const r = await navigator.serviceWorker.ready;
         const [n] = await r.getNotifications();
         return n ? {title: n.title, body: n.body, url: n.data.url} : null;
-    }""", UI_MS, what="the notification the worker shows").json_value()
+    }"""), "the notification the worker shows", timeout=UI_MS / 1000)
     assert shown == {"title": message["title"], "body": message["body"],
                      "url": message["url"]}
 
