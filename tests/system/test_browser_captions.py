@@ -17,6 +17,7 @@ from townhall.testing.audio import write_wav
 from townhall.testing.browser import axe_violations, describe_violations
 from townhall.testing.servers import MANY_SIGNUPS, Server, start_server, stop_server
 from townhall.testing.speech import RATE, SENTENCES, Utterance, espeak, wer, with_pauses, words
+from townhall.testing.waiting import wait_until
 from tests.system.test_browser import (CHROMIUM, CONNECT_TIMEOUT_MS, chromium_args, new_page,
                                        screenshot, sign_up_and_create, wait_js)
 
@@ -119,10 +120,12 @@ def test_listener_sees_who_said_what_then_the_transcript(captioned: Server,
     host.once("dialog", lambda dialog: dialog.accept())
     host.click("#end-button")
     listener.set_viewport_size({"width": 1280, "height": 900})
-    wait_js(listener, f"""async () => {{
+    # Polled from here (an async function's promise is truthy at once: a wait for it
+    # in the page would not wait).
+    wait_until(lambda: listener.evaluate(f"""async () => {{
         const r = await fetch('/api/spaces/{space_id}/transcript.json');
         return r.ok && (await r.json()).final;
-    }}""", 90_000, what="the final transcript")
+    }}"""), "the final transcript", timeout=90)
     listener.reload()
     listener.wait_for_selector("#transcript-card:not([hidden]) .transcript-line")
     texts = listener.eval_on_selector_all(".transcript-line", "ls => ls.map(l => l.textContent)")
