@@ -9,9 +9,10 @@
 #        icecast2, wrk (cluster tests and benchmarks start their own instances),
 #        espeak-ng and pocketsphinx-testdata (known speech for the caption tests and
 #        benchmark: synthesized sentences and LibriVox clips with their transcripts),
-#        janus and iproute2 (Janus AudioBridge, beside which the mixer is benchmarked).
+#        janus and iproute2 (Janus AudioBridge, beside which the mixer is benchmarked),
+#        varnish (the edge of the LL-DASH listener path: it streams a miss to everyone).
 #   2. Python: .venv at the repo root, `pip install -c constraints.txt -e '.[test]'`.
-#   3. npm: `npm ci` for hls.js (served by the app from node_modules/hls.js/dist) and
+#   3. npm: `npm ci` for hls.js and dash.js (served by the app from node_modules) and
 #      axe-core (injected into pages by the browser tests' accessibility checks).
 #
 # Idempotent: steps that are already done are skipped, so a second run takes a second
@@ -56,6 +57,7 @@ command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 # iproute2 for the network namespace it runs in (it leaves loopback out of ICE).
 command -v janus >/dev/null 2>&1 || missing+=(janus)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || missing+=(varnish)
 python_ok || missing+=(python3 python3-venv)
 if command -v dpkg-query >/dev/null 2>&1; then
     # Fonts so pages (and their screenshots) render text and reaction emoji everywhere.
@@ -87,7 +89,7 @@ EOF
     apt-get install -y --no-install-recommends "${pkgs[@]}"
     hash -r
 else
-    say "system packages: chromium, ffmpeg, npm, fonts, redis, postgresql, nginx, icecast2, wrk, espeak-ng, speech test data, janus, $PYTHON present"
+    say "system packages: chromium, ffmpeg, npm, fonts, redis, postgresql, nginx, icecast2, wrk, espeak-ng, speech test data, janus, varnish, $PYTHON present"
 fi
 
 python_ok || die "$PYTHON is not a Python >= 3.11 with venv/ensurepip (set PYTHON=/path/to/python3.11+)"
@@ -116,13 +118,15 @@ fi
 
 # ---------------------------------------------------------------- 3. npm (hls.js, axe-core)
 if [ -f "$NPM_STAMP" ] && [ "$NPM_STAMP" -nt package-lock.json ] && [ "$NPM_STAMP" -nt package.json ] &&
-    [ -f node_modules/hls.js/dist/hls.mjs ] && [ -f node_modules/axe-core/axe.min.js ]; then
+    [ -f node_modules/hls.js/dist/hls.mjs ] && [ -f node_modules/axe-core/axe.min.js ] &&
+    [ -f node_modules/dashjs/dist/dash.mediaplayer.min.js ]; then
     say "node_modules up to date (hls.js $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' node_modules/hls.js/package.json | head -n1))"
 else
     say "npm ci --no-audit --no-fund"
     npm ci --no-audit --no-fund
     [ -f node_modules/hls.js/dist/hls.mjs ] || die "npm ci finished but node_modules/hls.js/dist/hls.mjs is missing"
     [ -f node_modules/axe-core/axe.min.js ] || die "npm ci finished but node_modules/axe-core/axe.min.js is missing"
+    [ -f node_modules/dashjs/dist/dash.mediaplayer.min.js ] || die "npm ci finished but node_modules/dashjs/dist/dash.mediaplayer.min.js is missing"
     touch "$NPM_STAMP"
 fi
 

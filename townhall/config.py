@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     ice_allowed_networks: str = DEFAULT_ALLOWED_NETWORKS
     # Directory holding hls.js's dist/ (installed from npm by the setup step).
     hlsjs_dir: Path = REPO_ROOT / "node_modules" / "hls.js" / "dist"
+    dashjs_dir: Path = REPO_ROOT / "node_modules" / "dashjs" / "dist"
     session_cookie_secure: bool = False
     # Sign-ins and sign-ups allowed in a row from one client address (then rate-limited).
     signin_burst: int = Field(limits.SIGNIN_BURST, ge=1)

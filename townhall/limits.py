@@ -18,6 +18,23 @@ LIVE_PLAYLIST_SEGMENTS = 6
 # AAC bitrate of the program mix: speech and light music in mono.
 AAC_BITRATE = 64_000
 
+# The listener path at Icecast's cost (LL-DASH, issue #16): a player makes one long
+# request per segment and the origin answers it with chunked transfer as the audio is
+# made. An edge's cost grows with chunks per listener-second (each chunk wakes every
+# delivery thread of the object), and 1 s chunks were at Icecast's cost where 0.5 s
+# chunks cost 1.5x (BENCHMARKS.md §13): 4 parts = 1.024 s per chunk.
+DASH_PARTS_PER_CHUNK = 4
+# 8 chunks = 8.192 s per segment (4 HLS segments): about one request per 8 s, and the
+# per-request share of the cost below a fifth.
+DASH_CHUNKS_PER_SEGMENT = 8
+# A player re-reads the manifest this often (it changes only when a new encoder run
+# starts: a restart or a failover).
+DASH_MANIFEST_REFRESH_SECONDS = 8
+# The distance from live a DASH player aims for, and the playback rates it may use to
+# get there: one chunk, what the encoder needs to close it, and a margin.
+DASH_TARGET_LATENCY_SECONDS = 1.5
+DASH_CATCHUP_RATE = 0.05
+
 # Speakers at once including the host and co-hosts (same cap as X Spaces).
 MAX_SPEAKERS = 13
 # A WHIP offer from Chromium with one audio section is ~4 KiB; OBS ~6 KiB. 64 KiB leaves

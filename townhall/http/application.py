@@ -54,6 +54,8 @@ HTTP_CODES = {403: "forbidden", 404: "not_found", 405: "method_not_allowed",
 BACKEND_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
 BACKEND_RETRY_AFTER = 2
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+# dash.js's player without DRM, reporting or offline (what the LL-DASH listener needs).
+DASHJS_FILE = "dash.mediaplayer.min.js"
 
 OnStart = Callable[[Services], Awaitable[None]]
 
@@ -187,12 +189,16 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
 
     @app.get("/vendor/{name}", include_in_schema=False)
     def vendor(name: str) -> Response:
-        # hls.js from npm (node_modules), never committed: only its dist builds are served.
-        if name not in ("hls.mjs", "hls.min.js", "hls.light.mjs"):
+        # hls.js and dash.js from npm (node_modules), never committed: only their dist
+        # builds are served.
+        if name in ("hls.mjs", "hls.min.js", "hls.light.mjs"):
+            path, package = settings.hlsjs_dir / name, "hls.js"
+        elif name == DASHJS_FILE:
+            path, package = settings.dashjs_dir / name, "dash.js"
+        else:
             raise NotFound("no such vendor file")
-        path = settings.hlsjs_dir / name
         if not path.is_file():
-            raise NotFound("hls.js is not installed: run the setup step (make setup)")
+            raise NotFound(f"{package} is not installed: run the setup step (make setup)")
         return FileResponse(path, media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=3600"})
 
@@ -215,6 +221,7 @@ def create_app(settings: Settings | None = None, on_start: OnStart | None = None
     # Operator moderation and the public transparency log (API and pages).
     app.include_router(operator_api.router)
     app.include_router(moderation_pages.router)
+    app.include_router(hls.clock_router)
     # A private Space's plain HLS URLs answer 403: it plays from signed ones only.
     app.include_router(hls.router, dependencies=[Depends(signed.public_only)],
                        responses=signed.FORBIDDEN_DOC)

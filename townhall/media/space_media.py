@@ -15,6 +15,7 @@ from townhall.media.captions.pipeline import Caption, CaptionPipeline
 from townhall.media.captions.vtt import (SUBS_PLAYLIST_NAME, Cue, SubtitleSegment,
                                          SubtitleTrack)
 from townhall.media.encoder import EncodedPart
+from townhall.media import dash
 from townhall.media.llhls import INIT_NAME, LivePlaylist, Segment, wall_time
 from townhall.media.recorder import Recorder, recorded_segments
 from townhall.media.segment_store import PlaylistSnapshot, SegmentStore
@@ -69,6 +70,9 @@ class SpaceMedia:
         self._names_by_msn: dict[int, list[str]] = {}
         self._origin = datetime.now(UTC)
         self._init_written = False
+        # The LL-DASH periods (townhall/media/dash.py): earlier runs' and then this one's.
+        self._dash_runs: list[dash.Run] = []
+        self._dash_run_started = False
         self._init_recorded = False
         self._recorded_a_segment = False
         self._reported: str | None = None
@@ -100,6 +104,10 @@ class SpaceMedia:
         previous = await self.store.playlist(self.space_id)
         if previous is None or previous.ended or previous.position is None:
             return
+        try:
+            self._dash_runs = dash.load_runs(await self.store.get(self.space_id, dash.RUNS_NAME))
+        except (ValueError, KeyError, TypeError):  # unreadable: DASH players start afresh
+            log.exception("could not read %s's DASH runs", self.space_id)
         try:
             carried = await self._carried_segments(previous)
         except Exception:  # a playlist we cannot read back must not stop the Space
@@ -228,10 +236,12 @@ class SpaceMedia:
             assert init is not None, "the muxer writes moov before any fragment"
             await self.store.put(self.space_id, INIT_NAME, init)
             self._init_written = True
-        part, completed = self.playlist.add_part(
-            encoded.duration,
-            wall_time(self._origin, encoded.start) + timedelta(seconds=self.worker.skipped_seconds),
-        )
+        start_time = (wall_time(self._origin, encoded.start)
+                      + timedelta(seconds=self.worker.skipped_seconds))
+        part, completed = self.playlist.add_part(encoded.duration, start_time)
+        if not self._dash_run_started:
+            await self._start_dash_run(part.msn, start_time - timedelta(
+                seconds=encoded.start / limits.SAMPLE_RATE))
         if part.index == 0:
             self._segment_starts[part.msn] = encoded.start
             # Noted before the segment's first part is out (a restart goes on after it).
@@ -243,6 +253,12 @@ class SpaceMedia:
         if completed is not None:
             await self._complete_segment(completed)
         await self._publish_playlist()
+
+    async def _start_dash_run(self, first_msn: int, start: datetime) -> None:
+        """This run's first part is out: it is the newest DASH period from now on."""
+        self._dash_run_started = True
+        self._dash_runs = [*self._dash_runs, dash.Run(first_msn, start)][-dash.MAX_RUNS:]
+        await self.store.put(self.space_id, dash.RUNS_NAME, dash.dump_runs(self._dash_runs))
 
     async def _complete_segment(self, segment: Segment) -> None:
         data = b"".join(self._segment_bytes)

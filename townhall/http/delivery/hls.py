@@ -8,15 +8,19 @@ its query so it may be cached a little longer, and "not yet" answers are never c
 from __future__ import annotations
 
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Query, Request, Response
 
 from townhall import limits
 from townhall.http.common.deps import services
 from townhall.domain.ids import SPACE_ID
 from townhall.http.common.errors_doc import error_responses
+from townhall.http.delivery import dash as dash_delivery
 from townhall.domain.errors import TAKEN_DOWN, BadRequest, Gone, NotFound
 from townhall.media.captions.vtt import (MASTER_NAME, SUBS_PLAYLIST_NAME, parse_subs_name,
                                          render_master)
+from townhall.media import dash
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
 from townhall.app.recordings import trimmed_playlist
 from townhall.domain.recordings import RECORDING_DELETED
@@ -57,6 +61,18 @@ def _check_space_id(space_id: str) -> None:
         raise NotFound("no such Space")
 
 
+# Outside `router`: the clock belongs to no Space (no privacy check).
+clock_router = APIRouter(prefix="/hls", tags=["hls"])
+
+
+@clock_router.get("/clock", response_class=Response)
+def clock() -> Response:
+    """The server's time (ISO 8601): DASH players sync to it (MPD UTCTiming), because a
+    live DASH segment is found by the wall clock."""
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return Response(now, media_type="text/plain", headers={"Cache-Control": NO_STORE})
+
+
 @router.get("/{space_id}/live.m3u8", response_class=Response, responses=_PLAYLIST_DOC)
 async def live_playlist(
     space_id: str,
@@ -67,17 +83,10 @@ async def live_playlist(
     _check_space_id(space_id)
     if hls_part is not None and hls_msn is None:
         raise BadRequest("_HLS_part needs _HLS_msn")
-    svc = services(request)
-    store = svc.store
-    snapshot = await store.playlist(space_id)
-    on_air = snapshot is not None or await svc.on_air(space_id)
-    if not on_air:
-        on_air = await _open_waiting_room(request, space_id)
-    if snapshot is None and on_air:
-        # Just gone live: hold the request until the first part exists.
-        snapshot = await store.wait_for(space_id, -1, None, BLOCK_TIMEOUT)
-    if snapshot is None:
-        return _not_live_yet(on_air)
+    store = services(request).store
+    snapshot = await _live_snapshot(request, space_id)
+    if isinstance(snapshot, Response):
+        return snapshot
     if hls_msn is None:
         return _playlist_response(snapshot, LIVE_PLAYLIST_CACHE)
     newest = snapshot.position.msn if snapshot.position else -1
@@ -90,6 +99,22 @@ async def live_playlist(
                         media_type="text/plain",
                         headers={"Cache-Control": NO_STORE, "Retry-After": "1"})
     return _playlist_response(ready, BLOCKING_PLAYLIST_CACHE)
+
+
+async def _live_snapshot(request: Request, space_id: str) -> PlaylistSnapshot | Response:
+    """The live playlist, or the answer for a Space not live (yet). Opens a scheduled
+    Space's waiting room; holds a Space just gone live until its first part exists."""
+    svc = services(request)
+    store = svc.store
+    snapshot = await store.playlist(space_id)
+    on_air = snapshot is not None or await svc.on_air(space_id)
+    if not on_air:
+        on_air = await _open_waiting_room(request, space_id)
+    if snapshot is None and on_air:
+        snapshot = await store.wait_for(space_id, -1, None, BLOCK_TIMEOUT)
+    if snapshot is None:
+        return _not_live_yet(on_air)
+    return snapshot
 
 
 async def _open_waiting_room(request: Request, space_id: str) -> bool:
@@ -138,10 +163,19 @@ async def media_object(space_id: str, name: str, request: Request) -> Response:
     _check_space_id(space_id)
     if name in (MASTER_NAME, SUBS_PLAYLIST_NAME) or parse_subs_name(name) is not None:
         return await _subtitles(request, space_id, name)
+    if name == dash.MANIFEST_NAME:
+        snapshot = await _live_snapshot(request, space_id)
+        if isinstance(snapshot, Response):
+            return snapshot
+        return await dash_delivery.manifest(request, space_id)
+    dash_name = dash.parse_segment_file(name)
+    if dash_name is not None:
+        answer = await dash_delivery.segment(request, space_id, *dash_name)
+        return answer or dash_delivery.not_available("not available")
+    svc = services(request)
     parsed = parse_media_name(name)
     if name != INIT_NAME and parsed is None:
         raise NotFound("no such HLS object")
-    svc = services(request)
     data = await svc.store.get(space_id, name)
     if data is None and parsed is not None:
         data = await _wait_for_hinted_part(request, space_id, name, parsed)

@@ -1,0 +1,97 @@
+"""LL-DASH origin: the manifest and the DASH segments, streamed as they are made.
+
+The player asks for a segment about a chunk after it starts (availabilityTimeOffset);
+the answer is chunked transfer, one chunk per limits.DASH_PARTS_PER_CHUNK parts, each
+sent as soon as its last part is in the segment store. A finished segment is one body.
+An edge that streams a miss (Varnish, townhall/edge/varnish.vcl) holds one such request
+to the origin per segment whatever its audience (see townhall/media/dash.py).
+
+Answers are cacheable like the HLS objects (a segment's name never means other audio).
+A stream cut short by a failure ends without its last chunk, so no cache keeps it as
+whole; a run that ends inside a segment (the Space ended, another node took over) ends
+it cleanly: that shorter segment is what the run made.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
+
+from townhall import limits
+from townhall.http.common.deps import services
+from townhall.media import dash
+from townhall.media.segment_store import SegmentStore
+
+log = logging.getLogger(__name__)
+MANIFEST_TYPE = "application/dash+xml"
+SEGMENT_TYPE = "audio/mp4"
+MANIFEST_CACHE = "public, max-age=1"
+MEDIA_CACHE = "public, max-age=31536000, immutable"
+NO_STORE = "no-store"
+# How long a stream waits for its next part: a whole segment (a request for the next
+# segment comes up to one segment early), plus the blocking-reload allowance of HLS.
+PART_WAIT = dash.SEGMENT_SECONDS + limits.BLOCKING_RELOAD_TARGET_DURATIONS * 2
+
+
+class StreamCut(Exception):
+    """The parts stopped coming: the response ends without its last chunk."""
+
+
+def not_available(message: str) -> Response:
+    return Response(message, status_code=404, media_type="text/plain",
+                    headers={"Cache-Control": NO_STORE})
+
+
+async def manifest(request: Request, space_id: str) -> Response:
+    runs = dash.load_runs(await services(request).store.get(space_id, dash.RUNS_NAME))
+    if not runs:
+        return not_available("this Space is starting")
+    text = dash.render_manifest(runs, datetime.now(UTC))
+    return Response(text, media_type=MANIFEST_TYPE, headers={"Cache-Control": MANIFEST_CACHE})
+
+
+async def segment(request: Request, space_id: str, first_msn: int, number: int) -> Response | None:
+    """The DASH segment, whole or streamed; None when the store no longer has it (the
+    caller looks in the recording)."""
+    store = services(request).store
+    snapshot = await store.playlist(space_id)
+    runs = dash.load_runs(await store.get(space_id, dash.RUNS_NAME))
+    if snapshot is None or snapshot.position is None or not any(r.first_msn == first_msn
+                                                                for r in runs):
+        return None
+    if number > dash.number_of(first_msn, snapshot.position.msn) + 1:
+        return not_available("that segment is too far ahead of the live edge")
+    pieces = dash.pieces(first_msn, number)
+    whole = [await store.get(space_id, piece.segment) for piece in pieces]
+    headers = {"Cache-Control": MEDIA_CACHE}
+    if all(data is not None for data in whole):
+        return Response(b"".join(whole), media_type=SEGMENT_TYPE, headers=headers)  # type: ignore[arg-type]
+    return StreamingResponse(_stream(store, space_id, pieces, whole), media_type=SEGMENT_TYPE,
+                             headers=headers)
+
+
+async def _stream(store: SegmentStore, space_id: str, pieces: list[dash.HlsPiece],
+                  whole: list[bytes | None]) -> AsyncIterator[bytes]:
+    for piece, data in zip(pieces, whole):
+        if data is not None:
+            yield data
+            continue
+        chunk: list[bytes] = []
+        for index, name in enumerate(piece.parts):
+            if await store.wait_for(space_id, piece.msn, index, PART_WAIT) is None:
+                raise StreamCut(f"{space_id}: no part {name} in {PART_WAIT:.0f} s")
+            part = await store.get(space_id, name)
+            if part is None:  # the run ended here: what it made is the whole segment
+                if chunk:
+                    yield b"".join(chunk)
+                return
+            chunk.append(part)
+            if len(chunk) == limits.DASH_PARTS_PER_CHUNK:
+                yield b"".join(chunk)
+                chunk = []
+        if chunk:
+            yield b"".join(chunk)
