@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--redis-url", help="cluster mode: the Redis every origin shares")
         command.add_argument("--database-url", help="SQLAlchemy URL (clusters: PostgreSQL)")
     add_bench_parser(commands)
-    edge = commands.add_parser("edge-config", help="print an nginx edge config for origins")
+    edge = commands.add_parser("edge-config", help="print an nginx edge config for origins "
+                               "(with --varnish: the LL-DASH Varnish edge's VCL)")
+    edge.add_argument("--varnish", action="store_true",
+                      help="print the Varnish VCL (and its varnishd -p parameters as a comment)")
     edge.add_argument("--origin", action="append", required=True, metavar="HOST:PORT",
                       help="an origin (`townhall serve`); repeat for several")
     edge.add_argument("--listen", default="127.0.0.1:8080", help="address:port nginx listens on")
@@ -93,9 +96,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(run_command(args.action, settings.db_url))
     if args.command == "edge-config":
         from townhall.edge.config import render_nginx_config
+        from townhall.edge.varnish import render_varnish_config, varnish_parameters
 
         try:
-            print(render_nginx_config(args.origin, args.listen, args.cache_dir), end="")
+            if args.varnish:
+                print(render_varnish_config(args.origin), end="")
+                print(f"# varnishd parameters: {' '.join(varnish_parameters())}")
+            else:
+                print(render_nginx_config(args.origin, args.listen, args.cache_dir), end="")
         except ValueError as exc:
             parser.exit(2, f"townhall: {exc}\n")
         return

@@ -1,6 +1,9 @@
-// Listener player: hls.js in low-latency mode where MSE exists (Chromium's own HLS is
-// not low-latency), the browser's native HLS otherwise (iOS Safari). `?player=native`
-// forces native. Exposed as window.townhallPlayer for tests and curious humans.
+// Listener player. A live Space plays over LL-DASH with dash.js where MSE plays AAC in
+// MP4: one long request per 8 s segment, streamed as it is made (the path at Icecast's
+// cost, BENCHMARKS.md §13). Otherwise, and for replays, hls.js in low-latency mode where
+// MSE exists (Chromium's own HLS is not low-latency), the browser's native HLS elsewhere
+// (iOS Safari). `?player=hls` forces hls.js, `?player=native` native HLS. Exposed as
+// window.townhallPlayer for tests and curious humans.
 
 const RETRY_MS = 2000;
 const STATUS_MS = 500;
@@ -45,6 +48,32 @@ async function loadHls() {
   return hlsModule;
 }
 
+let dashModule; // window.dashjs once loaded (a UMD build: a script, not a module)
+function loadDash() {
+  if (dashModule !== undefined) return Promise.resolve(dashModule);
+  return new Promise((resolve) => {
+    const script = document.createElement("script");
+    script.src = "/vendor/dash.mediaplayer.min.js";
+    script.onload = () => resolve((dashModule = window.dashjs || null));
+    script.onerror = () => {
+      console.warn("dash.js unavailable, using HLS");
+      resolve((dashModule = null));
+    };
+    document.head.append(script);
+  });
+}
+
+/** Can this browser play the LL-DASH stream (AAC-LC in fragmented MP4 through MSE)? */
+function dashPlayable() {
+  const MS = window.ManagedMediaSource || window.MediaSource;
+  return Boolean(MS?.isTypeSupported?.('audio/mp4; codecs="mp4a.40.2"'));
+}
+
+/** The LL-DASH manifest beside a live HLS playlist (same path, signed token included). */
+function manifestOf(url) {
+  return url.replace(/live\.m3u8(\?.*)?$/, "live.mpd");
+}
+
 export class Player {
   constructor(audio, { status, latency, listenButton, meter } = {}) {
     this.audio = audio;
@@ -53,8 +82,9 @@ export class Player {
     this.listenButton = listenButton;
     this.meterEl = meter;
     this.hls = null;
+    this.dash = null; // the dash.js MediaPlayer while mode is "dash.js"
     this.autoplay = true;
-    this.mode = null; // "hls.js" | "native"
+    this.mode = null; // "dash.js" | "hls.js" | "native"
     this.url = null; // playlist URL being played
     this.refresh = null; // async () => a fresh URL for this stream (signed URLs expire)
     this.kind = null; // "live" | "replay"
@@ -80,6 +110,7 @@ export class Player {
     this._firstAudioMs = null;
     const params = new URLSearchParams(location.search);
     this._forceNative = params.get("player") === "native";
+    this._forceHls = params.get("player") === "hls";
     this._meterInNative = params.get("meter") === "1";
 
     listenButton?.addEventListener("click", () => this.resume());
@@ -90,16 +121,22 @@ export class Player {
     }
     audio.addEventListener("playing", () => this._startBeacons());
     // The live stream of a Space that ended has played out: nothing more will come.
-    audio.addEventListener("ended", () => {
-      if (this.kind !== "live" || !this.finishing) return;
-      this.stop();
-      this.onFinished?.();
-    });
+    audio.addEventListener("ended", () => this._finish());
+    // A live DASH stream never says "ended" (the manifest stays dynamic): once the
+    // Space is over, running out of audio is its end.
+    audio.addEventListener("waiting", () => this.mode === "dash.js" && this._finish());
     for (const name of ["pause", "ended", "emptied", "error"]) {
       audio.addEventListener(name, () => this._stopBeacons());
     }
     window.addEventListener("pagehide", () => this._stopBeacons());
     setInterval(() => this._render(), STATUS_MS);
+  }
+
+  /** The live stream of a Space that ended has played out: nothing more will come. */
+  _finish() {
+    if (this.kind !== "live" || !this.finishing) return;
+    this.stop();
+    this.onFinished?.();
   }
 
   _startBeacons() {
@@ -162,6 +199,14 @@ export class Player {
     this.autoplay = autoplay;
     this.error = null;
     this.audio.controls = kind === "replay";
+    const Dash = this._wantsDash() ? await loadDash() : null;
+    if (generation !== this._generation) return; // superseded while loading
+    if (Dash) {
+      this.mode = "dash.js";
+      this._attachDash(Dash, generation);
+      this._render();
+      return;
+    }
     const Hls = this._forceNative ? null : await loadHls();
     if (generation !== this._generation) return; // superseded while loading
     if (Hls && Hls.isSupported()) {
@@ -176,6 +221,61 @@ export class Player {
       this.error = `This browser cannot play HLS. Open ${url} in VLC or another HLS player.`;
     }
     this._render();
+  }
+
+  _wantsDash() {
+    return this.kind === "live" && !this._forceNative && !this._forceHls && dashPlayable();
+  }
+
+  _attachDash(dashjs, generation) {
+    const player = dashjs.MediaPlayer().create();
+    player.updateSettings({
+      debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
+      streaming: {
+        // The manifest's ServiceDescription sets the target latency and catch-up rates.
+        liveCatchup: { enabled: true },
+        // The server's clock, never a third party's (dash.js defaults to Akamai's).
+        utcSynchronization: {
+          useManifestDateHeaderTimeSource: false,
+          defaultTimingSource: { scheme: "urn:mpeg:dash:utc:http-iso:2014", value: "/hls/clock" },
+        },
+        buffer: { bufferTimeAtTopQuality: 4, bufferToKeep: 20 },
+      },
+    });
+    this.dash = player;
+    const events = dashjs.MediaPlayer.events;
+    player.on(events.ERROR, (event) => {
+      if (generation !== this._generation) return;
+      if (this.finishing) {
+        this._finish();
+        return;
+      }
+      // Not live yet, a failover, an expired signed URL: start over in a moment.
+      this.error = "Reconnecting…";
+      console.warn("dash.js error", event.error);
+      player.reset();
+      this.dash = null;
+      clearTimeout(this._retry);
+      this._retry = setTimeout(() => this._retryDash(dashjs, generation), RETRY_MS);
+      this._render();
+    });
+    player.on(events.CAN_PLAY, () => {
+      if (generation === this._generation && this.autoplay && !this.userPaused) this._start();
+    });
+    player.initialize(this.audio, manifestOf(this.url), false);
+  }
+
+  async _retryDash(dashjs, generation) {
+    if (generation !== this._generation) return;
+    if (this.refresh) {
+      try {
+        this.url = (await this.refresh()) || this.url;
+      } catch (_) {
+        /* keep the old URL: the next failure asks again */
+      }
+      if (generation !== this._generation) return;
+    }
+    this._attachDash(dashjs, generation);
   }
 
   _attachHls(Hls, generation) {
@@ -233,6 +333,10 @@ export class Player {
     if (this.kind === "live" && Number.isFinite(edge) && this.audio.currentTime < edge - LIVE_EDGE_SLACK) {
       this.audio.currentTime = edge;
     }
+    const behind = this.dash?.isReady() ? this.dash.getCurrentLiveLatency() : NaN;
+    if (this.kind === "live" && behind > this.dash?.getTargetLiveDelay() + LIVE_EDGE_SLACK) {
+      this.dash.seekToOriginalLive?.();
+    }
     try {
       await this.audio.play();
       this.blocked = false;
@@ -264,7 +368,12 @@ export class Player {
     this.userPaused = true;
     this.autoplay = false; // a manifest still loading must not start it again
     this.audio.pause();
-    if (this.kind === "live") this.hls?.stopLoad();
+    if (this.kind === "live") {
+      this.hls?.stopLoad();
+      // dash.js has no "stop loading": let go of the stream; Resume starts it afresh.
+      this.dash?.reset();
+      this.dash = null;
+    }
     this._render();
   }
 
@@ -296,7 +405,11 @@ export class Player {
     this.error = null;
     this._ensureMeter();
     this._ctx?.resume();
-    if (this.mode === "hls.js" && hlsModule) {
+    if (this.mode === "dash.js" && dashModule) {
+      this.dash?.reset();
+      this.dash = null;
+      this._attachDash(dashModule, generation);
+    } else if (this.mode === "hls.js" && hlsModule) {
       this.hls?.destroy();
       this.hls = null;
       this._attachHls(hlsModule, generation);
@@ -309,7 +422,7 @@ export class Player {
   }
 
   stop() {
-    if (!this.url && !this.hls) return;
+    if (!this.url && !this.hls && !this.dash) return;
     this._generation++;
     clearTimeout(this._retry);
     this._stopBeacons();
@@ -317,6 +430,10 @@ export class Player {
     if (this.hls) {
       this.hls.destroy();
       this.hls = null;
+    }
+    if (this.dash) {
+      this.dash.reset();
+      this.dash = null;
     }
     this.audio.pause();
     this.audio.removeAttribute("src");
@@ -369,6 +486,10 @@ export class Player {
   /** Seconds behind real time, from EXT-X-PROGRAM-DATE-TIME when known. */
   latency() {
     if (this.kind !== "live") return null;
+    if (this.dash) {
+      const behind = this.dash.isReady() ? this.dash.getCurrentLiveLatency() : NaN;
+      return Number.isFinite(behind) && behind > 0 ? behind : null;
+    }
     const playing = this.hls?.playingDate || this.audio.getStartDate?.();
     if (playing instanceof Date && !Number.isNaN(playing.getTime()) && playing.getTime() > 0) {
       const at =
