@@ -185,7 +185,8 @@ def test_listener_and_host_pages_survive_the_loss_of_the_mixing_origin(
     # --- An anonymous listener's page plays it (hls.js) and counts itself ------------------
     listener = new_page(chromium, "listener", viewport={"width": 390, "height": 844},
                         device_scale_factor=2, is_mobile=True, has_touch=True)
-    listener.goto(f"{base}/s/{space_id}")
+    # LL-HLS (hls.js) here; the LL-DASH player's failover: test_browser_dash.py.
+    listener.goto(f"{base}/s/{space_id}?player=hls")
     wait_js(listener, "() => window.townhallPlayer && window.townhallPlayer.kind === 'live'",
             PLAY_TIMEOUT_MS, what="the live player")
     assert listener.evaluate("() => townhallPlayer.mode") == "hls.js"

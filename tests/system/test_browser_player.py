@@ -189,7 +189,8 @@ def test_live_player_controls_from_the_keyboard(server, browser) -> None:  # noq
     base = server.base_url.rstrip("/")
     page = new_page(browser, "listener", viewport=DESKTOP, permissions=CLIPBOARD)
     page.add_init_script(NO_SHARE_SHEET)
-    page.goto(f"{base}/s/demo")
+    # hls.js: this test reads its live sync point (LL-DASH's pause: test_browser_dash.py).
+    page.goto(f"{base}/s/demo?player=hls")
     listening(page, "the demo")
     page.wait_for_selector("#player-controls:not([hidden])", timeout=UI_MS)
     page_screenshot(page, "player-live-desktop.png")

@@ -274,7 +274,8 @@ def test_hand_raise_approve_speak_mute_and_remove(server, browsers) -> None:
     assert other.inner_text("#removed-message") == "You were removed from this Space"
     audio = other.evaluate(
         "() => ({paused: townhallPlayer.audio.paused, url: townhallPlayer.url,"
-        " src: townhallPlayer.audio.getAttribute('src'), hls: Boolean(townhallPlayer.hls),"
+        " src: townhallPlayer.audio.getAttribute('src'),"
+        " hls: Boolean(townhallPlayer.hls || townhallPlayer.dash),"
         " readyState: townhallPlayer.audio.readyState, feed: townhallSpace().feed})"
     )
     assert audio["paused"] and audio["url"] is None and not audio["src"], audio
@@ -341,7 +342,7 @@ def test_scheduled_share_page_waiting_room_goes_live_without_reload(server, brow
             what="the waiting-room player")
     wait_playing(page, 1.0, PLAY_TIMEOUT_MS, "the waiting room")
     screenshot(page, "spaces-share-page.png")
-    page.evaluate("() => { window.waitingHls = townhallPlayer.hls;"
+    page.evaluate("() => { window.waitingHls = townhallPlayer.dash || townhallPlayer.hls;"
                   " window.waitingUrl = townhallPlayer.url; }")
     assert page.evaluate("() => townhallPlayer.level()") < AUDIBLE_RMS, "the waiting room is silent"
 
@@ -356,7 +357,8 @@ def test_scheduled_share_page_waiting_room_goes_live_without_reload(server, brow
     wait_js(page, "min => window.townhallPlayer.level() > min", PLAY_TIMEOUT_MS, arg=AUDIBLE_RMS,
             what="the host's tone in the player that joined before the start")
     assert page.evaluate(
-        "() => townhallPlayer.hls === window.waitingHls && townhallPlayer.url === window.waitingUrl"
+        "() => (townhallPlayer.dash || townhallPlayer.hls) === window.waitingHls"
+        " && townhallPlayer.url === window.waitingUrl"
     ), "the player was reloaded when the Space went live"
 
     # The fan's home page: the reminded Space is live now.

@@ -60,12 +60,16 @@ async def segment(request: Request, space_id: str, first_msn: int, number: int) 
     store = services(request).store
     snapshot = await store.playlist(space_id)
     runs = dash.load_runs(await store.get(space_id, dash.RUNS_NAME))
-    if snapshot is None or snapshot.position is None or not any(r.first_msn == first_msn
-                                                                for r in runs):
+    run = next((i for i, r in enumerate(runs) if r.first_msn == first_msn), None)
+    if snapshot is None or snapshot.position is None or run is None:
         return None
     if number > dash.number_of(first_msn, snapshot.position.msn) + 1:
         return not_available("that segment is too far ahead of the live edge")
-    pieces = dash.pieces(first_msn, number)
+    # A run that another took over (a restart, a failover) ends where the next begins.
+    end = runs[run + 1].first_msn if run + 1 < len(runs) else None
+    pieces = [p for p in dash.pieces(first_msn, number) if end is None or p.msn < end]
+    if not pieces:
+        return not_available("that run ended before this segment")
     whole = [await store.get(space_id, piece.segment) for piece in pieces]
     headers = {"Cache-Control": MEDIA_CACHE}
     if all(data is not None for data in whole):
