@@ -21,8 +21,9 @@ from townhall.media import dash
 # --- the values in the VCL, each with its reason ---------------------------------------
 # As the nginx edge: a live origin connects in well under a millisecond.
 CONNECT_TIMEOUT = "1s"
-# A streamed segment's first byte comes one chunk after it starts (up to a segment when
-# asked early), and then a chunk per second: beyond these the origin is stuck.
+# A streamed segment's answer starts with its first chunk, one chunk after the segment
+# starts (up to a segment later when asked early), and then comes a chunk per second:
+# beyond these the origin is stuck.
 FIRST_BYTE_TIMEOUT = f"{round(dash.SEGMENT_SECONDS + 4)}s"
 BETWEEN_BYTES_TIMEOUT = "5s"
 # Health probes (GET /healthz): a dead origin is out within ~2 s, as with nginx.

@@ -74,8 +74,26 @@ async def segment(request: Request, space_id: str, first_msn: int, number: int) 
     headers = {"Cache-Control": MEDIA_CACHE}
     if all(data is not None for data in whole):
         return Response(b"".join(whole), media_type=SEGMENT_TYPE, headers=headers)  # type: ignore[arg-type]
-    return StreamingResponse(_stream(store, space_id, pieces, whole), media_type=SEGMENT_TYPE,
+    # The headers go out with the first chunk, not before: an edge's first-byte timeout
+    # then covers the wait for a segment asked for early, and a segment that never
+    # starts is a plain error rather than an empty body.
+    stream = _stream(store, space_id, pieces, whole)
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        return not_available("that run ended before this segment")
+    except StreamCut:
+        return Response("the Space's audio did not come in time", status_code=503,
+                        media_type="text/plain",
+                        headers={"Cache-Control": NO_STORE, "Retry-After": "1"})
+    return StreamingResponse(_continued(first, stream), media_type=SEGMENT_TYPE,
                              headers=headers)
+
+
+async def _continued(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 async def _stream(store: SegmentStore, space_id: str, pieces: list[dash.HlsPiece],
