@@ -110,6 +110,11 @@ async def test_an_invited_listener_plays_the_signed_url(private: Private) -> Non
     await publisher.start()
     try:
         assert abs(await _listen(live) - TONE_HZ) <= 5
+        # The LL-DASH manifest lives beside the playlist, under the same token.
+        manifest = httpx.get(live.replace("live.m3u8", "live.mpd"), timeout=20)
+        assert manifest.status_code == 200, manifest.text
+        assert manifest.headers["content-type"] == "application/dash+xml"
+        assert 'media="d' in manifest.text
     finally:
         await publisher.stop()
 
@@ -140,7 +145,7 @@ def test_two_listeners_in_one_bucket_get_identical_urls(private: Private) -> Non
 # -- refusals -------------------------------------------------------------------------------
 def test_plain_urls_of_a_private_space_are_refused(private: Private) -> None:
     for name in ("live.m3u8", "live.m3u8?_HLS_msn=1&_HLS_part=0", "replay.m3u8", "init.mp4",
-                 "seg1.m4s", "seg1.0.m4s"):
+                 "seg1.m4s", "seg1.0.m4s", "live.mpd", "d0-0.m4s"):
         _refused(httpx.get(f"{private.plain}/{name}"), "private")
     # ...even for the host and an invited guest: the cookie is not the key, the URL is.
     _refused(private.guest.get(f"{private.plain}/live.m3u8"))
