@@ -57,11 +57,29 @@ def live_number(client: httpx.Client, url: str, first: int) -> int:
     return dash.number_of(first, playlist.media_sequence + len(playlist.segments) - 1)
 
 
+def wait_for_part(client: httpx.Client, server: Server, msn: int) -> None:
+    """Until part 0 of HLS segment `msn` exists (blocking reloads, one segment at a time:
+    the origin refuses to block for a position far ahead)."""
+    url = f"{server.base_url}/hls/demo/live.m3u8"
+    while True:
+        playlist = m3u8.loads(client.get(url).text)
+        newest = playlist.media_sequence + len(playlist.segments) - 1
+        if newest >= msn:
+            return
+        response = client.get(url, params={"_HLS_msn": newest + 1, "_HLS_part": 0})
+        assert response.status_code == 200, response.text
+
+
 async def test_many_listeners_of_a_segment_in_the_making_are_one_origin_request(
         server: Server, varnish: VarnishEdge) -> None:
     with httpx.Client(timeout=15) as client:
         first = live_run(client, varnish.url)
-        number = live_number(client, server.base_url, first) + 1
+        # Just as a DASH segment starts (a blocking reload for its first part), ask for
+        # the one after: its first chunk is a segment and a chunk away (the earliest a
+        # player with a fast clock asks), longer than the edge waits between bytes.
+        starting = live_number(client, server.base_url, first) + 1
+        wait_for_part(client, server, dash.pieces(first, starting)[0].msn)
+        number = starting + 1
     name = dash.segment_file(first, number)
     before = varnish.origin_requests()
 
