@@ -11,11 +11,17 @@ Speaker: an aiortc WHIP publisher sending silence with a short tone burst every 
   * An HlsReader in this process (blocking playlist reloads, then each part): onset =
     fetch time of the part holding it + the onset's offset within the part.
 
+  * With --dash, also Chromium on the Space's own page (/s/{id}: player.js, dash.js
+    over LL-DASH, as a listener gets it) loaded through a Varnish edge in front of the
+    server (townhall/edge/varnish.py's VCL); an analyser hung after the player's meter
+    finds onsets the same way. Started before the speaker too, so both browser rows
+    hear the same markers in the same run.
+
 Both use the same machine clock as the speaker. Also shown: the latency a player would
 derive from EXT-X-PROGRAM-DATE-TIME (now - PDT of what it plays), which leaves out the
 speaker -> mixer part, and how far the server's PDT stamps are from the send time.
 
-    .venv/bin/python -m benchmarks.glass_to_glass [--markers 20]
+    .venv/bin/python -m benchmarks.glass_to_glass [--markers 20] [--dash]
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -51,10 +59,13 @@ from townhall.testing.audio import (
 from townhall.tools.clients.hls import FetchedPart, HlsReader, decode_fmp4
 from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher
 from townhall.media.fmp4 import FragmentSplitter
+from townhall.testing.varnish import VarnishEdge
 
 TARGET_P50_S = 2.0
 MAX_MARKERS = 40
 TIME_LIMIT = 60.0  # seconds from the server being up to the last marker heard
+# With --dash: the Space page's dash.js player starts after the hls.js page.
+DASH_EXTRA_TIME = 30.0
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
@@ -132,11 +143,69 @@ setInterval(() => {
 """
 
 
-# --- the Chromium listener -------------------------------------------------------------
+# The LL-DASH listener is the Space's own page (player.js drives dash.js with the site's
+# settings). Hung after the player's meter analyser (same AudioContext): an analyser of
+# our own, unsmoothed, polled every 5 ms like the hls.js page's; window.onsets as there,
+# with dash.js's own view of its latency at each onset.
+DASH_LISTEN_SCRIPT = """(cfg) => {
+  const p = window.townhallPlayer;
+  const ctx = p._ctx;
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 2048;
+  analyser.smoothingTimeConstant = 0;
+  p._analyser.connect(analyser);
+  const silent = ctx.createGain();
+  silent.gain.value = 0;
+  analyser.connect(silent);
+  silent.connect(ctx.destination);  // pulled by the graph, heard by nobody
+  const now = () => performance.timeOrigin + performance.now();
+  const g2g = window.g2g = { state: "playing", errors: [], sampleRate: ctx.sampleRate, outputLatency: 0 };
+  window.onsets = [];
+  const wave = new Float32Array(analyser.fftSize);
+  const spectrum = new Float32Array(analyser.frequencyBinCount);
+  let lastLoud = -Infinity;
+  let pending = null;
+  setInterval(() => {
+    const t = now();
+    g2g.outputLatency = ctx.outputLatency || 0;
+    g2g.currentTime = p.audio.currentTime;
+    if (p.error && g2g.errors[g2g.errors.length - 1] !== p.error) g2g.errors.push(p.error);
+    analyser.getFloatTimeDomainData(wave);
+    let first = -1;
+    for (let i = 0; i < wave.length; i++) {
+      if (Math.abs(wave[i]) > cfg.threshold) { first = i; break; }
+    }
+    if (first >= 0) {
+      if (t - lastLoud >= cfg.quietMs && pending === null) {
+        pending = {
+          detected: t,
+          refined: t - (wave.length - first) / ctx.sampleRate * 1000,
+          dashLatency: p.latency(),
+        };
+      }
+      lastLoud = t;
+    }
+    if (pending !== null && t - pending.detected >= 35) {
+      analyser.getFloatFrequencyData(spectrum);
+      let best = 0;
+      const minBin = Math.ceil(200 * analyser.fftSize / ctx.sampleRate);
+      for (let i = minBin; i < spectrum.length; i++) if (spectrum[i] > spectrum[best]) best = i;
+      pending.frequency = best * ctx.sampleRate / analyser.fftSize;
+      window.onsets.push(pending);
+      pending = null;
+    }
+  }, 5);
+}"""
+
+
+# --- the Chromium listeners ------------------------------------------------------------
 
 
 async def open_listener(browser: Browser, base_url: str, hls_url: str) -> Page:
-    page = await browser.new_page()
+    # The measuring page is an inline module: the site's Content-Security-Policy (rightly)
+    # refuses inline scripts, so this context ignores it.
+    context = await browser.new_context(bypass_csp=True)
+    page = await context.new_page()
     page.on("console", lambda m: m.type == "error"
             and log(f"chromium console: {m.text} {m.location.get('url', '')}"))
     # Same origin as the app, so the module import and the HLS requests are plain.
@@ -152,6 +221,34 @@ async def open_listener(browser: Browser, base_url: str, hls_url: str) -> Page:
         json.dumps(config),
     )
     await page.add_script_tag(content=PAGE_SCRIPT, type="module")
+    return page
+
+
+async def open_dash_listener(browser: Browser, edge_url: str, space_id: str,
+                             deadline: Deadline) -> Page:
+    """The Space's page through the edge, playing over dash.js, with the onset finder."""
+    page = await browser.new_page()
+    page.on("console", lambda m: m.type == "error"
+            and log(f"chromium (dash) console: {m.text} {m.location.get('url', '')}"))
+    await page.goto(f"{edge_url}/s/{space_id}")
+    started = None
+    for _ in range(400):
+        deadline.check("waiting for the LL-DASH page to play")
+        state = await page.evaluate("""() => { const p = window.townhallPlayer;
+            return p ? {mode: p.mode, t: p.audio.currentTime, meter: Boolean(p._analyser)} : {}; }""")
+        if state.get("mode") not in (None, "dash.js"):
+            raise RuntimeError(f"the Space page plays with {state['mode']}, not dash.js")
+        if state.get("mode") == "dash.js" and state.get("meter") and state.get("t", 0) > 0:
+            if started is None:
+                started = state["t"]
+            elif state["t"] > started + 0.5:
+                break
+        await asyncio.sleep(0.25)
+    else:
+        raise TimeoutError("the LL-DASH page did not start playing")
+    config = {"threshold": ONSET_THRESHOLD, "quietMs": QUIET_BEFORE_ONSET * 1000}
+    await page.evaluate(DASH_LISTEN_SCRIPT, config)
+    log(f"Chromium (dash.js, Space page via Varnish) playing: {await page.evaluate('townhallPlayer.url')}")
     return page
 
 
@@ -173,7 +270,8 @@ async def wait_playing(page: Page, deadline: Deadline) -> None:
 
 
 def browser_latencies(onsets: list[dict], markers: MarkerTrain) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"detected": [], "refined": [], "pdt": [], "hls.latency": []}
+    out: dict[str, list[float]] = {"detected": [], "refined": [], "pdt": [], "hls.latency": [],
+                                   "dash.latency": []}
     for onset in onsets:
         tag = tag_of_frequency(onset.get("frequency", 0.0))
         matched = markers.match(onset["detected"] / 1000, tag) if tag is not None else None
@@ -186,6 +284,8 @@ def browser_latencies(onsets: list[dict], markers: MarkerTrain) -> dict[str, lis
             out["pdt"].append(onset["pdtLatency"] / 1000)
         if onset.get("hlsLatency") is not None:
             out["hls.latency"].append(onset["hlsLatency"])
+        if onset.get("dashLatency") is not None:
+            out["dash.latency"].append(onset["dashLatency"])
     return out
 
 
@@ -248,7 +348,10 @@ def pdt_origin(parts: list[FetchedPart], starts: list[int]) -> float | None:
 # --- the run -----------------------------------------------------------------------------
 
 
-async def measure(base_url: str, count: int, deadline: Deadline) -> tuple[dict, dict, int, list[str]]:
+async def measure(base_url: str, count: int, deadline: Deadline,
+                  edge_url: str | None = None) -> dict[str, object]:
+    """Markers from the speaker, heard by Chromium + hls.js, the HlsReader and (with
+    `edge_url`) Chromium + dash.js on the Space page through that edge."""
     host = signed_in_client(base_url, "g2ghost")
     space = live_space(host, "glass to glass")
     creds = stage(host, space["id"])
@@ -261,23 +364,28 @@ async def measure(base_url: str, count: int, deadline: Deadline) -> tuple[dict, 
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         stop = asyncio.Event()
         reader_task = None
+        dash_page = None
         try:
             page = await open_listener(browser, base_url, space["hls_url"])
             await wait_playing(page, deadline)
+            if edge_url is not None:
+                dash_page = await open_dash_listener(browser, edge_url, space["id"], deadline)
             reader = HlsReader(space["hls_url"], client)
             await reader.start(parts_back=1)
             reader_task = asyncio.create_task(read_hls(reader, stop, deadline))
             await speaker.start()
             log(f"speaker connected; {count} markers, one per second, from t=2 s")
-            heard = 0
+            listeners = {"hls.js": page, **({"dash.js": dash_page} if dash_page else {})}
+            heard = dict.fromkeys(listeners, 0)
             while deadline.left() > 0:
                 await asyncio.sleep(1.0)
-                onsets = await page.evaluate("window.onsets")
-                for onset in onsets[heard:]:
-                    lat = browser_latencies([onset], markers)["detected"]
-                    log(f"Chromium heard a burst at {onset.get('frequency', 0):.0f} Hz: "
-                        + (f"{lat[0]:.3f} s after it was sent" if lat else "unmatched"))
-                heard = len(onsets)
+                for name, listener in listeners.items():
+                    onsets = await listener.evaluate("window.onsets")
+                    for onset in onsets[heard[name]:]:
+                        lat = browser_latencies([onset], markers)["detected"]
+                        log(f"Chromium ({name}) heard a burst at {onset.get('frequency', 0):.0f} Hz: "
+                            + (f"{lat[0]:.3f} s after it was sent" if lat else "unmatched"))
+                    heard[name] = len(onsets)
                 last = markers.last_sent
                 if last is not None and time.time() > last + HEAR_MARGIN:
                     break
@@ -285,6 +393,8 @@ async def measure(base_url: str, count: int, deadline: Deadline) -> tuple[dict, 
                 log("time limit reached before every marker was heard")
             g2g = await page.evaluate("window.g2g")
             onsets = await page.evaluate("window.onsets")
+            dash_g2g = await dash_page.evaluate("window.g2g") if dash_page else None
+            dash_onsets = await dash_page.evaluate("window.onsets") if dash_page else []
         finally:
             stop.set()
             if reader_task is not None:
@@ -292,7 +402,11 @@ async def measure(base_url: str, count: int, deadline: Deadline) -> tuple[dict, 
                     await asyncio.wait_for(reader_task, timeout=10)
             await speaker.stop()
             await browser.close()
-    return browser_latencies(onsets, markers), reader_latencies(reader, markers), len(markers.sent), g2g["errors"]
+    return {"chromium": browser_latencies(onsets, markers),
+            "reader": reader_latencies(reader, markers), "sent": len(markers.sent),
+            "errors": g2g["errors"],
+            "dash": browser_latencies(dash_onsets, markers) if dash_g2g is not None else None,
+            "dash_errors": dash_g2g["errors"] if dash_g2g is not None else None}
 
 
 def row(label: str, values: list[float], target: str = "") -> list[object]:
@@ -300,31 +414,54 @@ def row(label: str, values: list[float], target: str = "") -> list[object]:
     return [label, s["n"], s["min"], s["p50"], s["p95"], s["max"], target]
 
 
+def verdict(values: list[float]) -> str:
+    p50 = summary(values)["p50"]
+    return f"<= {TARGET_P50_S * 1000:.0f} ms ({'met' if p50 <= TARGET_P50_S else 'NOT met'})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--markers", type=int, default=20, help=f"markers to send (max {MAX_MARKERS})")
+    parser.add_argument("--dash", action="store_true",
+                        help="also Chromium on the Space page over LL-DASH (dash.js) through Varnish")
     args = parser.parse_args()
     count = max(1, min(args.markers, MAX_MARKERS))
-    with running_server("serve") as server:
-        deadline = Deadline(TIME_LIMIT)
-        chromium, reader, sent, errors = asyncio.run(measure(server.base_url, count, deadline))
+    with running_server("serve") as server, contextlib.ExitStack() as stack:
+        edge_url = None
+        if args.dash:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="g2g-varnish-")))
+            edge = stack.enter_context(
+                VarnishEdge([server.base_url.removeprefix("http://")], workdir))
+            edge_url = edge.url
+            log(f"Varnish edge on {edge_url}")
+        # The LL-DASH page starts (and converges) after the hls.js one: time for it.
+        deadline = Deadline(TIME_LIMIT + (DASH_EXTRA_TIME if args.dash else 0))
+        result = asyncio.run(measure(server.base_url, count, deadline, edge_url))
+    chromium, reader, dash = result["chromium"], result["reader"], result["dash"]
     ms = lambda xs: [x * 1000 for x in xs]  # noqa: E731
-    p50 = summary(chromium["detected"])["p50"]
-    verdict = f"<= {TARGET_P50_S * 1000:.0f} ms ({'met' if p50 <= TARGET_P50_S else 'NOT met'})"
-    print(f"\nSpeaker -> listener latency over LL-HLS (loopback), {sent} markers sent; "
-          f"hls.js errors: {errors or 'none'}")
-    print_table(
-        ["listener / measure", "n", "min ms", "p50 ms", "p95 ms", "max ms", "target p50"],
-        [
-            row("Chromium + hls.js LL, analyser poll", ms(chromium["detected"]), verdict),
-            row("  same, onset back-dated in analyser", ms(chromium["refined"])),
-            row("HlsReader, part fetch time + offset", ms(reader["fetch"])),
-            row("PDT view: Chromium now - playingDate", ms(chromium["pdt"])),
-            row("PDT view: HlsReader fetch - PDT", ms(reader["pdt"])),
-            row("PDT stamp - send time (server)", ms(reader["pdt-send"])),
-            row("hls.js hls.latency at onset", ms(chromium["hls.latency"])),
-        ],
-    )
+    paths = "LL-HLS and LL-DASH via Varnish" if dash is not None else "LL-HLS"
+    print(f"\nSpeaker -> listener latency over {paths} (loopback), {result['sent']} markers sent; "
+          f"hls.js errors: {result['errors'] or 'none'}"
+          + (f"; LL-DASH player errors: {result['dash_errors'] or 'none'}" if dash is not None else ""))
+    rows = [
+        row("Chromium + hls.js LL, analyser poll", ms(chromium["detected"]), verdict(chromium["detected"])),
+        row("  same, onset back-dated in analyser", ms(chromium["refined"])),
+    ]
+    if dash is not None:
+        rows += [
+            row("Chromium + dash.js (Space page, Varnish)", ms(dash["detected"]), verdict(dash["detected"])),
+            row("  same, onset back-dated in analyser", ms(dash["refined"])),
+        ]
+    rows += [
+        row("HlsReader, part fetch time + offset", ms(reader["fetch"])),
+        row("PDT view: Chromium now - playingDate", ms(chromium["pdt"])),
+        row("PDT view: HlsReader fetch - PDT", ms(reader["pdt"])),
+        row("PDT stamp - send time (server)", ms(reader["pdt-send"])),
+        row("hls.js hls.latency at onset", ms(chromium["hls.latency"])),
+    ]
+    if dash is not None:
+        rows.append(row("dash.js live latency at onset", ms(dash["dash.latency"])))
+    print_table(["listener / measure", "n", "min ms", "p50 ms", "p95 ms", "max ms", "target p50"], rows)
 
 
 if __name__ == "__main__":
