@@ -80,3 +80,14 @@ def test_only_the_newest_runs_are_listed() -> None:
     runs = [dash.Run(i * 10, NOW - timedelta(minutes=10 - i)) for i in range(5)]
     root = ET.fromstring(dash.render_manifest(runs, NOW))
     assert [p.get("id") for p in root.findall("d:Period", NS)] == ["run-30", "run-40"]
+
+
+def test_an_ended_space_says_where_its_presentation_ends_and_asks_no_updates() -> None:
+    run = dash.Run(8, NOW - timedelta(minutes=1))
+    lasted = dash.ended_seconds(run, 8 + 5, 2)  # 5 whole HLS segments and 3 parts
+    assert abs(lasted - (5 * limits.PARTS_PER_SEGMENT + 3) * dash.PART_SAMPLES / limits.SAMPLE_RATE) < 1e-9
+    root = ET.fromstring(dash.render_manifest([run], NOW, ended_after=lasted))
+    assert root.get("minimumUpdatePeriod") is None
+    end = float(root.get("mediaPresentationDuration").removeprefix("PT").removesuffix("S"))
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert abs(end - ((run.start - epoch).total_seconds() + lasted)) < 0.001

@@ -101,10 +101,25 @@ def number_of(first_msn: int, msn: int) -> int:
     return (msn - first_msn) // HLS_SEGMENTS_PER_SEGMENT
 
 
-def render_manifest(runs: list[Run], now: datetime, base: str = "") -> str:
+def ended_seconds(run: Run, last_msn: int, last_part: int) -> float:
+    """How long a run lasted that ended with part (last_msn, last_part): its segments
+    are whole (the last one aside)."""
+    parts = (last_msn - run.first_msn) * limits.PARTS_PER_SEGMENT + last_part + 1
+    return parts * PART_SAMPLES / limits.SAMPLE_RATE
+
+
+def render_manifest(runs: list[Run], now: datetime, base: str = "",
+                    ended_after: float | None = None) -> str:
     """The dynamic MPD: one Period per run, each a SegmentTemplate of DASH segments
-    that become available (chunked) one chunk after they start."""
+    that become available (chunked) one chunk after they start. `ended_after`: the
+    Space ended that many seconds into its last run; the MPD then says where the
+    presentation ends (and asks for no more updates), so players end where it did."""
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    last_start = (runs[-1].start - epoch).total_seconds() if runs else 0.0
+    if ended_after is None:
+        timing = f' minimumUpdatePeriod="PT{limits.DASH_MANIFEST_REFRESH_SECONDS}S"'
+    else:
+        timing = f' mediaPresentationDuration="PT{_secs(last_start + ended_after)}S"'
     ato = SEGMENT_SECONDS - CHUNK_SECONDS
     target_ms = round(limits.DASH_TARGET_LATENCY_SECONDS * 1000)
     lines = [
@@ -113,8 +128,7 @@ def render_manifest(runs: list[Run], now: datetime, base: str = "") -> str:
         ' profiles="urn:mpeg:dash:profile:isoff-live:2011,'
         'http://www.dashif.org/guidelines/low-latency-live-v5"'
         ' availabilityStartTime="1970-01-01T00:00:00Z"'
-        f' publishTime={quoteattr(_iso(now))}'
-        f' minimumUpdatePeriod="PT{limits.DASH_MANIFEST_REFRESH_SECONDS}S"'
+        f' publishTime={quoteattr(_iso(now))}{timing}'
         f' timeShiftBufferDepth="PT{_secs(2 * SEGMENT_SECONDS)}S"'
         f' maxSegmentDuration="PT{_secs(SEGMENT_SECONDS)}S"'
         f' minBufferTime="PT{_secs(CHUNK_SECONDS)}S">',

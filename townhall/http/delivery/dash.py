@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from townhall import limits
 from townhall.http.common.deps import services
 from townhall.media import dash
-from townhall.media.segment_store import SegmentStore
+from townhall.media.segment_store import PlaylistSnapshot, SegmentStore
 
 log = logging.getLogger(__name__)
 MANIFEST_TYPE = "application/dash+xml"
@@ -46,11 +46,14 @@ def not_available(message: str) -> Response:
                     headers={"Cache-Control": NO_STORE})
 
 
-async def manifest(request: Request, space_id: str) -> Response:
+async def manifest(request: Request, space_id: str, snapshot: PlaylistSnapshot) -> Response:
     runs = dash.load_runs(await services(request).store.get(space_id, dash.RUNS_NAME))
     if not runs:
         return not_available("this Space is starting")
-    text = dash.render_manifest(runs, datetime.now(UTC))
+    ended_after = None
+    if snapshot.ended and snapshot.position is not None:
+        ended_after = dash.ended_seconds(runs[-1], snapshot.position.msn, snapshot.position.part)
+    text = dash.render_manifest(runs, datetime.now(UTC), ended_after=ended_after)
     return Response(text, media_type=MANIFEST_TYPE, headers={"Cache-Control": MANIFEST_CACHE})
 
 

@@ -167,7 +167,7 @@ async def media_object(space_id: str, name: str, request: Request) -> Response:
         snapshot = await _live_snapshot(request, space_id)
         if isinstance(snapshot, Response):
             return snapshot
-        return await dash_delivery.manifest(request, space_id)
+        return await dash_delivery.manifest(request, space_id, snapshot)
     dash_name = dash.parse_segment_file(name)
     if dash_name is not None:
         answer = await dash_delivery.segment(request, space_id, *dash_name)

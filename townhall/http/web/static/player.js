@@ -19,6 +19,11 @@ const LIVE_PLAYLIST_RETRY = { maxNumRetry: 8, retryDelayMs: 250, maxRetryDelayMs
 // Audience beacons (method: townhall/backends/memory/audience.py, README "Audience figures"): one when
 // playback starts, then every BEACON_INTERVAL while the audio plays.
 const BEACON_MS = 10_000;
+// Stuck at the start of the audio with this much buffered after it: step this far in
+// (see Player._skipStartGap).
+const START_GAP_S = 0.5;
+const STUCK_AHEAD_S = 0.9;
+const START_STEP_S = 0.05;
 
 /**
  * The stream a URL names, whatever its token: a private Space's signed URLs
@@ -92,7 +97,7 @@ export class Player {
     this.error = null;
     this.note = null; // replaces "● Live" while playing, e.g. in a waiting room
     this.userPaused = false; // the person pressed Pause: going on means back to live
-    this.finishing = false; // the Space ended: the live stream plays out its last seconds
+    this._finishing = false; // the Space ended: the live stream plays out its last seconds
     this.onRender = null; // called after each status update (the controls follow)
     this.onFinished = null; // called when a Space's last live seconds have played out
     this._ctx = null;
@@ -129,7 +134,30 @@ export class Player {
       audio.addEventListener(name, () => this._stopBeacons());
     }
     window.addEventListener("pagehide", () => this._stopBeacons());
-    setInterval(() => this._render(), STATUS_MS);
+    setInterval(() => {
+      this._skipStartGap();
+      this._render();
+    }, STATUS_MS);
+  }
+
+  get finishing() {
+    return this._finishing;
+  }
+
+  /**
+   * The Space ended (the page heard it): the live stream plays out its last seconds.
+   * dash.js learns where it ends from a fresh manifest, then ends the element there.
+   */
+  set finishing(value) {
+    const now = Boolean(value);
+    if (now && !this._finishing && this.dash?.isReady()) {
+      try {
+        this.dash.refreshManifest(() => {});
+      } catch (err) {
+        console.warn("could not refresh the DASH manifest", err);
+      }
+    }
+    this._finishing = now;
   }
 
   /** The live stream of a Space that ended has played out: nothing more will come. */
@@ -259,10 +287,28 @@ export class Player {
       this._retry = setTimeout(() => this._retryDash(dashjs, generation), RETRY_MS);
       this._render();
     });
-    player.on(events.CAN_PLAY, () => {
+    // Asked to play as soon as the stream is set up, not once data can play: joined as
+    // a run starts, the element may not reach "can play" before it is playing (see
+    // _skipStartGap).
+    player.on(events.STREAM_INITIALIZED, () => {
       if (generation === this._generation && this.autoplay && !this.userPaused) this._start();
     });
     player.initialize(this.audio, manifestOf(this.url), false);
+  }
+
+  /**
+   * Joined as a run starts, the element may sit at the first audio's very start with a
+   * second of audio buffered after it and never play (Chromium: readyState stays
+   * HAVE_METADATA; dash.js unsticks it only seconds later). A step into the audio starts it.
+   */
+  _skipStartGap() {
+    const { buffered, currentTime, paused, readyState } = this.audio;
+    if (this.mode !== "dash.js" || paused || readyState >= 3 || !buffered.length) return;
+    const start = buffered.start(0);
+    const ahead = buffered.end(buffered.length - 1) - Math.max(currentTime, start);
+    if (start - currentTime < START_GAP_S && ahead > STUCK_AHEAD_S) {
+      this.audio.currentTime = Math.max(currentTime, start) + START_STEP_S;
+    }
   }
 
   async _retryDash(dashjs, generation) {
