@@ -99,6 +99,8 @@ PAUSE_HLS_SEGMENTS = 5
 # serves a stale object while it refetches), costing one more round. Bounded here so
 # that the page surely plays again by itself; the stall is the figure to bring down.
 DASH_STALL_SECONDS = 20.0
+# How often the other listeners of a busy Space (busy_edge) ask the edge for the MPD.
+OTHER_LISTENERS_EVERY = 0.5
 DASH_SEGMENT = re.compile(r"/hls/[^/]+/d\d+-\d+\.m4s$")
 VARNISHNCSA = "/usr/bin/varnishncsa"
 
@@ -427,14 +429,27 @@ DASH_PLAYBACK_STATE = """() => {
 
 class PeriodWatch:
     """Polls a live MPD from a thread of its own (this one waits in Playwright) and
-    notes when its list of Periods changes: (unix time, period ids)."""
+    notes when its list of Periods changes: (unix time, period ids). With `others`, also
+    asks that URL for the MPD every OTHER_LISTENERS_EVERY s, as the other listeners of
+    a busy Space would (they keep the edge's copy fresh)."""
 
-    def __init__(self, url: str, interval: float = 0.2) -> None:
-        self.url, self.interval = url, interval
+    def __init__(self, url: str, interval: float = 0.2, others: str | None = None) -> None:
+        self.url, self.interval, self.others = url, interval, others
         self.changes: list[tuple[float, str]] = []
         self.starts: dict[str, float] = {}  # Period@start (unix time) by id
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mpd-watch", daemon=True)
+        self._threads = [threading.Thread(target=self._run, name="mpd-watch", daemon=True)]
+        if others is not None:
+            self._threads.append(threading.Thread(target=self._other_listeners,
+                                                  name="other-listeners", daemon=True))
+
+    def _other_listeners(self) -> None:
+        with httpx.Client(timeout=2) as client:
+            while not self._stop.wait(OTHER_LISTENERS_EVERY):
+                try:
+                    client.get(self.others)  # type: ignore[arg-type]
+                except httpx.HTTPError:
+                    pass
 
     def _run(self) -> None:
         with httpx.Client(timeout=2) as client:
@@ -451,12 +466,14 @@ class PeriodWatch:
                     self.changes.append((time.time(), periods))
 
     def __enter__(self) -> PeriodWatch:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -469,8 +486,18 @@ def varnish_before_cluster(cluster_behind_edge, tmp_path: Path):  # noqa: F811
         yield cluster, nginx, varnish
 
 
+@pytest.mark.parametrize("busy_edge", [
+    False,
+    # Seen in 1 run of 3: dash.js learns of the new run's Period in place (a fresh MPD),
+    # loads its segments, but the element never crosses from the dead run's last audio
+    # to them (readyState 1, no error, so player.js never starts over): silence for good.
+    pytest.param(True, marks=pytest.mark.xfail(
+        strict=False, reason="#16: the in-place Period change after a failover can hang")),
+], ids=["lone-listener", "busy-edge"])
 def test_dash_listener_survives_the_loss_of_the_mixing_origin(
-        varnish_before_cluster, chromium) -> None:  # noqa: F811
+        varnish_before_cluster, chromium, busy_edge: bool) -> None:  # noqa: F811
+    """`busy_edge`: other listeners' MPD requests keep the edge's copy fresh (a lone
+    listener, asking every 8 s, gets Varnish's stale copy within its grace)."""
     cluster, nginx, varnish = varnish_before_cluster
     base = nginx.url
 
@@ -520,7 +547,8 @@ def test_dash_listener_survives_the_loss_of_the_mixing_origin(
     survivor = next(o for o in cluster.origins if o is not owner)
     listener.evaluate(WATCH_DASH_PLAYBACK)
     # The MPD as the surviving origin serves it: when the new run's Period appears.
-    periods = PeriodWatch(f"{survivor.base_url}/hls/{space_id}/live.mpd")
+    periods = PeriodWatch(f"{survivor.base_url}/hls/{space_id}/live.mpd",
+                          others=f"{varnish.url}/hls/{space_id}/live.mpd" if busy_edge else None)
     fetched_before = origin_fetches(varnish)
 
     def story() -> str:
