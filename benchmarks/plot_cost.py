@@ -28,6 +28,9 @@ def series(results: dict) -> dict[str, list[tuple[int, float]]]:
     for step in results["townhall"]:
         out.setdefault(step["variant"], []).append(
             (step["listeners"], step["cpu_s_per_1000_listener_min"]))
+    for step in results.get("dash", []):  # LL-DASH via Varnish (issue #16)
+        out.setdefault(step["variant"], []).append(
+            (step["listeners"], step["cpu_s_per_1000_listener_min"]))
     return {k: sorted(v) for k, v in out.items()}
 
 
