@@ -7,6 +7,7 @@ vcl 4.1;
 # every listener chunk by chunk. Everything that is not an HLS/DASH object passes.
 
 import directors;
+import std;
 
 backend origin0 {
     .host = "127.0.0.1";
@@ -19,9 +20,9 @@ backend origin0 {
     .probe = {
         .url = "/healthz";
         .interval = 1s;
-        .timeout = 500ms;
-        .window = 3;
-        .threshold = 2;
+        .timeout = 2s;
+        .window = 5;
+        .threshold = 3;
     }
 }
 backend origin1 {
@@ -35,9 +36,9 @@ backend origin1 {
     .probe = {
         .url = "/healthz";
         .interval = 1s;
-        .timeout = 500ms;
-        .window = 3;
-        .threshold = 2;
+        .timeout = 2s;
+        .window = 5;
+        .threshold = 3;
     }
 }
 
@@ -52,12 +53,17 @@ sub vcl_recv {
     if (req.url == "/edge/healthz") {
         return (synth(200, "OK"));
     }
+    # The clock DASH players sync to: answered here, from this machine's clock (keep
+    # edges and origins on NTP). Passed through, every joining player would be an origin
+    # request, and a join storm would slow the origin past its health probe.
+    if (req.url ~ "^/hls/clock(\?|$)") {
+        return (synth(200, "clock"));
+    }
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);
     }
-    # The clock must be now, and everything outside /hls/ (pages, API, events) is the
-    # origin's business.
-    if (req.url !~ "^/hls/" || req.url ~ "^/hls/clock") {
+    # Everything outside /hls/ (pages, API, events) is the origin's business.
+    if (req.url !~ "^/hls/") {
         return (pass);
     }
     # Media and manifests are public or signed by their path: a cookie changes nothing,
@@ -98,6 +104,14 @@ sub vcl_deliver {
 
 sub vcl_synth {
     set resp.http.Content-Type = "text/plain";
+    if (resp.reason == "clock") {
+        # ISO 8601 with milliseconds, as the origin's GET /hls/clock answers.
+        set resp.http.Cache-Control = "no-store";
+        set resp.body = std.strftime(now, "%Y-%m-%dT%H:%M:%S.")
+            + regsub(regsub(std.time2real(now, 0.0) + "", "^[0-9]+[.]?", "") + "000",
+                     "^(...).*$", "\1") + "Z";
+        return (deliver);
+    }
     set resp.body = resp.reason;
     return (deliver);
 }

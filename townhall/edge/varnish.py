@@ -26,8 +26,11 @@ CONNECT_TIMEOUT = "1s"
 # beyond these the origin is stuck.
 FIRST_BYTE_TIMEOUT = f"{round(dash.SEGMENT_SECONDS + 4)}s"
 BETWEEN_BYTES_TIMEOUT = "5s"
-# Health probes (GET /healthz): a dead origin is out within ~2 s, as with nginx.
-PROBE_INTERVAL, PROBE_TIMEOUT = "1s", "500ms"
+# Health probes (GET /healthz): a dead origin is out within ~3 s, and a busy one (a
+# join storm: BENCHMARKS.md §13 saw 500 ms probes time out and every answer turn 503)
+# stays in. A fetch that fails on a dead origin is retried on the next (RETRIES).
+PROBE_INTERVAL, PROBE_TIMEOUT = "1s", "2s"
+PROBE_WINDOW, PROBE_THRESHOLD = 5, 3
 # A "not yet" answer is remembered as uncacheable this long (Varnish's default is two
 # minutes, in which every request for that name would go to the origin uncoalesced).
 NOT_YET_TTL = "1s"
@@ -72,7 +75,8 @@ def render_varnish_config(origins: list[str]) -> str:
     return _templates.get_template("varnish.vcl.j2").render(
         origins=parsed, connect_timeout=CONNECT_TIMEOUT, first_byte_timeout=FIRST_BYTE_TIMEOUT,
         between_bytes_timeout=BETWEEN_BYTES_TIMEOUT, probe_interval=PROBE_INTERVAL,
-        probe_timeout=PROBE_TIMEOUT, not_yet_ttl=NOT_YET_TTL, retries=RETRIES,
+        probe_timeout=PROBE_TIMEOUT, probe_window=PROBE_WINDOW,
+        probe_threshold=PROBE_THRESHOLD, not_yet_ttl=NOT_YET_TTL, retries=RETRIES,
         segment_seconds=f"{dash.SEGMENT_SECONDS:.3f}")
 
 
