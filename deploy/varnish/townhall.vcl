@@ -77,12 +77,19 @@ sub vcl_backend_response {
     # Hand each chunk on to every waiting client as it arrives (the default; said here
     # because the whole design rests on it).
     set beresp.do_stream = true;
-    if (beresp.http.Cache-Control ~ "no-store" || beresp.status >= 400) {
+    if (beresp.http.Cache-Control ~ "no-store" || beresp.status >= 500) {
         # "Not yet" answers: not cached, and only briefly remembered as uncacheable, so
-        # the next request for the same name is coalesced again once it exists.
+        # the next request for the same name is coalesced again once it exists. (A
+        # final "no", such as a segment of a run that ended, comes with a max-age and is
+        # cached like anything else: players' retries stop here.)
         set beresp.uncacheable = true;
         set beresp.ttl = 1s;
         return (deliver);
+    }
+    if (bereq.url ~ "\.mpd$") {
+        # A manifest changes when a run starts (a failover) or the Space ends: never
+        # serve an expired copy while fetching a new one (grace would, for 10 s).
+        set beresp.grace = 0s;
     }
 }
 

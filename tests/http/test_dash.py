@@ -140,13 +140,14 @@ async def test_a_run_taken_over_ends_its_segment_where_its_parts_end() -> None:
     store = MemorySegmentStore()
     space = "s1"
     pieces = dash.pieces(0, 0)
+    await store.put(space, dash.RUNS_NAME, dash.dump_runs([dash.Run(0, datetime.now(UTC))]))
     for index in range(3):
         await store.put(space, pieces[0].parts[index], b"part%d" % index)
     await store.set_playlist(space, PlaylistSnapshot("", Position(0, 2), False))
     received: list[bytes] = []
 
     async def read() -> None:
-        async for chunk in _stream(store, space, pieces, [None] * len(pieces)):
+        async for chunk in _stream(store, space, 0, pieces, [None] * len(pieces)):
             received.append(chunk)
 
     reader = asyncio.create_task(read())
@@ -158,3 +159,34 @@ async def test_a_run_taken_over_ends_its_segment_where_its_parts_end() -> None:
     await store.set_playlist(space, PlaylistSnapshot("", Position(1, 0), False, 1))
     await asyncio.wait_for(reader, 5)
     assert received == [b"part0part1part2part3", b"part4"]
+
+
+async def test_a_segment_of_a_run_taken_over_never_carries_the_next_runs_audio() -> None:
+    """The old run made its HLS segment 0 whole and died; the run that took over starts
+    at HLS segment 1 and writes the very names (seg1.0.m4s, ...) the old run's DASH
+    segment was waiting for. The stream ends with the old run's audio."""
+    store = MemorySegmentStore()
+    space = "s2"
+    pieces = dash.pieces(0, 0)
+    started = datetime.now(UTC)
+    await store.put(space, dash.RUNS_NAME, dash.dump_runs([dash.Run(0, started)]))
+    for index, name in enumerate(pieces[0].parts):
+        await store.put(space, name, b"old%d" % index)
+    await store.set_playlist(space, PlaylistSnapshot("", Position(0, 7), False))
+    received: list[bytes] = []
+    reader = asyncio.create_task(_collect(store, space, pieces, received))
+    while len(received) < 2:  # the old run's two chunks are out: it waits for seg1.0
+        await asyncio.sleep(0)
+    await store.put(space, dash.RUNS_NAME,
+                    dash.dump_runs([dash.Run(0, started), dash.Run(1, datetime.now(UTC))]))
+    await store.put(space, pieces[1].parts[0], b"NEW RUN")
+    await store.set_playlist(space, PlaylistSnapshot("", Position(1, 0), False, 1))
+    await asyncio.wait_for(reader, 5)
+    assert b"NEW RUN" not in b"".join(received)
+    assert b"".join(received) == b"".join(b"old%d" % i for i in range(8))
+
+
+async def _collect(store: MemorySegmentStore, space: str, pieces: list,  # type: ignore[type-arg]
+                   into: list[bytes]) -> None:
+    async for chunk in _stream(store, space, 0, pieces, [None] * len(pieces)):
+        into.append(chunk)

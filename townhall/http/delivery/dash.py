@@ -41,6 +41,16 @@ class StreamCut(Exception):
     """The parts stopped coming: the response ends without its last chunk."""
 
 
+# A run that ended before a segment never makes it: a cacheable answer, so a player's
+# retries (dash.js tries ~15 times) stop at the edge.
+RUN_ENDED_CACHE = "public, max-age=60"
+
+
+def run_ended() -> Response:
+    return Response("that run ended before this segment", status_code=404,
+                    media_type="text/plain", headers={"Cache-Control": RUN_ENDED_CACHE})
+
+
 def not_available(message: str) -> Response:
     return Response(message, status_code=404, media_type="text/plain",
                     headers={"Cache-Control": NO_STORE})
@@ -63,16 +73,14 @@ async def segment(request: Request, space_id: str, first_msn: int, number: int) 
     store = services(request).store
     snapshot = await store.playlist(space_id)
     runs = dash.load_runs(await store.get(space_id, dash.RUNS_NAME))
-    run = next((i for i, r in enumerate(runs) if r.first_msn == first_msn), None)
-    if snapshot is None or snapshot.position is None or run is None:
+    known = any(r.first_msn == first_msn for r in runs)
+    if snapshot is None or snapshot.position is None or not known:
         return None
     if number > dash.number_of(first_msn, snapshot.position.msn) + 1:
         return not_available("that segment is too far ahead of the live edge")
-    # A run that another took over (a restart, a failover) ends where the next begins.
-    end = runs[run + 1].first_msn if run + 1 < len(runs) else None
-    pieces = [p for p in dash.pieces(first_msn, number) if end is None or p.msn < end]
-    if not pieces:
-        return not_available("that run ended before this segment")
+    pieces = dash.pieces(first_msn, number)
+    if not _before_end(pieces[0], _end_of(runs, first_msn)):
+        return run_ended()
     whole = [await store.get(space_id, piece.segment) for piece in pieces]
     headers = {"Cache-Control": MEDIA_CACHE}
     if all(data is not None for data in whole):
@@ -80,11 +88,11 @@ async def segment(request: Request, space_id: str, first_msn: int, number: int) 
     # The headers go out with the first chunk, not before: an edge's first-byte timeout
     # then covers the wait for a segment asked for early, and a segment that never
     # starts is a plain error rather than an empty body.
-    stream = _stream(store, space_id, pieces, whole)
+    stream = _stream(store, space_id, first_msn, pieces, whole)
     try:
         first = await anext(stream)
     except StopAsyncIteration:
-        return not_available("that run ended before this segment")
+        return run_ended()
     except StreamCut:
         return Response("the Space's audio did not come in time", status_code=503,
                         media_type="text/plain",
@@ -99,9 +107,29 @@ async def _continued(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[
         yield chunk
 
 
-async def _stream(store: SegmentStore, space_id: str, pieces: list[dash.HlsPiece],
-                  whole: list[bytes | None]) -> AsyncIterator[bytes]:
+def _end_of(runs: list[dash.Run], first_msn: int) -> int | None:
+    """Where a run ends: the first HLS segment of the run that took it over, if any."""
+    later = [r.first_msn for r in runs if r.first_msn > first_msn]
+    return min(later) if later else None
+
+
+def _before_end(piece: dash.HlsPiece, end: int | None) -> bool:
+    return end is None or piece.msn < end
+
+
+async def _run_end(store: SegmentStore, space_id: str, first_msn: int) -> int | None:
+    return _end_of(dash.load_runs(await store.get(space_id, dash.RUNS_NAME)), first_msn)
+
+
+async def _stream(store: SegmentStore, space_id: str, first_msn: int,
+                  pieces: list[dash.HlsPiece], whole: list[bytes | None]) -> AsyncIterator[bytes]:
+    """The segment's bytes, a chunk at a time, until its last part or the end of its run.
+    The end is read again after every wait: a run taken over while this waited ends
+    there, and the names after it (segN.i.m4s) are the next run's audio."""
+    end = await _run_end(store, space_id, first_msn)
     for piece, data in zip(pieces, whole):
+        if not _before_end(piece, end):
+            return
         if data is not None:
             yield data
             continue
@@ -109,7 +137,8 @@ async def _stream(store: SegmentStore, space_id: str, pieces: list[dash.HlsPiece
         for index, name in enumerate(piece.parts):
             if await store.wait_for(space_id, piece.msn, index, PART_WAIT) is None:
                 raise StreamCut(f"{space_id}: no part {name} in {PART_WAIT:.0f} s")
-            part = await store.get(space_id, name)
+            end = await _run_end(store, space_id, first_msn)
+            part = await store.get(space_id, name) if _before_end(piece, end) else None
             if part is None:  # the run ended here: what it made is the whole segment
                 if chunk:
                     yield b"".join(chunk)

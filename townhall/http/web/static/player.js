@@ -19,11 +19,13 @@ const LIVE_PLAYLIST_RETRY = { maxNumRetry: 8, retryDelayMs: 250, maxRetryDelayMs
 // Audience beacons (method: townhall/backends/memory/audience.py, README "Audience figures"): one when
 // playback starts, then every BEACON_INTERVAL while the audio plays.
 const BEACON_MS = 10_000;
-// Stuck at the start of the audio with this much buffered after it: step this far in
-// (see Player._skipStartGap).
-const START_GAP_S = 0.5;
+// A live DASH stream that does not move (see Player._keepMoving): audio this far ahead,
+// at most this far on, is stepped to (this far into it); with none, it loads afresh
+// after this long.
 const STUCK_AHEAD_S = 0.9;
+const MAX_HOLE_S = 10;
 const START_STEP_S = 0.05;
+const STUCK_RELOAD_MS = 6000;
 
 /**
  * The stream a URL names, whatever its token: a private Space's signed URLs
@@ -105,6 +107,8 @@ export class Player {
     this._samples = null;
     this._retry = null;
     this._generation = 0;
+    this._stuckAt = null; // where a live DASH stream stands still, and since when
+    this._stuckSince = null;
     this.beaconUrl = null; // POST target while playing live (null: no beacons)
     this.session = null; // random id for this player start, sent in beacons
     // A signed-in listener who would rather not be named: counted, not listed (the
@@ -135,7 +139,7 @@ export class Player {
     }
     window.addEventListener("pagehide", () => this._stopBeacons());
     setInterval(() => {
-      this._skipStartGap();
+      this._keepMoving();
       this._render();
     }, STATUS_MS);
   }
@@ -289,7 +293,7 @@ export class Player {
     });
     // Asked to play as soon as the stream is set up, not once data can play: joined as
     // a run starts, the element may not reach "can play" before it is playing (see
-    // _skipStartGap).
+    // _keepMoving).
     player.on(events.STREAM_INITIALIZED, () => {
       if (generation === this._generation && this.autoplay && !this.userPaused) this._start();
     });
@@ -297,19 +301,40 @@ export class Player {
   }
 
   /**
-   * Joined as a run starts, the element may sit at the first audio's very start with a
-   * second of audio buffered after it and never play (Chromium: readyState stays
-   * HAVE_METADATA; dash.js unsticks it only seconds later). A step into the audio starts it.
+   * Keep a live DASH stream moving. Joined as a run starts, the element may sit at the
+   * first audio's very start with audio buffered after it and never play (Chromium:
+   * readyState stays HAVE_METADATA); after a failover, the old run's audio ends an
+   * outage before the new run's begins, a hole dash.js does not always cross. Step over
+   * either to the audio ahead. Stuck with no audio ahead for long: load afresh (a new
+   * manifest: the newest run, at its live edge), as after an error.
    */
-  _skipStartGap() {
+  _keepMoving() {
     const { buffered, currentTime, paused, readyState } = this.audio;
-    if (this.mode !== "dash.js" || paused || readyState >= 3 || !buffered.length) return;
-    const start = buffered.start(0);
-    const ahead = buffered.end(buffered.length - 1) - Math.max(currentTime, start);
-    if (start - currentTime < START_GAP_S && ahead > STUCK_AHEAD_S) {
-      this.audio.currentTime = Math.max(currentTime, start) + START_STEP_S;
+    if (this.mode !== "dash.js" || !this.dash || paused || this.finishing || readyState >= 3) {
+      this._stuckSince = null;
+      return;
+    }
+    for (let i = 0; i < buffered.length; i++) {
+      const from = Math.max(buffered.start(i), currentTime);
+      if (buffered.end(i) - from > STUCK_AHEAD_S && from - currentTime < MAX_HOLE_S) {
+        this.audio.currentTime = from + START_STEP_S;
+        return;
+      }
+    }
+    const now = performance.now();
+    if (this._stuckAt !== currentTime) {
+      this._stuckAt = currentTime;
+      this._stuckSince = now;
+    } else if (now - this._stuckSince > STUCK_RELOAD_MS && dashModule) {
+      console.warn("live DASH stream stuck: loading it afresh");
+      this._stuckSince = now;
+      const generation = this._generation;
+      this.dash.reset();
+      this.dash = null;
+      void this._retryDash(dashModule, generation);
     }
   }
+
 
   async _retryDash(dashjs, generation) {
     if (generation !== this._generation) return;
