@@ -21,8 +21,10 @@ AAC_BITRATE = 64_000
 # The listener path at Icecast's cost (LL-DASH, issue #16): a player makes one long
 # request per segment and the origin answers it with chunked transfer as the audio is
 # made. An edge's cost grows with chunks per listener-second (each chunk wakes every
-# delivery thread of the object), and 1 s chunks were at Icecast's cost where 0.5 s
-# chunks cost 1.5x (BENCHMARKS.md §13): 4 parts = 1.024 s per chunk.
+# delivery thread of the object): with a stand-in origin (issue #16's table), Varnish
+# with 1 s chunks was at Icecast's cost where 0.5 s chunks cost 1.5x; behind Townhall's
+# origin, 1.2-1.35x for Varnish alone (BENCHMARKS.md §13). Longer chunks cost latency:
+# a player waits for a whole chunk. 4 parts = 1.024 s per chunk.
 DASH_PARTS_PER_CHUNK = 4
 # 8 chunks = 8.192 s per segment (4 HLS segments): about one request per 8 s, and the
 # per-request share of the cost below a fifth.
