@@ -199,6 +199,7 @@ NOT_IN_MATRIX: dict[tuple[str, str], str] = {
         ("GET", "/api/me/reminders"), ("GET", "/api/me/blocks"),
         ("DELETE", "/api/me/blocks/{user_id}"))},
     ("POST", "/api/spaces"): "not per-Space: anyone signed in creates a Space",
+    ("GET", "/hls/clock"): "not per-Space: the time DASH players sync to (tests/http/test_dash.py)",
     **{("GET", f"/api/spaces/{{space_id}}/transcript.{fmt}"): "the transcript: 'view' as "
        "GET /api/spaces/{id} (the same use case), 404 until something was captioned, which "
        "the matrix's Spaces never are: tests/http/test_captions.py"
