@@ -12,12 +12,12 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
 from townhall.edge.config import RLIMIT_NOFILE, render_nginx_config
 from townhall.testing import cpu
+from townhall.testing.foreground import ForegroundServer
 from townhall.testing.servers import free_port
 from townhall.testing.waiting import wait_started
 
@@ -69,7 +69,7 @@ def _hard_nofile_limit() -> int:
     return RLIMIT_NOFILE if hard == resource.RLIM_INFINITY else hard
 
 
-class NginxEdge:
+class NginxEdge(ForegroundServer):
     """nginx in the foreground with a rendered config, everything inside `workdir`.
 
     >>> with NginxEdge(["127.0.0.1:8081"], Path("/tmp/edge")) as edge:
@@ -153,34 +153,8 @@ class NginxEdge:
                 texts.append(path.read_text(errors="replace")[-3000:])
         return "\n".join(texts)
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)  # fast shutdown; workers exit with it
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self) -> NginxEdge:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    # --- measurement -------------------------------------------------------------------
-
-    def pids(self) -> list[int]:
-        """The master's pid and its workers' (cache manager/loader included)."""
-        if self.process is None or self.process.poll() is not None:
-            return []
-        return [self.process.pid, *cpu.child_pids(self.process.pid)]
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time used so far by the master and its current workers."""
-        return cpu.processes_seconds(self.pids())
+    # --- measurement (pids, cpu_seconds: ForegroundServer; the master and its
+    # workers, cache manager and loader included) ---------------------------------------
 
     def log_offset(self) -> int:
         """Where the access log ends now: pass it as `since` to count only what follows."""

@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
 from townhall.edge.varnish import render_varnish_config, varnish_parameters
-from townhall.testing import cpu
+from townhall.testing.foreground import ForegroundServer
 from townhall.testing.servers import free_port
 from townhall.testing.waiting import wait_started
 
@@ -27,7 +25,7 @@ STARTUP_TIMEOUT = 30.0
 STORAGE = "malloc,256m"
 
 
-class VarnishEdge:
+class VarnishEdge(ForegroundServer):
     """varnishd -F with the edge VCL in front of `origins`.
 
     >>> with VarnishEdge(["127.0.0.1:8081"], Path("/tmp/varnish")) as edge:
@@ -73,34 +71,6 @@ class VarnishEdge:
     def _diagnostics(self) -> str:
         path = self.workdir / "varnishd.out"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self) -> VarnishEdge:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    # --- measurement -------------------------------------------------------------------
-
-    def pids(self) -> list[int]:
-        """The manager's pid and the cache process's."""
-        if self.process is None or self.process.poll() is not None:
-            return []
-        return [self.process.pid, *cpu.child_pids(self.process.pid)]
-
-    def cpu_seconds(self) -> float:
-        return cpu.processes_seconds(self.pids())
 
     def counters(self) -> dict[str, int]:
         """varnishstat's counters (MAIN.client_req, MAIN.backend_req, ...)."""

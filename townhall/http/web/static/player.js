@@ -335,18 +335,21 @@ export class Player {
     }
   }
 
-
-  async _retryDash(dashjs, generation) {
-    if (generation !== this._generation) return;
+  /** Ask for a fresh URL (signed URLs expire); false if this start was superseded. */
+  async _refreshUrl(generation) {
+    if (generation !== this._generation) return false;
     if (this.refresh) {
       try {
         this.url = (await this.refresh()) || this.url;
       } catch (_) {
         /* keep the old URL: the next failure asks again */
       }
-      if (generation !== this._generation) return;
     }
-    this._attachDash(dashjs, generation);
+    return generation === this._generation;
+  }
+
+  async _retryDash(dashjs, generation) {
+    if (await this._refreshUrl(generation)) this._attachDash(dashjs, generation);
   }
 
   _attachHls(Hls, generation) {
@@ -380,16 +383,7 @@ export class Player {
       this.hls = null;
       clearTimeout(this._retry);
       this._retry = setTimeout(async () => {
-        if (generation !== this._generation) return;
-        if (this.refresh) {
-          try {
-            this.url = (await this.refresh()) || this.url;
-          } catch (_) {
-            /* keep the old URL: the next failure asks again */
-          }
-          if (generation !== this._generation) return;
-        }
-        this._attachHls(Hls, generation);
+        if (await this._refreshUrl(generation)) this._attachHls(Hls, generation);
       }, RETRY_MS);
       this._render();
     });
