@@ -234,7 +234,8 @@ def test_host_goes_live_listener_hears_tone_then_replay(server, browser) -> None
     listener.goto(f"{base}/s/{space_id}")
     wait_js(
         listener,
-        "() => window.townhallPlayer && window.townhallPlayer.kind === 'live'",
+        "() => window.townhallPlayer && window.townhallPlayer.kind === 'live'"
+        " && window.townhallPlayer.mode",
         PLAY_TIMEOUT_MS,
         what="the live player",
     )
