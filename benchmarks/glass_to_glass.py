@@ -59,6 +59,7 @@ from townhall.testing.audio import (
 from townhall.tools.clients.hls import FetchedPart, HlsReader, decode_fmp4
 from townhall.tools.clients.whip import SyntheticTrack, WhipPublisher
 from townhall.media.fmp4 import FragmentSplitter
+from townhall.testing.browser import WATCH_BURSTS_JS, with_burst_helpers
 from townhall.testing.varnish import VarnishEdge
 
 TARGET_P50_S = 2.0
@@ -76,13 +77,12 @@ CHROMIUM_ARGS = [
 HEAR_MARGIN = 5.0
 
 # The measuring page: hls.js (served by Townhall at /vendor/hls.mjs) -> <audio> ->
-# Web Audio analyser. Onsets go to window.onsets; window.g2g has state and errors.
+# Web Audio analyser; bursts found by townhall/testing/browser.py's watchBursts go to
+# window.onsets; window.g2g has state and errors.
 PAGE_SCRIPT = """
 import Hls from "/vendor/hls.mjs";
 const cfg = JSON.parse(document.getElementById("g2g-config").textContent);
 const g2g = window.g2g = { state: "loading", errors: [], sampleRate: 0, outputLatency: 0 };
-window.onsets = [];
-const now = () => performance.timeOrigin + performance.now();  // ms since epoch, sub-ms
 
 const audio = document.createElement("audio");
 document.body.appendChild(audio);
@@ -103,99 +103,27 @@ ctx.createMediaElementSource(audio).connect(analyser);
 analyser.connect(ctx.destination);  // the graph must reach the output to be pulled
 g2g.sampleRate = ctx.sampleRate;
 
-const wave = new Float32Array(analyser.fftSize);
-const spectrum = new Float32Array(analyser.frequencyBinCount);
-let lastLoud = -Infinity;
-let pending = null;  // an onset waiting for its burst to fill the analyser window
-
-setInterval(() => {
-  const t = now();
+window.onsets = watchBursts(analyser, cfg, (t) => {
+  const playing = hls.playingDate ? hls.playingDate.getTime() : null;
+  return { pdtLatency: playing === null ? null : t - playing, hlsLatency: hls.latency };
+}, () => {
   g2g.outputLatency = ctx.outputLatency || 0;
   g2g.currentTime = audio.currentTime;
-  analyser.getFloatTimeDomainData(wave);
-  let first = -1;
-  for (let i = 0; i < wave.length; i++) {
-    if (Math.abs(wave[i]) > cfg.threshold) { first = i; break; }
-  }
-  if (first >= 0) {
-    if (t - lastLoud >= cfg.quietMs && pending === null) {
-      const playing = hls.playingDate ? hls.playingDate.getTime() : null;
-      pending = {
-        detected: t,
-        // The loud sample went through the graph (wave.length - first) samples ago.
-        refined: t - (wave.length - first) / ctx.sampleRate * 1000,
-        pdtLatency: playing === null ? null : t - playing,
-        hlsLatency: hls.latency,
-      };
-    }
-    lastLoud = t;
-  }
-  if (pending !== null && t - pending.detected >= 35) {
-    analyser.getFloatFrequencyData(spectrum);
-    let best = 0;
-    const minBin = Math.ceil(200 * analyser.fftSize / ctx.sampleRate);
-    for (let i = minBin; i < spectrum.length; i++) if (spectrum[i] > spectrum[best]) best = i;
-    pending.frequency = best * ctx.sampleRate / analyser.fftSize;
-    window.onsets.push(pending);
-    pending = null;
-  }
-}, 5);
-"""
+});
+""" + WATCH_BURSTS_JS
 
 
 # The LL-DASH listener is the Space's own page (player.js drives dash.js with the site's
-# settings). Hung after the player's meter analyser (same AudioContext): an analyser of
-# our own, unsmoothed, polled every 5 ms like the hls.js page's; window.onsets as there,
-# with dash.js's own view of its latency at each onset.
-DASH_LISTEN_SCRIPT = """(cfg) => {
+# settings), with an analyser of our own after the player's meter (tapPlayer); bursts
+# found as in the hls.js page, with dash.js's own view of its latency at each onset.
+DASH_LISTEN_SCRIPT = with_burst_helpers("cfg", """
   const p = window.townhallPlayer;
-  const ctx = p._ctx;
-  const analyser = ctx.createAnalyser();
-  analyser.fftSize = 2048;
-  analyser.smoothingTimeConstant = 0;
-  p._analyser.connect(analyser);
-  const silent = ctx.createGain();
-  silent.gain.value = 0;
-  analyser.connect(silent);
-  silent.connect(ctx.destination);  // pulled by the graph, heard by nobody
-  const now = () => performance.timeOrigin + performance.now();
-  const g2g = window.g2g = { state: "playing", errors: [], sampleRate: ctx.sampleRate, outputLatency: 0 };
-  window.onsets = [];
-  const wave = new Float32Array(analyser.fftSize);
-  const spectrum = new Float32Array(analyser.frequencyBinCount);
-  let lastLoud = -Infinity;
-  let pending = null;
-  setInterval(() => {
-    const t = now();
-    g2g.outputLatency = ctx.outputLatency || 0;
+  const g2g = window.g2g = { state: "playing", errors: [], sampleRate: p._ctx.sampleRate, outputLatency: 0 };
+  window.onsets = watchBursts(tapPlayer(p), cfg, () => ({ dashLatency: p.latency() }), () => {
+    g2g.outputLatency = p._ctx.outputLatency || 0;
     g2g.currentTime = p.audio.currentTime;
     if (p.error && g2g.errors[g2g.errors.length - 1] !== p.error) g2g.errors.push(p.error);
-    analyser.getFloatTimeDomainData(wave);
-    let first = -1;
-    for (let i = 0; i < wave.length; i++) {
-      if (Math.abs(wave[i]) > cfg.threshold) { first = i; break; }
-    }
-    if (first >= 0) {
-      if (t - lastLoud >= cfg.quietMs && pending === null) {
-        pending = {
-          detected: t,
-          refined: t - (wave.length - first) / ctx.sampleRate * 1000,
-          dashLatency: p.latency(),
-        };
-      }
-      lastLoud = t;
-    }
-    if (pending !== null && t - pending.detected >= 35) {
-      analyser.getFloatFrequencyData(spectrum);
-      let best = 0;
-      const minBin = Math.ceil(200 * analyser.fftSize / ctx.sampleRate);
-      for (let i = minBin; i < spectrum.length; i++) if (spectrum[i] > spectrum[best]) best = i;
-      pending.frequency = best * ctx.sampleRate / analyser.fftSize;
-      window.onsets.push(pending);
-      pending = null;
-    }
-  }, 5);
-}"""
+  });""")
 
 
 # --- the Chromium listeners ------------------------------------------------------------

@@ -29,9 +29,11 @@ DASH_PARTS_PER_CHUNK = 4
 # 8 chunks = 8.192 s per segment (4 HLS segments): about one request per 8 s, and the
 # per-request share of the cost below a fifth.
 DASH_CHUNKS_PER_SEGMENT = 8
-# A player re-reads the manifest this often (it changes only when a new encoder run
-# starts: a restart or a failover).
-DASH_MANIFEST_REFRESH_SECONDS = 8
+# A player re-reads the manifest this often. It changes only when a new encoder run
+# starts (a restart or a failover) or the Space ends, and the player re-reads it at
+# once then (a segment that will never come; the page hearing the end), so this is a
+# safety net: every refresh is a request per listener (at 8 s, a third of them).
+DASH_MANIFEST_REFRESH_SECONDS = 30
 # The distance from live a DASH player aims for, and the playback rates it may use to
 # get there: one chunk, what the encoder needs to close it, and a margin.
 DASH_TARGET_LATENCY_SECONDS = 1.5

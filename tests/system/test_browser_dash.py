@@ -45,7 +45,8 @@ from townhall.testing.audio import (
     MarkerTrain,
     tag_of_frequency,
 )
-from townhall.testing.browser import axe_violations, describe_violations, fetch_playlist
+from townhall.testing.browser import (axe_violations, describe_violations, fetch_playlist,
+                                      with_burst_helpers)
 from townhall.testing.servers import Server, live_space, signed_in_client, stage
 from townhall.testing.varnish import VarnishEdge
 from townhall.testing.waiting import wait_until
@@ -90,60 +91,28 @@ SEGMENTS_LISTENED = 2
 # on where it paused would be as far behind as the pause was long.
 PAUSE_HLS_SEGMENTS = 5
 # The listener's longest stall across the failover (printed with the page's timeline).
-# Measured 6.8-10 s, against 3.5-5.3 s for LL-HLS (test_browser_cluster.py bounds it at
-# 8 s): dash.js asks for the dead run's next segment, which no origin will make (the
-# MPD it holds lists that run's Period as open; the survivor's lists the new run's
-# Period from its start, which leaves the dead run's next segment inside the old
-# Period), fails after its retries (~2 s), player.js starts over RETRY_MS later, and
-# Varnish may hand that new player the MPD from before the failover (its default grace
-# serves a stale object while it refetches), costing one more round. Bounded here so
-# that the page surely plays again by itself; the stall is the figure to bring down.
+# Measured 2.6-3.0 s (6.8-10 s before player.js reloaded at once on a segment error),
+# against 3.5-5.3 s for LL-HLS (test_browser_cluster.py bounds it at 8 s): dash.js asks
+# for the dead run's next segment, which no origin will make (the MPD it holds lists
+# that run's Period as open; the survivor's lists the new run's Period from its start,
+# which leaves the dead run's next segment inside the old Period), fails after one
+# retry (SEGMENT_RETRY in player.js, ~0.5 s), and player.js starts over at once. Varnish
+# may still hand that new player the MPD from before the failover (its default grace
+# serves a stale object while it refetches), costing one more round of RETRY_MS.
+# Bounded generously so that the page surely plays again by itself on a busy machine.
 DASH_STALL_SECONDS = 20.0
 # How often the other listeners of a busy Space (busy_edge) ask the edge for the MPD.
 OTHER_LISTENERS_EVERY = 0.5
 DASH_SEGMENT = re.compile(r"/hls/[^/]+/d\d+-\d+\.m4s$")
 VARNISHNCSA = "/usr/bin/varnishncsa"
 
-# In a listener's page: an analyser after the player's meter (same AudioContext), polled
-# every 5 ms; a burst's onset is the first poll with a sample over the threshold after
-# QUIET_BEFORE_ONSET of quiet, its frequency is read 35 ms later (the whole 30 ms burst
-# in the window). window.beeps.onsets: {at (ms since epoch), frequency, latency}.
-LISTEN_FOR_BURSTS = """([threshold, quietMs]) => {
+# In a listener's page: an analyser after the player's meter, bursts heard as
+# townhall/testing/browser.py's watchBursts finds them. window.beeps.onsets: {detected
+# (ms since epoch), frequency, latency (the player's own view)}.
+LISTEN_FOR_BURSTS = with_burst_helpers("[threshold, quietMs]", """
     const p = window.townhallPlayer;
-    const ctx = p._ctx;
-    const analyser = ctx.createAnalyser();
-    analyser.fftSize = 2048;
-    analyser.smoothingTimeConstant = 0;
-    p._analyser.connect(analyser);
-    const silent = ctx.createGain();
-    silent.gain.value = 0;
-    analyser.connect(silent);
-    silent.connect(ctx.destination);  // pulled by the graph, heard by nobody
-    const wave = new Float32Array(analyser.fftSize);
-    const spectrum = new Float32Array(analyser.frequencyBinCount);
-    const beeps = window.beeps = {onsets: []};
-    let lastLoud = -Infinity;
-    let pending = null;
-    setInterval(() => {
-        const t = performance.timeOrigin + performance.now();
-        analyser.getFloatTimeDomainData(wave);
-        if (wave.some((v) => Math.abs(v) > threshold)) {
-            if (t - lastLoud >= quietMs && pending === null) {
-                pending = {at: t, latency: p.latency()};
-            }
-            lastLoud = t;
-        }
-        if (pending !== null && t - pending.at >= 35) {
-            analyser.getFloatFrequencyData(spectrum);
-            let best = 0;
-            const minBin = Math.ceil(200 * analyser.fftSize / ctx.sampleRate);
-            for (let i = minBin; i < spectrum.length; i++) if (spectrum[i] > spectrum[best]) best = i;
-            pending.frequency = best * ctx.sampleRate / analyser.fftSize;
-            beeps.onsets.push(pending);
-            pending = null;
-        }
-    }, 5);
-}"""
+    window.beeps = {onsets: watchBursts(tapPlayer(p), {threshold, quietMs},
+                                        () => ({latency: p.latency()}))};""")
 
 
 class BackgroundSpeaker:
@@ -178,9 +147,9 @@ def burst_delays(page, markers: MarkerTrain, since_ms: float = 0.0) -> list[floa
     delays = []
     for onset in page.evaluate("() => window.beeps.onsets"):
         tag = tag_of_frequency(onset.get("frequency", 0.0))
-        if onset["at"] <= since_ms or tag is None:
+        if onset["detected"] <= since_ms or tag is None:
             continue
-        matched = markers.match(onset["at"] / 1000, tag)
+        matched = markers.match(onset["detected"] / 1000, tag)
         if matched is not None:
             delays.append(matched[1])
     return delays
@@ -493,7 +462,7 @@ def varnish_before_cluster(cluster_behind_edge, tmp_path: Path):  # noqa: F811
 def test_dash_listener_survives_the_loss_of_the_mixing_origin(
         varnish_before_cluster, chromium, busy_edge: bool) -> None:  # noqa: F811
     """`busy_edge`: other listeners' MPD requests keep the edge's copy fresh (a lone
-    listener, asking every 8 s, gets Varnish's stale copy within its grace)."""
+    listener, asking every 30 s, gets Varnish's stale copy within its grace)."""
     cluster, nginx, varnish = varnish_before_cluster
     base = nginx.url
 

@@ -196,3 +196,60 @@ def describe_violations(violations: list[dict]) -> str:
         lines.append(f"{v['impact']}: {v['id']}: {v['help']} ({v['url']})")
         lines += [f"    {n['target']}: {n['html']}\n      {n['summary']}" for n in v["nodes"][:3]]
     return "\n".join(lines)
+
+
+# --- hearing tone bursts in a page ------------------------------------------------------
+# JavaScript, for a page: watchBursts(analyser, cfg, details, onPoll) polls an unsmoothed
+# AnalyserNode every 5 ms. An onset is the first poll with a sample over cfg.threshold
+# after cfg.quietMs of quiet: `detected` (ms since epoch), `refined` (when that loud sample
+# went through the graph), plus details(t); its `frequency` is read 35 ms later (a whole
+# 30 ms burst in the 2048-sample window). Returns the array the onsets are pushed to.
+WATCH_BURSTS_JS = """function watchBursts(analyser, cfg, details = () => ({}), onPoll = () => {}) {
+  const rate = analyser.context.sampleRate;
+  const wave = new Float32Array(analyser.fftSize);
+  const spectrum = new Float32Array(analyser.frequencyBinCount);
+  const minBin = Math.ceil(200 * analyser.fftSize / rate);
+  const onsets = [];
+  let lastLoud = -Infinity;
+  let pending = null;
+  setInterval(() => {
+    const t = performance.timeOrigin + performance.now();
+    onPoll(t);
+    analyser.getFloatTimeDomainData(wave);
+    const first = wave.findIndex((v) => Math.abs(v) > cfg.threshold);
+    if (first >= 0) {
+      if (t - lastLoud >= cfg.quietMs && pending === null) {
+        pending = { detected: t, refined: t - (wave.length - first) / rate * 1000, ...details(t) };
+      }
+      lastLoud = t;
+    }
+    if (pending !== null && t - pending.detected >= 35) {
+      analyser.getFloatFrequencyData(spectrum);
+      let best = minBin;
+      for (let i = minBin; i < spectrum.length; i++) if (spectrum[i] > spectrum[best]) best = i;
+      pending.frequency = best * rate / analyser.fftSize;
+      onsets.push(pending);
+      pending = null;
+    }
+  }, 5);
+  return onsets;
+}"""
+
+# JavaScript: tapPlayer(player) hangs an unsmoothed analyser after the Space page's player
+# meter (same AudioContext), pulled by the graph and heard by nobody.
+TAP_PLAYER_JS = """function tapPlayer(p) {
+  const analyser = p._ctx.createAnalyser();
+  analyser.fftSize = 2048;
+  analyser.smoothingTimeConstant = 0;
+  p._analyser.connect(analyser);
+  const silent = p._ctx.createGain();
+  silent.gain.value = 0;
+  analyser.connect(silent);
+  silent.connect(p._ctx.destination);
+  return analyser;
+}"""
+
+
+def with_burst_helpers(params: str, body: str) -> str:
+    """A function for page.evaluate with watchBursts and tapPlayer in scope."""
+    return f"({params}) => {{\n{TAP_PLAYER_JS}\n{WATCH_BURSTS_JS}\n{body}\n}}"

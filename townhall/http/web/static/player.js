@@ -26,6 +26,11 @@ const STUCK_AHEAD_S = 0.9;
 const MAX_HOLE_S = 10;
 const START_STEP_S = 0.05;
 const STUCK_RELOAD_MS = 6000;
+// A DASH segment that does not come after a quick retry is one of a run that ended (a
+// failover, a restart): the new run's manifest is fetched at once rather than RETRY_MS
+// on, at most once in this long (a loop of failures falls back to RETRY_MS).
+const SEGMENT_RETRY = { attempts: 1, intervalMs: 500 };
+const PROMPT_RELOAD_MS = 10_000;
 
 /**
  * The stream a URL names, whatever its token: a private Space's signed URLs
@@ -109,6 +114,7 @@ export class Player {
     this._generation = 0;
     this._stuckAt = null; // where a live DASH stream stands still, and since when
     this._stuckSince = null;
+    this._promptReloadAt = -Infinity; // when a segment error last reloaded at once
     this.beaconUrl = null; // POST target while playing live (null: no beacons)
     this.session = null; // random id for this player start, sent in beacons
     // A signed-in listener who would rather not be named: counted, not listed (the
@@ -272,6 +278,8 @@ export class Player {
           defaultTimingSource: { scheme: "urn:mpeg:dash:utc:http-iso:2014", value: "/hls/clock" },
         },
         buffer: { bufferTimeAtTopQuality: 4, bufferToKeep: 20 },
+        retryAttempts: { MediaSegment: SEGMENT_RETRY.attempts },
+        retryIntervals: { MediaSegment: SEGMENT_RETRY.intervalMs },
       },
     });
     this.dash = player;
@@ -282,13 +290,18 @@ export class Player {
         this._finish();
         return;
       }
-      // Not live yet, a failover, an expired signed URL: start over in a moment.
+      // Not live yet, a failover, an expired signed URL: start over in a moment (at
+      // once for a segment that will not come: the run it belongs to ended).
       this.error = "Reconnecting…";
       console.warn("dash.js error", event.error);
       player.reset();
       this.dash = null;
       clearTimeout(this._retry);
-      this._retry = setTimeout(() => this._retryDash(dashjs, generation), RETRY_MS);
+      const now = performance.now();
+      const prompt = event.error?.code === dashjs.MediaPlayer.errors.DOWNLOAD_ERROR_ID_CONTENT_CODE &&
+        now - this._promptReloadAt >= PROMPT_RELOAD_MS;
+      if (prompt) this._promptReloadAt = now;
+      this._retry = setTimeout(() => this._retryDash(dashjs, generation), prompt ? 0 : RETRY_MS);
       this._render();
     });
     // Asked to play as soon as the stream is set up, not once data can play: joined as
