@@ -8,7 +8,7 @@ MPD's UTCTiming), the MPD and the init segment; it computes the newest available
 segment from the clock and Period@start (available one chunk after it starts:
 availabilityTimeOffset), asks for it and reads it as it streams; then asks for the
 next one at its availability time, and so on; the MPD again every
-limits.DASH_MANIFEST_REFRESH_SECONDS. Two keep-alive connections per listener, as a
+limits.DASH_MANIFEST_REFRESH_SECONDS (or the sixth argument's seconds). Two keep-alive connections per listener, as a
 browser would hold them: one for segments (busy ~7 of every 8 s), one for the rest.
 
 Chunk delay: the generator counts the `mdat` boxes of each segment as they arrive (one
@@ -187,8 +187,9 @@ class Connection(asyncio.Protocol):
 class Client:
     """The shared pieces: where the edge is, the counters, the delays."""
 
-    def __init__(self, base_url: str, space: str) -> None:
+    def __init__(self, base_url: str, space: str, manifest_refresh: float) -> None:
         url = urlsplit(base_url)
+        self.manifest_refresh = manifest_refresh  # seconds between a player's MPD reads
         self.host_header = url.netloc
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.prefix = f"/hls/{space}/"
@@ -281,8 +282,7 @@ class Listener:
             self.run, start = int(match[-1][0]), float(match[-1][1])
             changed = start != self.period_start
             self.period_start = start
-            self.client.call_at_wall(time.time() + limits.DASH_MANIFEST_REFRESH_SECONDS,
-                                     self.manifest)
+            self.client.call_at_wall(time.time() + self.client.manifest_refresh, self.manifest)
             if first:
                 self.request("other", self.client.prefix + "init.mp4", lambda d: None,
                              lambda s: self.start_playing())
@@ -391,8 +391,9 @@ def _summary(values: list[float]) -> dict[str, float]:
             "p99": rank(0.99), "max": ordered[-1]}
 
 
-async def run(base_url: str, space: str, count: int, seconds: float, join_rate: float) -> dict:
-    client = Client(base_url, space)
+async def run(base_url: str, space: str, count: int, seconds: float, join_rate: float,
+              manifest_refresh: float = limits.DASH_MANIFEST_REFRESH_SECONDS) -> dict:
+    client = Client(base_url, space, manifest_refresh)
     loop = client.loop
     listeners = [Listener(client, i) for i in range(count)]
     started = time.time()
@@ -448,5 +449,6 @@ if __name__ == "__main__":
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     base, space_id, n, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     rate = float(sys.argv[5]) if len(sys.argv) > 5 else 200.0
-    final = asyncio.run(run(base, space_id, n, secs, rate))
+    refresh = float(sys.argv[6]) if len(sys.argv) > 6 else limits.DASH_MANIFEST_REFRESH_SECONDS
+    final = asyncio.run(run(base, space_id, n, secs, rate, refresh))
     print("FINAL " + json.dumps(final), flush=True)

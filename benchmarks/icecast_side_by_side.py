@@ -36,7 +36,7 @@ LL-DASH via Varnish (issue #16): the same origin behind a fresh `VarnishEdge` pe
 held by benchmarks/_dash_listeners.py in its own process (each from its own 127.20.x.y
 address, joining at `--dash-join-rate` per second): clock, MPD and init at join, then
 each 8.192 s segment asked for at its availability time and read as its 1.024 s
-chunks stream, the MPD every 8 s. The window is whole segments long and ends just
+chunks stream, the MPD every 30 s (DASH_MANIFEST_REFRESH_SECONDS). The window is whole segments long and ends just
 before a segment becomes available, so every origin fetch of a segment that starts in
 it has ended in it. `--dash-sizes` (default: `--sizes` and 3000) adds an Icecast step
 at any size Icecast has not run at, so every ratio is to Icecast in the same run.
@@ -110,6 +110,7 @@ from benchmarks.edge_scale import (
     running_origin,
     workers_for,
 )
+from townhall import limits
 from townhall.media import dash
 from townhall.testing import cpu
 from townhall.testing.varnish import VarnishEdge
@@ -197,17 +198,27 @@ class IcecastStep:
     logged_median_bytes: int = 0
     logged_starved: int = 0
     connected: int = 0  # listeners icecast counted at the end of the window
+    connected_at_start: int = 0  # ... and at its start
     logged_seconds: int = 0  # sum over logged listeners
     arrival_latency_p95: float = float("nan")  # after the burst
     connections_in_window: int = 0  # connections the generator opened in the window
 
     @property
+    def listeners_in_window(self) -> float:
+        """Listeners connected through the window (the mean of its start and end; all
+        asked for when icecast's count was not read): fewer may connect in the allowance."""
+        if not self.connected or not self.connected_at_start:
+            return self.listeners
+        return (self.connected + self.connected_at_start) / 2
+
+    @property
     def requests_per_listener_s(self) -> float:
-        return self.connections_in_window / (self.listeners * self.window)
+        return self.connections_in_window / (self.listeners_in_window * self.window)
 
     @property
     def cpu_s_per_1000_listener_min(self) -> float:
-        return self.cpu_pct / 100 * self.window / (self.listeners * self.window / 60) * 1000
+        return self.cpu_pct / 100 * self.window / (self.listeners_in_window * self.window / 60) \
+            * 1000
 
     def real_time_ratio(self, burst_bytes: int) -> float:
         """Seconds of audio per second each listener got, the connect burst left out
@@ -279,6 +290,7 @@ def icecast_step(icecast: Icecast, source: Source, listeners: int, duration: flo
         f"{time.monotonic() - run.started:.1f} s (generator: {run.latest})")
     time.sleep(warmup)
     opened0 = run.latest.get("opened", 0)
+    at_start = icecast.listener_count()
     ice0, wrk0 = cpu.process_seconds(pid), cpu.process_seconds(run.pid)
     busy0, mono0 = cpu.machine_busy_seconds(), time.monotonic()
     # One measuring listener, in a thread of this process, for the rest of the window.
@@ -328,7 +340,7 @@ def icecast_step(icecast: Icecast, source: Source, listeners: int, duration: flo
         stalled=bool(getattr(measured, "stalled", False)),
         logged_listeners=len(logged),
         logged_median_bytes=int(statistics.median([b for b, _ in logged])) if logged else 0,
-        logged_starved=starved, connected=in_window,
+        logged_starved=starved, connected=in_window, connected_at_start=at_start,
         logged_seconds=sum(t for _, t in logged))
     log(f"icecast step {listeners}: icecast2 {step.cpu_pct:.1f}% of a core, "
         f"{step.cpu_s_per_1000_listener_min:.2f} CPU-s per 1000 listener-min; listeners got "
@@ -347,12 +359,16 @@ def icecast_step(icecast: Icecast, source: Source, listeners: int, duration: flo
 class DashVariant:
     name: str
     parameters: dict[str, str] = field(default_factory=dict)  # varnishd -p overrides
+    # How often the players re-read the MPD.
+    manifest_refresh: float = limits.DASH_MANIFEST_REFRESH_SECONDS
 
 
 DASH_DEFAULT = DashVariant("LL-DASH via Varnish")
 DASH_LEVERS = [
     DashVariant("LL-DASH via Varnish, thread_pools=2", {"thread_pools": "2"}),
     DashVariant("LL-DASH via Varnish, timeout_idle=5", {"timeout_idle": "5"}),
+    # What the MPD refresh cost when players re-read it every 8 s (before 2026-12-03 late).
+    DashVariant("LL-DASH via Varnish, MPD every 8 s", manifest_refresh=8.0),
 ]
 
 
@@ -440,10 +456,11 @@ class DashListeners:
     """`python -m benchmarks._dash_listeners` in its own process (its CPU is its own):
     SIGUSR1 / SIGUSR2 open and close the measuring window."""
 
-    def __init__(self, edge_url: str, listeners: int, seconds: float, join_rate: float) -> None:
+    def __init__(self, edge_url: str, listeners: int, seconds: float, join_rate: float,
+                 manifest_refresh: float) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks._dash_listeners", edge_url, "demo",
-             str(listeners), f"{seconds:g}", f"{join_rate:g}"],
+             str(listeners), f"{seconds:g}", f"{join_rate:g}", f"{manifest_refresh:g}"],
             stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
         self.pid = self.process.pid
         self.latest: dict[str, int] = {}
@@ -558,7 +575,7 @@ def dash_step(origin_url: str, origin_pid: int, variant: DashVariant, listeners:
             f"{edge.pids()}; joining at {join_rate:g}/s, then a {warmup:g} s warm-up, then "
             f"{window_segments} segments")
         budget = JOIN_ALLOWANCE + warmup + (window_segments + 2) * dash.SEGMENT_SECONDS + 30
-        run = DashListeners(edge.url, listeners, budget, join_rate)
+        run = DashListeners(edge.url, listeners, budget, join_rate, variant.manifest_refresh)
         try:
             joined_by = time.monotonic() + JOIN_ALLOWANCE
             while time.monotonic() < joined_by:
@@ -789,6 +806,7 @@ def main() -> None:
                         "cpu_s_per_1000_listener_min": ice_cost,
                         "edge_cpu_s_per_1000_listener_min": ice_cost,
                         "edge_cpu_pct": ice.cpu_pct, "origin_cpu_pct": 0.0, "ratio": 1.0,
+                        "listeners_in_window": ice.listeners_in_window,
                         "requests_per_listener_s": ice.requests_per_listener_s,
                         "delay_p50": ice.arrival_latency_p50,
                         "delay_p95": ice.arrival_latency_p95,
