@@ -7,7 +7,8 @@ replay plays the replay (the tone again). On the demo Space: pause, then resume 
 back to the live edge (not where it paused), volume and mute set the audio element,
 the stream's address and the page link (Share without a share sheet) go to the
 clipboard, all of it from the keyboard; on a phone the player is a bar docked at the
-bottom that hides nothing. Screenshots at 1280x900 and 390x844 in test-artifacts/;
+bottom that hides nothing. A live hls.js listener set back 1 s behind its target plays
+faster until it is back within 0.1 s of it. Screenshots at 1280x900 and 390x844 in test-artifacts/;
 axe-core finds nothing serious or critical.
 """
 
@@ -274,6 +275,33 @@ def test_live_player_controls_from_the_keyboard(server, browser) -> None:  # noq
     assert page.evaluate("() => navigator.clipboard.readText()") == f"{base}/s/demo"
     page_screenshot(page, "player-tools-desktop.png")
     no_serious_violations(page)
+
+
+# Set back this far behind its target, an hls.js listener plays faster until it is within
+# CAUGHT_UP_S of it again. hls.js's own catch-up (maxLiveSyncPlaybackRate) stops while it
+# is still 0.3-0.5 s behind: it needs more than 1 s buffered ahead, which a player near
+# the 0.77 s target never holds (player.js CATCH_UP). At 5 % faster, 1 s takes 20 s.
+SET_BACK_S = 1.0
+CAUGHT_UP_S = 0.1
+CATCH_UP_MS = 60_000
+BEHIND_TARGET = "() => townhallPlayer.hls.latency - townhallPlayer.hls.targetLatency"
+
+
+def test_a_live_hls_listener_set_back_catches_up_to_its_target(server, browser) -> None:  # noqa: F811
+    page = new_page(browser, "catch-up", viewport=DESKTOP)
+    page.goto(f"{server.base_url.rstrip('/')}/s/demo?player=hls")
+    listening(page, "the demo")
+    wait_playing(page, 2.0, PLAY_TIMEOUT_MS, "the demo before the set-back")
+    page.evaluate("s => { townhallPlayer.audio.currentTime -= s; }", SET_BACK_S)
+    wait_js(page, f"() => ({BEHIND_TARGET})() > {SET_BACK_S / 2}", UI_MS,
+            what="the player to be behind its target after the set-back")
+    wait_js(page, "() => townhallPlayer.audio.playbackRate > 1", UI_MS,
+            what="the player to play faster while behind")
+    wait_js(page, f"() => ({BEHIND_TARGET})() < {CAUGHT_UP_S} && townhallPlayer.audio.playbackRate === 1",
+            CATCH_UP_MS, what=f"the player back within {CAUGHT_UP_S} s of its target, at normal speed")
+    behind = page.evaluate(BEHIND_TARGET)
+    print(f"set back {SET_BACK_S} s; caught up to {behind:.3f} s behind its target")
+    wait_playing(page, 1.0, PLAY_TIMEOUT_MS, "the demo after catching up")
 
 
 def test_on_a_phone_the_player_is_a_bar_docked_at_the_bottom(server, browser) -> None:  # noqa: F811

@@ -31,6 +31,22 @@ const STUCK_RELOAD_MS = 6000;
 // on, at most once in this long (a loop of failures falls back to RETRY_MS).
 const SEGMENT_RETRY = { attempts: 1, intervalMs: 500 };
 const PROMPT_RELOAD_MS = 10_000;
+// hls.js plays faster only with more than 1 s buffered ahead, which an LL-HLS player near
+// its target never has: it stayed wherever it landed on joining, 0.9-1.4 s behind the
+// speaker (benchmarks/join_distance.py). Here: this much faster while more than
+// startAboveS behind its target with minAheadS buffered, back to 1 within stopWithinS.
+const CATCH_UP = { rate: 1.05, startAboveS: 0.15, stopWithinS: 0.05, minAheadS: 0.4 };
+
+/** Seconds of audio buffered ahead of the playhead, in the range it plays from. */
+function bufferedAhead(audio) {
+  const { buffered, currentTime } = audio;
+  for (let i = 0; i < buffered.length; i++) {
+    if (buffered.start(i) <= currentTime && currentTime < buffered.end(i)) {
+      return buffered.end(i) - currentTime;
+    }
+  }
+  return 0;
+}
 
 /**
  * The stream a URL names, whatever its token: a private Space's signed URLs
@@ -146,6 +162,7 @@ export class Player {
     window.addEventListener("pagehide", () => this._stopBeacons());
     setInterval(() => {
       this._keepMoving();
+      this._catchUp();
       this._render();
     }, STATUS_MS);
   }
@@ -348,6 +365,20 @@ export class Player {
     }
   }
 
+  /** A live hls.js stream further behind than its target plays a little faster (CATCH_UP). */
+  _catchUp() {
+    const { hls, audio } = this;
+    if (this.mode !== "hls.js" || this.kind !== "live" || !hls || audio.paused) return;
+    const behind = hls.latency - hls.targetLatency;
+    const catchingUp = audio.playbackRate > 1;
+    const want =
+      behind > (catchingUp ? CATCH_UP.stopWithinS : CATCH_UP.startAboveS) &&
+      bufferedAhead(audio) > CATCH_UP.minAheadS
+        ? CATCH_UP.rate
+        : 1;
+    if (Number.isFinite(behind) && want !== audio.playbackRate) audio.playbackRate = want;
+  }
+
   /** Ask for a fresh URL (signed URLs expire); false if this start was superseded. */
   async _refreshUrl(generation) {
     if (generation !== this._generation) return false;
@@ -370,8 +401,8 @@ export class Player {
     const defaults = Hls.DefaultConfig.playlistLoadPolicy.default;
     const hls = new Hls({
       lowLatencyMode: live,
-      // Drifting behind the target latency: catch up by playing up to 5% faster.
-      maxLiveSyncPlaybackRate: 1.05,
+      // hls.js's own catch-up never starts near the target (see CATCH_UP): ours does it.
+      maxLiveSyncPlaybackRate: 1,
       backBufferLength: 30,
       ...(live && defaults && {
         playlistLoadPolicy: { default: { ...defaults, errorRetry: LIVE_PLAYLIST_RETRY } },
