@@ -40,8 +40,11 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from townhall import limits
-from townhall.media import dash
+from benchmarks._parts import patch_limits
+
+patch_limits()  # a chunk-size experiment's limits, before townhall.media reads them
+from townhall import limits  # noqa: E402
+from townhall.media import dash  # noqa: E402
 
 CHUNK_PARTS = limits.DASH_PARTS_PER_CHUNK
 PART_SECONDS = dash.PART_SAMPLES / limits.SAMPLE_RATE
@@ -299,9 +302,10 @@ class Listener:
     def start_playing(self) -> None:
         self.client.stats["joined"] += 1
         self.client.stats["playing"] += 1
-        # The newest segment whose first chunk exists.
-        self.number = int((self.now() - self.period_start - AVAILABLE_AFTER)
-                          // dash.SEGMENT_SECONDS)
+        # The newest segment whose first chunk exists (the first, in a Space younger
+        # than a chunk: the edge holds the request until it starts).
+        self.number = max(0, int((self.now() - self.period_start - AVAILABLE_AFTER)
+                                 // dash.SEGMENT_SECONDS))
         self.fetch_segment()
 
     def available_at(self, number: int) -> float:

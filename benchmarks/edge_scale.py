@@ -100,21 +100,23 @@ class Step:
 
 
 @contextlib.contextmanager
-def running_origin(part_frames: int | None = None,
-                   parts_per_segment: int | None = None) -> Iterator[Server]:
+def running_origin(part_frames: int | None = None, parts_per_segment: int | None = None,
+                   extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     """`townhall demo` as the origin; with part_frames, parts of that many AAC frames
-    (benchmarks/_parts.py patches the limits; Townhall's defaults are unchanged)."""
-    if part_frames is None and parts_per_segment is None:
+    (benchmarks/_parts.py patches the limits, also from extra_env's variables;
+    Townhall's defaults are unchanged)."""
+    if part_frames is None and parts_per_segment is None and not extra_env:
         with running_server("demo") as server:
             yield server
         return
     with tempfile.TemporaryDirectory(prefix="townhall-bench-parts-") as tmp:
         server = start_patched_server(
             Path(tmp), "benchmarks._parts", "demo",
-            {FRAMES_ENV: str(part_frames or ""), PARTS_ENV: str(parts_per_segment or "")})
+            {FRAMES_ENV: str(part_frames or ""), PARTS_ENV: str(parts_per_segment or ""),
+             **(extra_env or {})})
         try:
             log(f"origin pid {server.process.pid} on {server.base_url}: parts of {part_frames} AAC "
-                f"frames, {parts_per_segment} per segment")
+                f"frames, {parts_per_segment} per segment, {extra_env or {}}")
             yield server
         finally:
             stop_server(server)

@@ -36,9 +36,11 @@ LL-DASH via Varnish (issue #16): the same origin behind a fresh `VarnishEdge` pe
 held by benchmarks/_dash_listeners.py in its own process (each from its own 127.20.x.y
 address, joining at `--dash-join-rate` per second): clock, MPD and init at join, then
 each 8.192 s segment asked for at its availability time and read as its 1.024 s
-chunks stream, the MPD every 30 s (DASH_MANIFEST_REFRESH_SECONDS). The window is whole segments long and ends just
-before a segment becomes available, so every origin fetch of a segment that starts in
-it has ended in it. `--dash-sizes` (default: `--sizes` and 3000) adds an Icecast step
+chunks stream, the MPD every 30 s (DASH_MANIFEST_REFRESH_SECONDS). The window is
+whole segments long and ends just before a segment becomes available, so every origin
+fetch of a segment that starts in it has ended in it. `--dash-levers` adds rows with
+other varnishd parameters, the MPD every 8 s, and 2.048 s chunks (an origin and a
+generator patched by benchmarks/_parts.py, after every size's Icecast row). `--dash-sizes` (default: `--sizes` and 3000) adds an Icecast step
 at any size Icecast has not run at, so every ratio is to Icecast in the same run.
 
 The figures per row, and what limits each:
@@ -102,6 +104,7 @@ from benchmarks._icecast import (
     make_program,
     measure_listener,
 )
+from benchmarks._parts import DASH_CHUNK_ENV, DASH_CHUNKS_ENV
 from benchmarks.edge_scale import (
     Step,
     limit_of,
@@ -132,8 +135,8 @@ DASH_JOIN_RATE = 100.0
 DASH_WINDOW_SEGMENTS = 4
 # The DASH window ends this long before a segment becomes available (see dash_step).
 DASH_WINDOW_MARGIN = 0.3
-# A chunk every 1.024 s: a listener that kept up got ~0.98 chunks per second.
-DASH_CHUNK_RATE = 1 / dash.CHUNK_SECONDS
+# A listener that kept up got ~0.98 of the chunks per second its chunk length makes.
+KEPT_UP_CHUNK_SHARE = 0.9
 
 
 @dataclass
@@ -361,6 +364,20 @@ class DashVariant:
     parameters: dict[str, str] = field(default_factory=dict)  # varnishd -p overrides
     # How often the players re-read the MPD.
     manifest_refresh: float = limits.DASH_MANIFEST_REFRESH_SECONDS
+    # Parts per chunk (segments stay 8.192 s); other than the default, the origin and the
+    # generator run with patched limits (benchmarks/_parts.py).
+    chunk_parts: int = limits.DASH_PARTS_PER_CHUNK
+
+    @property
+    def chunk_seconds(self) -> float:
+        return self.chunk_parts * dash.PART_SAMPLES / limits.SAMPLE_RATE
+
+    @property
+    def patched_env(self) -> dict[str, str]:
+        if self.chunk_parts == limits.DASH_PARTS_PER_CHUNK:
+            return {}
+        return {DASH_CHUNK_ENV: str(self.chunk_parts),
+                DASH_CHUNKS_ENV: str(dash.PARTS_PER_SEGMENT // self.chunk_parts)}
 
 
 DASH_DEFAULT = DashVariant("LL-DASH via Varnish")
@@ -369,6 +386,8 @@ DASH_LEVERS = [
     DashVariant("LL-DASH via Varnish, timeout_idle=5", {"timeout_idle": "5"}),
     # What the MPD refresh cost when players re-read it every 8 s (before 2026-12-03 late).
     DashVariant("LL-DASH via Varnish, MPD every 8 s", manifest_refresh=8.0),
+    # Half the chunks per listener-second (the issue's lever), at ~1 s more latency.
+    DashVariant("LL-DASH via Varnish, 2.048 s chunks", chunk_parts=8),
 ]
 
 
@@ -386,6 +405,7 @@ class DashStep:
     requests: int  # client requests in the window (the generator's count)
     listener_seconds: float
     chunks_per_listener_s: float
+    chunk_seconds: float  # the variant's chunk length
     segments: int  # segments that became available in the window
     origin_segment_requests: int  # segment fetches sent to the origin in the window
     origin_requests: int  # MAIN.backend_req over the window
@@ -424,7 +444,7 @@ class DashStep:
 
     @property
     def kept_up(self) -> bool:
-        return self.chunks_per_listener_s >= 0.9 * DASH_CHUNK_RATE and \
+        return self.chunks_per_listener_s * self.chunk_seconds >= KEPT_UP_CHUNK_SHARE and \
             self.playing >= 0.99 * self.listeners and self.chunk_delay_p95 < 1.0
 
     def figures(self) -> dict[str, float]:
@@ -457,11 +477,12 @@ class DashListeners:
     SIGUSR1 / SIGUSR2 open and close the measuring window."""
 
     def __init__(self, edge_url: str, listeners: int, seconds: float, join_rate: float,
-                 manifest_refresh: float) -> None:
+                 variant: DashVariant) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks._dash_listeners", edge_url, "demo",
-             str(listeners), f"{seconds:g}", f"{join_rate:g}", f"{manifest_refresh:g}"],
-            stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+             str(listeners), f"{seconds:g}", f"{join_rate:g}", f"{variant.manifest_refresh:g}"],
+            stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+            env={**os.environ, **variant.patched_env})
         self.pid = self.process.pid
         self.latest: dict[str, int] = {}
         self.window: dict[str, Any] | None = None
@@ -575,7 +596,7 @@ def dash_step(origin_url: str, origin_pid: int, variant: DashVariant, listeners:
             f"{edge.pids()}; joining at {join_rate:g}/s, then a {warmup:g} s warm-up, then "
             f"{window_segments} segments")
         budget = JOIN_ALLOWANCE + warmup + (window_segments + 2) * dash.SEGMENT_SECONDS + 30
-        run = DashListeners(edge.url, listeners, budget, join_rate, variant.manifest_refresh)
+        run = DashListeners(edge.url, listeners, budget, join_rate, variant)
         try:
             joined_by = time.monotonic() + JOIN_ALLOWANCE
             while time.monotonic() < joined_by:
@@ -592,9 +613,9 @@ def dash_step(origin_url: str, origin_pid: int, variant: DashVariant, listeners:
             # window's first segment (a player with an early clock asks before it).
             backend = BackendLog(edge)
             now = time.time()
-            first = math.ceil((now + DASH_WINDOW_MARGIN + 2.0 - start - dash.CHUNK_SECONDS)
+            first = math.ceil((now + DASH_WINDOW_MARGIN + 2.0 - start - variant.chunk_seconds)
                               / dash.SEGMENT_SECONDS)
-            t0 = start + first * dash.SEGMENT_SECONDS + dash.CHUNK_SECONDS - DASH_WINDOW_MARGIN
+            t0 = start + first * dash.SEGMENT_SECONDS + variant.chunk_seconds - DASH_WINDOW_MARGIN
             t1 = t0 + window_segments * dash.SEGMENT_SECONDS
             time.sleep(max(0.0, t0 - time.time()))
             run.start_window()
@@ -641,7 +662,7 @@ def dash_step(origin_url: str, origin_pid: int, variant: DashVariant, listeners:
         rest_cpu_pct=pct(busy0, busy1) - varnish - origin - generator,
         requests=delta["requests"], listener_seconds=float(measured["listener_seconds"]),
         chunks_per_listener_s=float(measured["chunks_per_listener_s"]),
-        segments=window_segments, origin_segment_requests=urls.get("segment", 0),
+        chunk_seconds=variant.chunk_seconds, segments=window_segments, origin_segment_requests=urls.get("segment", 0),
         origin_requests=origin1 - origin0, origin_urls=urls,
         chunk_delay_p50=delay["p50"], chunk_delay_p95=delay["p95"],
         chunk_delay_p99=delay["p99"], chunk_delay_max=delay.get("max", math.nan),
@@ -683,7 +704,8 @@ def main() -> None:
                         help="Icecast and LL-DASH rows only (no LL-HLS rows)")
     parser.add_argument("--no-dash", action="store_true", help="no LL-DASH rows")
     parser.add_argument("--dash-levers", action="store_true",
-                        help="also LL-DASH rows with other varnishd parameters")
+                        help="also LL-DASH rows with other varnishd parameters, the MPD "
+                        "every 8 s, and 2.048 s chunks (an origin of their own)")
     parser.add_argument("--dash-join-rate", type=float, default=DASH_JOIN_RATE,
                         help="DASH players joining per second")
     parser.add_argument("--dash-window-segments", type=int, default=DASH_WINDOW_SEGMENTS,
@@ -770,7 +792,7 @@ def main() -> None:
                                 http_extra=variant.http_extra)
                         if DEFAULT not in group or n not in dash_sizes:
                             continue
-                        for dash_variant in dash_variants:
+                        for dash_variant in (v for v in dash_variants if not v.patched_env):
                             try:
                                 dash_rows[(dash_variant.name, n)] = dash_step(
                                     origin.base_url, origin.process.pid, dash_variant, n,
@@ -780,6 +802,26 @@ def main() -> None:
                             except Exception as error:  # noqa: BLE001 - reported below
                                 log(f"dash step {n} ({dash_variant.name}) failed: {error!r}")
                                 failed.append(f"{dash_variant.name} at {n}: {error!r}")
+            # Variants with other chunks: their own patched origin, after every size's
+            # Icecast row (the ratio is to Icecast at the same size in the same run).
+            for dash_variant in (v for v in dash_variants if v.patched_env):
+                with running_origin(extra_env=dash_variant.patched_env) as origin, \
+                        httpx.Client() as client:
+                    log(f"origin pid {origin.process.pid} for: {dash_variant.name}")
+                    # A new Space: let it make a whole segment first, as the default
+                    # origin has by the time its DASH steps run.
+                    start = period_start(client, f"{origin.base_url}/hls/demo/{dash.MANIFEST_NAME}")
+                    time.sleep(max(0.0, start + dash.SEGMENT_SECONDS + dash_variant.chunk_seconds
+                                   - time.time()))
+                    for n in dash_sizes:
+                        try:
+                            dash_rows[(dash_variant.name, n)] = dash_step(
+                                origin.base_url, origin.process.pid, dash_variant, n,
+                                dash_warmup, args.dash_window_segments, args.dash_join_rate,
+                                tmp / f"varnish-{len(dash_rows)}", deadline)
+                        except Exception as error:  # noqa: BLE001 - reported below
+                            log(f"dash step {n} ({dash_variant.name}) failed: {error!r}")
+                            failed.append(f"{dash_variant.name} at {n}: {error!r}")
             source.stop_event.set()
             source.join(timeout=5)
     print()
@@ -856,7 +898,7 @@ def main() -> None:
                          f"{d.origin_requests_per_segment:.2f} per segment "
                          f"({d.all_origin_requests_per_segment:.1f} all)",
                          f"{d.chunk_delay_p50:.3f}/{d.chunk_delay_p95:.3f} chunk",
-                         f"{d.chunks_per_listener_s * dash.CHUNK_SECONDS:.2f} s/s",
+                         f"{d.chunks_per_listener_s * d.chunk_seconds:.2f} s/s",
                          "-", f"{d.generator_cpu_pct:.0f}", f"{d.rest_cpu_pct:.0f}",
                          dash_limit(d)])
             summary.append({"listeners": n, "path": "ll-dash", "row": d.variant,

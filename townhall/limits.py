@@ -24,7 +24,8 @@ AAC_BITRATE = 64_000
 # delivery thread of the object): with a stand-in origin (issue #16's table), Varnish
 # with 1 s chunks was at Icecast's cost where 0.5 s chunks cost 1.5x; behind Townhall's
 # origin, 1.07-1.8x for Varnish alone (BENCHMARKS.md §13). Longer chunks cost latency:
-# a player waits for a whole chunk. 4 parts = 1.024 s per chunk.
+# a player waits for a whole chunk (2.048 s chunks: varnishd -34 %, dash.js ~1 s further
+# behind, over the 2 s target). 4 parts = 1.024 s per chunk.
 DASH_PARTS_PER_CHUNK = 4
 # 8 chunks = 8.192 s per segment (4 HLS segments): about one request per 8 s, and the
 # per-request share of the cost below a fifth.
