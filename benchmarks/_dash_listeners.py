@@ -1,15 +1,16 @@
 """Many LL-DASH listeners in one asyncio process, each behaving like dash.js on a live
 chunked-CMAF MPD (townhall/media/dash.py), for benchmarks/icecast_side_by_side.py.
 
-    python -m benchmarks._dash_listeners BASE_URL SPACE LISTENERS SECONDS [JOIN_PER_S]
+    python -m benchmarks._dash_listeners BASE_URL SPACE LISTENERS SECONDS [JOIN_PER_S [MPD_S]]
 
 Each listener, from its own source address (127.20.x.y): at join GET /hls/clock (the
 MPD's UTCTiming), the MPD and the init segment; it computes the newest available
 segment from the clock and Period@start (available one chunk after it starts:
 availabilityTimeOffset), asks for it and reads it as it streams; then asks for the
 next one at its availability time, and so on; the MPD again every
-limits.DASH_MANIFEST_REFRESH_SECONDS (or the sixth argument's seconds). Two keep-alive connections per listener, as a
-browser would hold them: one for segments (busy ~7 of every 8 s), one for the rest.
+limits.DASH_MANIFEST_REFRESH_SECONDS (or the sixth argument's seconds). Two keep-alive
+connections per listener, as a browser would hold them: one for segments (busy ~7 of
+every 8 s), one for the rest.
 
 Chunk delay: the generator counts the `mdat` boxes of each segment as they arrive (one
 per 0.256 s part, as dash.js hands a chunk on when its `mdat` completes); when the last

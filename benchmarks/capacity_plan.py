@@ -134,9 +134,9 @@ def plan(results: dict, listeners: int) -> tuple[list[dict], dict[str, float]]:
         else:
             origin_cores = math.nan
         lines.append({
-            # Icecast's row: the listeners it had accepted (its backlog of 5 slows joins).
-            "path": name, "measured_at": round(row.get("listeners_in_window") or row["listeners"]),
-            "size": row["listeners"], "kept_up": row.get("kept_up"),
+            "path": name, "size": row["listeners"], "kept_up": row.get("kept_up"),
+            # Icecast's row: the listeners it had (older runs: fewer than asked for).
+            "measured_at": round(row.get("listeners_in_window") or row["listeners"]),
             "cpu_s_per_1000_listener_min": row["cpu_s_per_1000_listener_min"],
             "edge_cpu_s_per_1000_listener_min": row["edge_cpu_s_per_1000_listener_min"],
             "ratio": row["ratio"],

@@ -40,8 +40,9 @@ chunks stream, the MPD every 30 s (DASH_MANIFEST_REFRESH_SECONDS). The window is
 whole segments long and ends just before a segment becomes available, so every origin
 fetch of a segment that starts in it has ended in it. `--dash-levers` adds rows with
 other varnishd parameters, the MPD every 8 s, and 2.048 s chunks (an origin and a
-generator patched by benchmarks/_parts.py, after every size's Icecast row). `--dash-sizes` (default: `--sizes` and 3000) adds an Icecast step
-at any size Icecast has not run at, so every ratio is to Icecast in the same run.
+generator patched by benchmarks/_parts.py, after every size's Icecast row).
+`--dash-sizes` (default: `--sizes` and 3000) adds an Icecast step at any size Icecast
+has not run at, so every ratio is to Icecast in the same run.
 
 The figures per row, and what limits each:
 * server CPU per 1,000 listener-minutes: the server processes' CPU-seconds over the
@@ -135,7 +136,8 @@ DASH_JOIN_RATE = 100.0
 DASH_WINDOW_SEGMENTS = 4
 # The DASH window ends this long before a segment becomes available (see dash_step).
 DASH_WINDOW_MARGIN = 0.3
-# A listener that kept up got ~0.98 of the chunks per second its chunk length makes.
+# Kept up: at least this many seconds of audio a second (one that kept up got ~0.98;
+# the window's edges cut a chunk off).
 KEPT_UP_CHUNK_SHARE = 0.9
 
 
@@ -533,6 +535,20 @@ def period_start(client: httpx.Client, url: str) -> float:
     raise RuntimeError(f"no Period in {url}")
 
 
+def ratio(cost: float, icecast_cost: float) -> float:
+    """cost × Icecast's; NaN when Icecast's CPU was below the clock's resolution (a short
+    window with few listeners reads 0.0)."""
+    return cost / icecast_cost if icecast_cost > 0 else math.nan
+
+
+def wait_for_first_segment(origin_url: str, variant: DashVariant) -> None:
+    """A new origin's Space: until its first segment is whole (and its next one's first
+    chunk is out), as the long-running default origin's is when its DASH steps run."""
+    with httpx.Client() as client:
+        start = period_start(client, f"{origin_url}/hls/demo/{dash.MANIFEST_NAME}")
+    time.sleep(max(0.0, start + dash.SEGMENT_SECONDS + variant.chunk_seconds - time.time()))
+
+
 class BackendLog:
     """varnishncsa -b (one line per request varnishd sent to an origin, written when it
     ended) for a window: a separate reader of varnishd's shared memory, not counted."""
@@ -662,7 +678,8 @@ def dash_step(origin_url: str, origin_pid: int, variant: DashVariant, listeners:
         rest_cpu_pct=pct(busy0, busy1) - varnish - origin - generator,
         requests=delta["requests"], listener_seconds=float(measured["listener_seconds"]),
         chunks_per_listener_s=float(measured["chunks_per_listener_s"]),
-        chunk_seconds=variant.chunk_seconds, segments=window_segments, origin_segment_requests=urls.get("segment", 0),
+        chunk_seconds=variant.chunk_seconds, segments=window_segments,
+        origin_segment_requests=urls.get("segment", 0),
         origin_requests=origin1 - origin0, origin_urls=urls,
         chunk_delay_p50=delay["p50"], chunk_delay_p95=delay["p95"],
         chunk_delay_p99=delay["p99"], chunk_delay_max=delay.get("max", math.nan),
@@ -755,6 +772,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="townhall-icecast-") as tmp_name:
         tmp = Path(tmp_name)
         program = make_program(tmp)
+
+        def dash_row(origin: Any, variant: DashVariant, n: int) -> None:
+            """One LL-DASH step; a failure is reported with the results, not raised."""
+            try:
+                dash_rows[(variant.name, n)] = dash_step(
+                    origin.base_url, origin.process.pid, variant, n, dash_warmup,
+                    args.dash_window_segments, args.dash_join_rate,
+                    tmp / f"varnish-{len(dash_rows)}", deadline)
+            except Exception as error:  # noqa: BLE001 - reported below
+                log(f"dash step {n} ({variant.name}) failed: {error!r}")
+                failed.append(f"{variant.name} at {n}: {error!r}")
         with Icecast(tmp / "icecast", free_port(), max(all_sizes) + 50,
                      args.icecast_burst) as ice:
             source = Source(program, ice.port, total + 60)
@@ -793,35 +821,15 @@ def main() -> None:
                         if DEFAULT not in group or n not in dash_sizes:
                             continue
                         for dash_variant in (v for v in dash_variants if not v.patched_env):
-                            try:
-                                dash_rows[(dash_variant.name, n)] = dash_step(
-                                    origin.base_url, origin.process.pid, dash_variant, n,
-                                    dash_warmup, args.dash_window_segments,
-                                    args.dash_join_rate, tmp / f"varnish-{len(dash_rows)}",
-                                    deadline)
-                            except Exception as error:  # noqa: BLE001 - reported below
-                                log(f"dash step {n} ({dash_variant.name}) failed: {error!r}")
-                                failed.append(f"{dash_variant.name} at {n}: {error!r}")
+                            dash_row(origin, dash_variant, n)
             # Variants with other chunks: their own patched origin, after every size's
             # Icecast row (the ratio is to Icecast at the same size in the same run).
             for dash_variant in (v for v in dash_variants if v.patched_env):
-                with running_origin(extra_env=dash_variant.patched_env) as origin, \
-                        httpx.Client() as client:
+                with running_origin(extra_env=dash_variant.patched_env) as origin:
                     log(f"origin pid {origin.process.pid} for: {dash_variant.name}")
-                    # A new Space: let it make a whole segment first, as the default
-                    # origin has by the time its DASH steps run.
-                    start = period_start(client, f"{origin.base_url}/hls/demo/{dash.MANIFEST_NAME}")
-                    time.sleep(max(0.0, start + dash.SEGMENT_SECONDS + dash_variant.chunk_seconds
-                                   - time.time()))
+                    wait_for_first_segment(origin.base_url, dash_variant)
                     for n in dash_sizes:
-                        try:
-                            dash_rows[(dash_variant.name, n)] = dash_step(
-                                origin.base_url, origin.process.pid, dash_variant, n,
-                                dash_warmup, args.dash_window_segments, args.dash_join_rate,
-                                tmp / f"varnish-{len(dash_rows)}", deadline)
-                        except Exception as error:  # noqa: BLE001 - reported below
-                            log(f"dash step {n} ({dash_variant.name}) failed: {error!r}")
-                            failed.append(f"{dash_variant.name} at {n}: {error!r}")
+                        dash_row(origin, dash_variant, n)
             source.stop_event.set()
             source.join(timeout=5)
     print()
@@ -864,7 +872,7 @@ def main() -> None:
             rows.append([n, variant.name + " (LL-HLS via nginx)",
                          f"{step.nginx_cpu_pct:.1f} + {step.origin_cpu_pct:.1f}",
                          f"{cost:.2f} (edge {edge_cost:.2f})",
-                         f"{cost / ice_cost:.2f} (edge {edge_cost / ice_cost:.2f})",
+                         f"{ratio(cost, ice_cost):.2f} (edge {ratio(edge_cost, ice_cost):.2f})",
                          f"{per_s:.2f}", f"{per_s * 3600:.0f}",
                          f"{step.origin_requests_per_part:.2f} per part",
                          f"{step.age_p50:.2f}/{step.age_p95:.2f} part age",
@@ -878,7 +886,7 @@ def main() -> None:
                 "cpu_s_per_1000_listener_min": cost,
                 "edge_cpu_s_per_1000_listener_min": edge_cost,
                 "edge_cpu_pct": step.nginx_cpu_pct, "origin_cpu_pct": step.origin_cpu_pct,
-                "ratio": cost / ice_cost, "requests_per_listener_s": per_s,
+                "ratio": ratio(cost, ice_cost), "requests_per_listener_s": per_s,
                 "origin_requests_per_part": step.origin_requests_per_part,
                 "origin_requests_per_s": step.origin_requests / step.window,
                 "delay_p50": step.age_p50, "delay_p95": step.age_p95,
@@ -892,7 +900,7 @@ def main() -> None:
             cost, edge_cost = d.cpu_s_per_1000_listener_min, d.edge_cpu_s_per_1000_listener_min
             rows.append([n, d.variant, f"{d.varnish_cpu_pct:.1f} + {d.origin_cpu_pct:.1f}",
                          f"{cost:.2f} (edge {edge_cost:.2f})",
-                         f"{cost / ice_cost:.2f} (edge {edge_cost / ice_cost:.2f})",
+                         f"{ratio(cost, ice_cost):.2f} (edge {ratio(edge_cost, ice_cost):.2f})",
                          f"{d.requests_per_listener_s:.3f}",
                          f"{d.requests_per_listener_s * 3600:.0f}",
                          f"{d.origin_requests_per_segment:.2f} per segment "
@@ -903,7 +911,7 @@ def main() -> None:
                          dash_limit(d)])
             summary.append({"listeners": n, "path": "ll-dash", "row": d.variant,
                             **d.figures(), "edge_cpu_pct": d.varnish_cpu_pct,
-                            "origin_cpu_pct": d.origin_cpu_pct, "ratio": cost / ice_cost,
+                            "origin_cpu_pct": d.origin_cpu_pct, "ratio": ratio(cost, ice_cost),
                             "origin_requests_per_s": d.origin_requests / d.window,
                             "delay_p50": d.chunk_delay_p50, "delay_p95": d.chunk_delay_p95,
                             "generator_cpu_pct": d.generator_cpu_pct,

@@ -297,8 +297,9 @@ def test_a_live_hls_listener_set_back_catches_up_to_its_target(server, browser) 
             what="the player to be behind its target after the set-back")
     wait_js(page, "() => townhallPlayer.audio.playbackRate > 1", UI_MS,
             what="the player to play faster while behind")
-    wait_js(page, f"() => ({BEHIND_TARGET})() < {CAUGHT_UP_S} && townhallPlayer.audio.playbackRate === 1",
-            CATCH_UP_MS, what=f"the player back within {CAUGHT_UP_S} s of its target, at normal speed")
+    caught_up = f"() => ({BEHIND_TARGET})() < {CAUGHT_UP_S} && townhallPlayer.audio.playbackRate === 1"
+    wait_js(page, caught_up, CATCH_UP_MS,
+            what=f"the player back within {CAUGHT_UP_S} s of its target, at normal speed")
     behind = page.evaluate(BEHIND_TARGET)
     print(f"set back {SET_BACK_S} s; caught up to {behind:.3f} s behind its target")
     wait_playing(page, 1.0, PLAY_TIMEOUT_MS, "the demo after catching up")
