@@ -16,6 +16,7 @@ from townhall.testing.waiting import wait_until_async
 from townhall.backends.audience import MIN_BEACON_GAP
 from townhall.backends.memory.audience import AudienceBook
 from townhall.backends.redis.audience import RedisAudienceBook
+from townhall.backends.redis.capacity import NodeRoom
 from townhall.backends.redis.leases import LEASE_SECONDS, MediaLeases
 from townhall.backends.redis.bus import RedisBus
 from townhall.backends.redis.segments import RedisSegmentStore
@@ -84,6 +85,26 @@ async def test_leases_have_one_holder_and_lapse(two_nodes) -> None:  # type: ign
     # A lease that vanished (Redis restarted empty) is taken again by its holder.
     await two_nodes[0].delete("townhall:lease:s1")
     assert not await b.renew("s1") and await b.acquire("s1")
+
+
+async def test_a_full_node_finds_the_node_with_most_room_and_never_a_dead_one(two_nodes) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = (NodeRoom(two_nodes[i % 2], f"http://{name}") for i, name in enumerate("abc"))
+    assert await a.with_room(0.05) is None  # nobody else has reported
+    await a.report(0.0)
+    await b.report(0.05)
+    await c.report(0.30)
+    assert await a.with_room(0.05) == "http://c"  # the most room
+    assert await c.with_room(0.05) == "http://b"  # never itself
+    assert await c.with_room(0.06) is None  # b has too little
+    await two_nodes[0].pexpire("townhall:room:http://c", 50)  # c stops reporting (dies)
+
+    async def c_passed_over() -> bool:
+        return await a.with_room(0.05) == "http://b"
+
+    await wait_until_async(c_passed_over, "c's report to lapse", LEASE_SECONDS, interval=0.01)
+    assert await two_nodes[0].smembers("townhall:nodes") == {b"http://a", b"http://b"}
+    await c.report(0.30)  # back: chosen again
+    assert await a.with_room(0.05) == "http://c"
 
 
 @pytest.mark.parametrize("book_kind", ["memory", "redis"])

@@ -24,9 +24,10 @@ from townhall.app.locks import SpaceLocks
 from townhall.app.outages import BACKEND_ERRORS, Outage
 from townhall.backends.bus import EventBus, Message
 from townhall.backends.audience import AudienceBook
+from townhall.backends.redis.capacity import NodeRoom
 from townhall.backends.redis.leases import LEASE_SECONDS, RENEW_EVERY, MediaLeases
 from townhall.domain import Event
-from townhall.domain.capacity import MixLoad, admit
+from townhall.domain.capacity import MixLoad, admit, cost_of
 from townhall.domain.errors import Unavailable
 from townhall.domain.events import (CaptionsChanged, MuteChanged, RecordingCut, Removed, RoleChanged,
                                     StateChanged, event_from_json, event_json)
@@ -61,7 +62,7 @@ class MediaHost:
     def __init__(self, db: Database, store: SegmentStore, whip: WhipEndpoint, bus: EventBus,
                  audience: AudienceBook, locks: SpaceLocks,
                  recordings: Path, leases: MediaLeases | None = None,
-                 mix_budget: float = limits.MIX_BUDGET) -> None:
+                 mix_budget: float = limits.MIX_BUDGET, room: NodeRoom | None = None) -> None:
         self.db = db
         self.mix_budget = mix_budget  # share of one core this node plans to mix with
         self.store = store
@@ -71,6 +72,8 @@ class MediaHost:
         self.locks = locks
         self.recordings = recordings
         self.leases = leases
+        # Cluster: every node's free mixing room, so a full node can hand a go-live on.
+        self.room = room
         self.media: dict[str, SpaceMedia] = {}
         self._starting = asyncio.Lock()  # the media dict and the waiting-room count
         self._lease_keeper: asyncio.Task[None] | None = None
@@ -110,6 +113,24 @@ class MediaHost:
               spaces=0 if space_id in self.media else 1)
 
     # -- starting and stopping --------------------------------------------------------
+    async def mixed_elsewhere(self, space_id: str) -> str | None:
+        """Cluster: the URL of the other node that mixes this Space now, if one does."""
+        if self.leases is None or space_id in self.media:
+            return None
+        owner = await self.leases.owner(space_id)
+        return owner if owner and owner != self.leases.node else None
+
+    async def node_with_room(self, spaces: int = 1, speakers: int = 1) -> str | None:
+        """Cluster: the URL of another node with room to mix `spaces` more Spaces and
+        `speakers` more speakers (the one with most room), or None."""
+        if self.room is None:
+            return None
+        return await self.room.with_room(cost_of(spaces, speakers))
+
+    async def _report_room(self) -> None:
+        if self.room is not None:
+            await self.room.report(self.mix_budget - self.mix_load().cost)
+
     async def start_media(self, space_id: str, recording: bool = True) -> SpaceMedia:
         """This node's media for the Space, started if needed. In a cluster it must own
         the Space's lease: MediaElsewhere names the node that does."""
@@ -312,6 +333,7 @@ class MediaHost:
                     if not await self.leases.acquire(space_id):
                         log.warning("lost the media lease of %s; stopping here", space_id)
                         await self._under_lock(space_id, self._drop_media)
+                await self._report_room()
                 if time.monotonic() - last_read > LIVE_SPACES_EVERY:
                     live = await threads.run(threads.DATABASE, self._live_space_ids)
                     last_read = time.monotonic()

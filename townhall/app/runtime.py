@@ -49,6 +49,7 @@ from townhall.backends.redis.audience import RedisAudienceBook
 from townhall.backends.redis.bus import RedisBus
 from townhall.backends.redis.jobs import RedisJobQueue
 from townhall.backends.memory.jobs import MemoryJobQueue
+from townhall.backends.redis.capacity import NodeRoom
 from townhall.backends.redis.leases import MediaLeases
 from townhall.backends.redis.segments import RedisSegmentStore
 from townhall.config import Settings
@@ -81,6 +82,7 @@ class Services:
     audience: AudienceBook = field(default_factory=MemoryAudienceBook)
     incident_book: IncidentBook = field(default_factory=MemoryIncidentBook)
     leases: MediaLeases | None = None  # cluster mode only
+    room: NodeRoom | None = None  # cluster mode only
     redis: redis.Redis | None = None
     locks: SpaceLocks = field(default_factory=SpaceLocks)
     loop_lag: LoopLag = field(default_factory=LoopLag)
@@ -120,7 +122,7 @@ class Services:
         self._make_rate_limits()
         self.host = MediaHost(self.db, self.store, self.whip, self.bus, self.audience, self.locks,
                               self.settings.recordings_path, self.leases,
-                              mix_budget=self.settings.mix_budget)
+                              mix_budget=self.settings.mix_budget, room=self.room)
         self.incidents = IncidentCollector(self.incident_book, self.host.media, self.host.on_air,
                                            self.settings.timeline_bucket_seconds)
         self.host.more_figures = self.incidents.finish
@@ -211,7 +213,8 @@ class Services:
             shared = {"redis": client, "store": RedisSegmentStore(client), "bus": RedisBus(client),
                       "audience": RedisAudienceBook(client),
                       "incident_book": RedisIncidentBook(client),
-                      "leases": MediaLeases(client, settings.own_url)}
+                      "leases": MediaLeases(client, settings.own_url),
+                      "room": NodeRoom(client, settings.own_url)}
         bus: EventBus = shared.pop("bus", None) or EventBus()  # type: ignore[assignment]
 
         def stage_changed(space_id: str, user_id: int, on_stage: bool) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 
 from townhall.app.locks import SpaceLocks
-from townhall.app.media_host import MediaHost
+from townhall.app.media_host import MediaElsewhere, MediaHost
 from townhall.backends.ratelimit import RateLimiter
 from townhall.domain import Room
 from townhall.domain.errors import INVALID_TOKEN, Forbidden, Unauthorized
@@ -60,6 +60,11 @@ class Stage:
         async with self.locks.hold(space_id):
             room = await self._room(space_id)
             room.check_can_publish(user_id)
+            # Mixed by another node: the offer goes there, and so does its admission (a
+            # full node must not refuse a speaker it would not mix).
+            owner = await self.host.mixed_elsewhere(space_id)
+            if owner is not None:
+                raise MediaElsewhere(owner)
             self.host.admit_speaker(space_id, user_id)
             media = self.host.media.get(space_id) or await self.host.start_media(space_id)
             # Checked again with the media running (no await until the WHIP endpoint

@@ -32,6 +32,11 @@ class MixLoad:
         return self.spaces * limits.SPACE_MIX_COST + self.speakers * limits.SPEAKER_MIX_COST
 
 
+def cost_of(spaces: int = 0, speakers: int = 0) -> float:
+    """What `spaces` Spaces and `speakers` speakers cost to mix, in shares of one core."""
+    return MixLoad(spaces, speakers).cost
+
+
 def admit(load: MixLoad, budget: float, spaces: int = 0, speakers: int = 0) -> None:
     """Raise NodeFull unless `spaces` more Spaces and `speakers` more speakers fit."""
     after = MixLoad(load.spaces + spaces, load.speakers + speakers)

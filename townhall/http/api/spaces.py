@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -21,11 +23,15 @@ from townhall.store import search as search_store
 from townhall.store.discover import fresh_upcoming
 from townhall.http.common.deps import client_key, current_user, public_base, require_user, services
 from townhall.http.common.errors_doc import API_ERRORS, error_responses
+from townhall.http.common.forward import forward, was_forwarded
+from townhall.domain.capacity import NodeFull
 from townhall.domain.errors import LIMIT_REACHED, BadRequest, Conflict
 from townhall.http.delivery.signed import privacy
 from townhall.domain import Decision, IllegalTransition, Room, SpaceState
 from townhall.store.db import new_token
 from townhall.store.models import Space, User, WhipToken, utcnow
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/spaces", tags=["spaces"], responses=API_ERRORS)
 # Spaces shown in each list on the home page.
@@ -286,12 +292,35 @@ async def go_live(space_id: str, request: Request, user: SignedIn) -> SpaceOut:
         space.started_at = utcnow()
 
     # Its media starts (or a waiting room starts recording) as the decision's effect.
-    # A node that cannot mix one more Space refuses before anything is decided (503
-    # node_full); go-lives take turns here so two at once cannot both slip in.
+    # A node that cannot mix one more Space decides nothing: in a cluster it hands the
+    # go-live to the node with most room, which decides and mixes it; with none, 503
+    # node_full. Go-lives take turns here so two at once cannot both slip in.
     async with svc.locks.hold(f"host:{user.id}"), svc.locks.hold(MIXING_ADMISSION):
-        svc.host.admit_space(space_id)
-        return await act(request, space_id, user, lambda room: room.go_live(user.id),
-                         before=started)
+        try:
+            svc.host.admit_space(space_id)
+        except NodeFull:
+            roomier = None if was_forwarded(request) else await svc.host.node_with_room()
+            if roomier is None:
+                raise
+        else:
+            return await act(request, space_id, user, lambda room: room.go_live(user.id),
+                             before=started)
+    return await _hand_over(roomier, request)
+
+
+# What a go-live handed to another node needs: the person's session (or token), and the
+# Origin and Host the first node already checked, so the other checks the same.
+_GO_LIVE_HEADERS = ("cookie", "authorization", "content-type", "origin", "host",
+                    "x-forwarded-proto")
+
+
+async def _hand_over(node: str, request: Request) -> Response:
+    try:
+        return await forward(node, request, await request.body(), _GO_LIVE_HEADERS)
+    except httpx.HTTPError:  # it died since it reported: this node's own answer stands
+        log.warning("handing a go-live to %s failed", node)
+        raise NodeFull("Every server is mixing as many Spaces as it can right now. "
+                       "Try again in a minute.") from None
 
 
 @router.post("/{space_id}/end", response_model=SpaceOut)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from townhall import limits
 from townhall.http.common.deps import services
 from townhall.http.common.errors_doc import error_responses
+from townhall.http.common.forward import forward
 from townhall.domain.errors import (
     Forbidden,
     NotFound,
@@ -22,7 +23,6 @@ router = APIRouter(prefix="/whip", tags=["whip"],
                    responses=error_responses(400, 401, 403, 404, 405, 413, 415, 422, 429, 503,
                                                 text=(405,)))
 # Cluster: a WHIP request for a Space mixed on another node is passed on to it.
-PROXY_TIMEOUT = 20.0
 _FORWARDED_HEADERS = ("authorization", "content-type")
 
 
@@ -55,22 +55,15 @@ async def publish(space_id: str, request: Request) -> Response:
 
 
 async def _proxy_to_owner(owner: str, request: Request, body: bytes = b"") -> Response:
-    """Cluster: another node mixes this Space, so the request goes there (RFC 9725 lets
-    a server proxy or redirect; browsers drop the Authorization header on a redirect to
-    another origin, so proxying is what works for every client). The resource URL the
-    owner answers with is a path that any node proxies the same way."""
+    """Cluster: another node mixes this Space, so the request goes there. The resource
+    URL the owner answers with is a path that any node proxies the same way."""
     if not owner:
         raise MediaMoving("this Space's media is moving between nodes; try again")
-    headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_HEADERS}
     try:
-        async with httpx.AsyncClient(timeout=PROXY_TIMEOUT) as client:
-            answer = await client.request(request.method, f"{owner}{request.url.path}",
-                                          content=body, headers=headers)
+        return await forward(owner, request, body, _FORWARDED_HEADERS)
     except httpx.HTTPError:
         # The owner is unreachable: its lease lapses within seconds and a node takes over.
         raise MediaMoving("the node mixing this Space does not answer; try again") from None
-    kept = {k: v for k, v in answer.headers.items() if k.lower() in ("location", "content-type")}
-    return Response(answer.content, status_code=answer.status_code, headers=kept)
 
 
 @router.delete("/{space_id}/{resource_id}", status_code=200, response_class=Response)
