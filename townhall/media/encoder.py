@@ -41,8 +41,21 @@ class _Sink(io.RawIOBase):
         return len(data)
 
 
+# The encoder hands out the packet that closes a part only once it has this many
+# samples beyond the part's end: its 1024-sample delay, then the next part's first frame
+# (the muxer closes a fragment when the next one begins). Checked against feeding
+# every tick in tests/media/test_encoder.py.
+PART_LOOKAHEAD_SAMPLES = 2 * limits.AAC_FRAME_SAMPLES
+
+
 class AacPartEncoder:
     """Encode with PyAV and cut parts of AAC_FRAMES_PER_PART frames each.
+
+    Ticks are held back and encoded together at the tick that completes a part: the part
+    comes out at the same tick as if every tick were encoded on its own, for one encoder
+    call per part instead of ~13. Each call costs far more than its audio (PyAV's
+    per-call conversion and pts arithmetic in Python, caches gone cold since the last
+    tick): an idle live Space spent 1.1 % of a core less this way (BENCHMARKS.md §12).
 
     Not thread-safe; owned by one Space's media worker thread.
     """
@@ -67,7 +80,11 @@ class AacPartEncoder:
         )
         self._stream = self._container.add_stream("aac", rate=limits.SAMPLE_RATE, layout="mono")
         self._stream.bit_rate = bitrate
-        self._pts = 0
+        self._pts = 0  # samples handed to the encoder
+        self._held: list[np.ndarray] = []  # ticks not encoded yet
+        self._held_samples = 0
+        self._part_samples = frames_per_part * limits.AAC_FRAME_SAMPLES
+        self._next_part_end = self._part_samples  # on the timeline of samples fed
         self._closed = False
 
     @property
@@ -75,20 +92,35 @@ class AacPartEncoder:
         return self._splitter.init_segment
 
     def encode(self, pcm: np.ndarray) -> list[EncodedPart]:
-        """Encode mono int16 samples; return the parts completed by them."""
+        """Take mono int16 samples; return the parts completed by them."""
+        self._held.append(pcm)
+        self._held_samples += pcm.shape[-1]
+        if self._pts + self._held_samples < self._next_part_end + PART_LOOKAHEAD_SAMPLES:
+            return []  # no part can be complete yet
+        self._encode_held()
+        parts = self._take_parts()
+        if parts:
+            self._next_part_end = parts[-1].start + parts[-1].samples + self._part_samples
+        return parts
+
+    def _encode_held(self) -> None:
+        if not self._held:
+            return
+        pcm = np.concatenate(self._held) if len(self._held) > 1 else self._held[0]
+        self._held, self._held_samples = [], 0
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = limits.SAMPLE_RATE
         frame.pts = self._pts
         self._pts += pcm.shape[-1]
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
-        return self._take_parts()
 
     def close(self) -> list[EncodedPart]:
-        """Flush the encoder; return the last (possibly short) part."""
+        """Flush the encoder; return the last parts (the very last possibly short)."""
         if self._closed:
             return []
         self._closed = True
+        self._encode_held()
         for packet in self._stream.encode(None):
             self._container.mux(packet)
         self._container.close()
