@@ -125,7 +125,9 @@ class MixerWorker:
             out = self.mix_minus_encoders.encode(listeners, self.levels, program, minus)
             self._loop.call_soon_threadsafe(self._on_mix_minus, out)
         started = time.perf_counter()
-        parts = self.encoder.encode(program)
+        # Nobody to mix (a waiting room, a Space whose speakers are all away): its
+        # silence may be encoded a part at a time (townhall/media/encoder.py).
+        parts = self.encoder.encode(program, hold=not inputs and not self.sources)
         self.encode_seconds_total += time.perf_counter() - started
         self._emit_parts(parts)
 
