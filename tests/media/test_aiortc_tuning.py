@@ -168,3 +168,73 @@ async def test_silence_the_sender_marks_is_not_decoded_and_reaches_the_mixer_as_
     await arrives(None, tone)  # no level sent: decoded
     assert in_place.skipped == 1 and [f.samples for f in frames] == [960] * 5
     assert [bool(f.to_ndarray().any()) for f in frames] == [True, False, True, True, True]
+
+
+async def test_mix_minus_sent_directly_is_heard_by_the_peer_and_counted_in_its_reports() -> None:
+    """Two aiortc peers over loopback: the server's track sends through DirectSend (no
+    recv() of the track, no aiortc sending task), the other peer decodes a 440 Hz tone
+    from it, and the sender's own statistics count every packet."""
+    import asyncio
+
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    from townhall import limits
+    from townhall.media.opus import OpusStream
+    from townhall.media.webrtc.aiortc_tuning import DirectSend, send_directly
+    from townhall.media.webrtc.tracks import MixMinusTrack
+    from townhall.testing.audio import dominant_frequency
+
+    listener = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    server = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    heard: asyncio.Queue = asyncio.Queue()
+    listener.on("track", heard.put_nowait)
+    listener.addTransceiver("audio", direction="recvonly")
+    try:
+        await listener.setLocalDescription(await listener.createOffer())
+        await server.setRemoteDescription(listener.localDescription)
+        mix_minus = MixMinusTrack()
+        mix_minus.direct = send_directly(server.addTrack(mix_minus))
+        assert isinstance(mix_minus.direct, DirectSend)
+        assert not mix_minus.direct.send(b"\xf8", 0)  # not connected yet: refused, no error
+        await server.setLocalDescription(await server.createAnswer())
+        await listener.setRemoteDescription(server.localDescription)
+        track = await asyncio.wait_for(heard.get(), 10)
+
+        opus = OpusStream()
+        t = np.arange(limits.TICK_SAMPLES) / limits.SAMPLE_RATE
+        sent = 0
+
+        async def tick(n: int) -> None:
+            """Feed packets `n` .. the way the mixer's loop callback does, at its pace."""
+            nonlocal sent
+            pcm = (8000 * np.sin(2 * np.pi * 440 * (t + n * limits.TICK_SAMPLES / limits.SAMPLE_RATE)))
+            mix_minus.feed(opus.encode(pcm.astype(np.int16)))
+            sent += 1
+            await asyncio.sleep(limits.TICK_SAMPLES / limits.SAMPLE_RATE)
+
+        async def feed_until_connected() -> None:
+            n = 0
+            while mix_minus.direct.sent == 0:  # DTLS not yet up: the clock runs on
+                await tick(n)
+                n += 1
+            for k in range(n, n + 100):
+                await tick(k)
+
+        feeding = asyncio.create_task(feed_until_connected())
+        frames = []
+        while len(frames) < 60:
+            frames.append((await asyncio.wait_for(track.recv(), 10)).to_ndarray())
+        await feeding
+        # aiortc decodes to interleaved stereo: the left channel.
+        pcm = np.concatenate([f.reshape(-1)[::2] for f in frames[20:]])
+        assert abs(dominant_frequency(pcm) - 440) < 10
+        # The timestamps stepped a tick per packet, whichever were refused.
+        assert mix_minus._pts == sent * limits.TICK_SAMPLES
+        stats = await server.getSenders()[0].getStats()
+        outbound = [s for s in stats.values() if s.type == "outbound-rtp"]
+        assert outbound[0].packetsSent == mix_minus.direct.sent > 60
+    finally:
+        await server.close()
+        await listener.close()
+    # Closing ended the stand-in sending task; nothing goes out any more.
+    assert not mix_minus.direct.send(b"\xf8", 0)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable
 
+import aioice.ice
 import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
 import aiortc.rtp
+import aiortc.utils
 import av
 import numpy as np
 from aiortc.codecs.opus import OpusDecoder
@@ -203,3 +208,97 @@ def silent_frame(samples: int) -> av.AudioFrame:
     frame = av.AudioFrame.from_ndarray(np.zeros((1, samples), np.int16), format="s16", layout="mono")
     frame.sample_rate = limits.SAMPLE_RATE
     return frame
+
+
+# Seconds between 1900 (NTP's epoch) and 1970 (Unix time's).
+_NTP_EPOCH_OFFSET = 2_208_988_800
+
+
+class DirectSend:
+    """Sends a speaker's pre-encoded mix-minus straight out of the peer connection's
+    SRTP session and ICE pair, synchronously, from the one loop callback per tick that
+    hands every speaker their packet (townhall/media/space_media.py).
+
+    aiortc (1.16) sends from a coroutine per sender: each 20 ms packet was a queue put,
+    a task woken, the packet re-timed through Fractions, two `datetime` clocks, and an
+    await down each of the DTLS, ICE and UDP layers: with a stage of 13, 650 wake-ups a
+    second and the largest share of the loop's per-packet Python (py-spy on
+    benchmarks/space_cpu.py). The RTP packet is the one aiortc would build (its
+    RtpPacket, header extensions and SRTP session); its RTCP sender reports keep their
+    counts. aiortc's own sending coroutine is replaced by one that only waits to stop.
+    """
+
+    _PRIVATE = ("_RTCRtpSender__rtp_started", "_RTCRtpSender__rtp_exited",
+                "_RTCRtpSender__rtp_header_extensions_map", "_RTCRtpSender__mid",
+                "_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count")
+
+    def __init__(self, sender: aiortc.RTCRtpSender) -> None:
+        missing = [name for name in self._PRIVATE if not hasattr(sender, name)]
+        if missing:  # another aiortc: its own sending path stays
+            raise AttributeError(f"aiortc's RTCRtpSender has no {missing}")
+        self._sender = sender
+        self._codec: RTCRtpCodecParameters | None = None  # set once aiortc starts it
+        self._sequence = aiortc.rtcrtpsender.random_sequence_number()
+        self._timestamp_origin = aiortc.utils.random32()
+        self.sent = 0
+        sender._run_rtp = self._wait_until_stopped  # type: ignore[method-assign]
+
+    async def _wait_until_stopped(self, codec: RTCRtpCodecParameters) -> None:
+        """Stands in for aiortc's `_run_rtp`: started with the negotiated codec once
+        DTLS is up, cancelled by the sender's stop()."""
+        sender = self._sender
+        self._codec = codec
+        sender._RTCRtpSender__rtp_started.set()  # type: ignore[attr-defined]
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._codec = None
+            sender._RTCRtpSender__rtp_exited.set()  # type: ignore[attr-defined]
+
+    def send(self, payload: bytes, pts: int) -> bool:
+        """Send one Opus packet whose first sample is `pts` (48 kHz); False while the
+        connection cannot carry it (not yet connected, or closing)."""
+        codec, sender = self._codec, self._sender
+        dtls = sender.transport
+        if codec is None or dtls.state != "connected":
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        # A host candidate's plain UDP socket (the server has no TURN relay, whose
+        # protocol would wrap the data: aiortc's own path would be needed there).
+        if pair is None or not isinstance(pair.protocol, aioice.ice.StunProtocol):
+            return False
+        udp = pair.protocol.transport
+        if udp is None:
+            return False
+        ntp = int((time.time() + _NTP_EPOCH_OFFSET) * (1 << 32))
+        packet = aiortc.rtp.RtpPacket(
+            payload_type=codec.payloadType, marker=1, sequence_number=self._sequence,
+            timestamp=aiortc.utils.uint32_add(self._timestamp_origin, pts),
+            ssrc=sender._ssrc, payload=payload)
+        packet.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
+        packet.extensions.mid = sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+        data = packet.serialize(sender._RTCRtpSender__rtp_header_extensions_map)  # type: ignore[attr-defined]
+        try:
+            udp.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        except (OSError, AttributeError):  # the connection is going away
+            return False
+        self._sequence = aiortc.utils.uint16_add(self._sequence, 1)
+        # What aiortc's RTCP sender reports say about this stream.
+        sender._RTCRtpSender__ntp_timestamp = ntp  # type: ignore[attr-defined]
+        sender._RTCRtpSender__rtp_timestamp = packet.timestamp  # type: ignore[attr-defined]
+        sender._RTCRtpSender__octet_count += len(payload)  # type: ignore[attr-defined]
+        sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
+        self.sent += 1
+        return True
+
+
+def send_directly(sender: aiortc.RTCRtpSender) -> DirectSend | None:
+    """A DirectSend for `sender`, or None (aiortc's own sending path) with an aiortc
+    whose insides differ from the pinned one's."""
+    try:
+        return DirectSend(sender)
+    except AttributeError:
+        log.warning("aiortc's sender is not the one expected: mix-minus goes through it")
+        return None

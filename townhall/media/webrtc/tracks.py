@@ -11,6 +11,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from townhall import limits
 from townhall.media.sources import SpeakerInput
+from townhall.media.webrtc.aiortc_tuning import DirectSend
 
 log = logging.getLogger(__name__)
 TIME_BASE = fractions.Fraction(1, limits.SAMPLE_RATE)
@@ -28,9 +29,16 @@ class MixMinusTrack(MediaStreamTrack):
         super().__init__()
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._pts = 0
+        # Set once the track has its sender: packets then go straight out
+        # (aiortc_tuning.DirectSend) and recv() is never called.
+        self.direct: DirectSend | None = None
 
     def feed(self, packet: bytes) -> None:
         """Called on the loop each tick. A slow consumer loses the oldest audio."""
+        if self.direct is not None:
+            self.direct.send(packet, self._pts)
+            self._pts += limits.TICK_SAMPLES  # the stream's clock runs on when it cannot send
+            return
         while self._queue.qsize() >= limits.MIX_MINUS_QUEUE_TICKS:
             self._queue.get_nowait()
         self._queue.put_nowait(packet)

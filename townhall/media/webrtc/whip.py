@@ -21,7 +21,7 @@ from townhall.domain.errors import BadRequest, Conflict
 from townhall.media.webrtc.sdp import Network, filter_candidates
 from townhall.media.sources import SpeakerInput
 from townhall.media.space_media import SpaceMedia
-from townhall.media.webrtc.aiortc_tuning import decode_in_place
+from townhall.media.webrtc.aiortc_tuning import decode_in_place, send_directly
 from townhall.media.webrtc.tracks import MixMinusTrack, pump_track
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class WhipEndpoint:
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            pc.addTrack(mix_minus)
+            mix_minus.direct = send_directly(pc.addTrack(mix_minus))
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError and others on bad SDP
             media.remove_speaker(resource_id)
