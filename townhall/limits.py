@@ -127,15 +127,16 @@ TALKING_HANGOVER_TICKS = 25
 SILENT_AUDIO_LEVEL = 90
 # Mixing admission (townhall/domain/capacity.py). What mixing costs on this machine
 # kind, in shares of one core (BENCHMARKS.md §12, benchmarks.spaces_per_core and
-# space_cpu): a 4-speaker Space ~0.10 whether 2 or 4 talk (per-packet work dominates,
-# not codecs), 13 speakers all talking ~0.35. Planned a little above: 0.025 for a live
-# Space or waiting room (clock, AAC, playlist) and 0.025 per connected speaker.
-SPACE_MIX_COST = 0.025
-SPEAKER_MIX_COST = 0.025
+# space_cpu, 2026-12-05): an idle live Space 0.01-0.025 (clock, AAC, playlist), a
+# 4-speaker Space 0.06-0.11 (one core held 15 on a quiet machine, 9 on a busy one), 13
+# speakers all talking 0.2-0.4. Planned at the busy machine's figures: 0.03 a Space or
+# waiting room and 0.0175 per connected speaker (a 4-speaker Space 0.10).
+SPACE_MIX_COST = 0.03
+SPEAKER_MIX_COST = 0.0175
 # One process mixes on one core (aiortc and the mixer share its GIL): it plans for at
 # most this much of it, so the API, playlists and live events keep the rest and no
-# tick runs late. One core held 9 four-speaker Spaces without a late tick (10: late);
-# this budget admits 6 and a seventh's first speakers.
+# tick runs late. One core held 9-15 four-speaker Spaces without a late tick (the
+# busy machine's figure first); this budget admits 8 and a ninth's first speaker.
 MIX_BUDGET = 0.85
 # A go-live or speaker refused for capacity is told to try again after this long
 # (a Space ending or a speaker leaving frees room; minutes, not seconds).
