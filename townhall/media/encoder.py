@@ -142,6 +142,12 @@ class AacPartEncoder:
             self._next_part_end = parts[-1].start + parts[-1].samples + self._part_samples
         return parts
 
+    def ticks_until_part(self, tick_samples: int = limits.TICK_SAMPLES) -> int:
+        """How many more held ticks, this one included, until one completes a part:
+        an idle Space's clock sleeps until then (townhall/media/worker.py)."""
+        missing = self._next_part_end + PART_LOOKAHEAD_SAMPLES - self._pts - self._held_samples
+        return max(1, -(-missing // tick_samples))
+
     def _encode_held(self, whole_frames_only: bool) -> None:
         count = self._held_samples - self._held_samples % _FRAME if whole_frames_only else self._held_samples
         if not count:

@@ -61,12 +61,14 @@ class MixerWorker:
         # It must never block (townhall/media/captions/pipeline.py: a bounded queue).
         self.tap: Callable[[int, dict[str, np.ndarray]], None] | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # the clock sleeps on it: stop() or a new source
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def add_source(self, key: str, source: Source, wants_mix_minus: bool) -> None:
         self.sources = {**self.sources, key: source}
         if wants_mix_minus:
             self.listeners = self.listeners | {key}
+        self._wake.set()  # an idle clock asleep until its part's end ticks again
 
     def remove_source(self, key: str) -> None:
         self.sources = {k: v for k, v in self.sources.items() if k != key}
@@ -78,6 +80,7 @@ class MixerWorker:
     def stop(self) -> None:
         """Stop the clock, flush the encoder (blocking: call from a thread)."""
         self._stop.set()
+        self._wake.set()
         self._thread.join()
 
     def _run(self) -> None:
@@ -85,25 +88,41 @@ class MixerWorker:
         n = 0
         try:
             while not self._stop.is_set():
-                delay = start + n * TICK_SECONDS - time.monotonic()
+                # Nobody on stage: what the ticks before a part's last one make is
+                # heard only once that part is out, so the clock sleeps until then and
+                # runs them together (one wake-up a part instead of ~15).
+                ahead = self.encoder.ticks_until_part() - 1 if not self.sources else 0
+                delay = start + (n + ahead) * TICK_SECONDS - time.monotonic()
                 if delay > 0:
-                    if self._stop.wait(delay):
-                        break
+                    if self._wake.wait(delay):  # stopped, or someone came on stage
+                        self._wake.clear()
+                        n = self._run_due_ticks(start, n)
+                        continue
                 elif -delay > MAX_CATCH_UP_SECONDS:
                     self.clock_resets += 1
-                    start, n = time.monotonic(), 0
+                    start, n = time.monotonic() - ahead * TICK_SECONDS, 0
                     # The audio timeline skips nothing, so from here on a sample plays
                     # `-delay` seconds later than the timeline says.
                     self.skipped_seconds += -delay
                 elif -delay > TICK_SECONDS:
                     self.late_ticks += 1
                 self.lateness_seconds_total += max(0.0, -delay)
-                self._tick()
-                n += 1
+                for _ in range(ahead + 1):
+                    self._tick()
+                n += ahead + 1
         except Exception:  # a bug here must not kill the Space silently
             log.exception("mixer thread crashed")
         finally:
             self._emit_parts(self.encoder.close())
+
+    def _run_due_ticks(self, start: float, n: int) -> int:
+        """An idle clock woken early runs the ticks whose time has come (not late: it
+        chose to wait) and goes on a tick at a time from there."""
+        now = time.monotonic()
+        while not self._stop.is_set() and start + n * TICK_SECONDS <= now:
+            self._tick()
+            n += 1
+        return n
 
     def _tick(self) -> None:
         inputs = {}
