@@ -65,40 +65,6 @@ class AacPartEncoder:
     Not thread-safe; owned by one Space's media worker thread.
     """
 
-    def __init__(self, splitter: FragmentSplitter) -> None:
-        self.splitter = splitter
-        self.fragments: list[Fragment] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self.fragments += self.splitter.feed(bytes(data))
-        return len(data)
-
-
-# The encoder hands out the packet that closes a part only once it has this many
-# samples beyond the part's end: its 1024-sample delay, then the next part's first frame
-# (the muxer closes a fragment when the next one begins). Checked against feeding
-# every tick in tests/media/test_encoder.py.
-PART_LOOKAHEAD_SAMPLES = 2 * limits.AAC_FRAME_SAMPLES
-
-
-class AacPartEncoder:
-    """Encode with PyAV and cut parts of AAC_FRAMES_PER_PART frames each.
-
-    Ticks are held back and encoded together at the tick that completes a part: the part
-    comes out at the same tick as if every tick were encoded on its own, for one encoder
-    call per part instead of ~13. Each call costs far more than its audio (PyAV's
-    per-call conversion and pts arithmetic in Python, caches gone cold since the last
-    tick): an idle live Space spent 1.1 % of a core less this way (BENCHMARKS.md §12).
-
-    Not thread-safe; owned by one Space's media worker thread.
-    """
-
     def __init__(
         self,
         bitrate: int = limits.AAC_BITRATE,
