@@ -439,11 +439,16 @@ CONNECT_RATE = 100.0
 
 
 class _Listener(asyncio.Protocol):
-    def __init__(self, stats: dict[str, int], done: asyncio.Future[None]) -> None:
-        self.stats, self.done = stats, done
+    def __init__(self, stats: dict[str, int], done: asyncio.Future[None], path: str) -> None:
+        self.stats, self.done, self.path = stats, done, path
 
     def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
-        transport.write(f"GET {MOUNT} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        # HTTP/1.0 to icecast2 (a stream to the close); elsewhere (Nchan's chunked
+        # subscriber) HTTP/1.1 with the TE header it asks for.
+        extra = "" if self.path == MOUNT else "TE: chunked\r\n"
+        version = "1.0" if self.path == MOUNT else "1.1"
+        transport.write(f"GET {self.path} HTTP/{version}\r\nHost: 127.0.0.1\r\n{extra}\r\n"
+                        .encode())
         self.stats["connected"] += 1
 
     def data_received(self, data: bytes) -> None:
@@ -456,7 +461,7 @@ class _Listener(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def _hold(port: int, count: int, seconds: float) -> dict[str, int]:
+async def _hold(port: int, count: int, seconds: float, path: str = MOUNT) -> dict[str, int]:
     loop = asyncio.get_running_loop()
     stats = {"connected": 0, "bytes": 0, "lost": 0, "failed": 0, "opened": 0}
     stop_at = loop.time() + seconds
@@ -471,7 +476,7 @@ async def _hold(port: int, count: int, seconds: float) -> dict[str, int]:
                     return
                 try:
                     transport, _ = await asyncio.wait_for(loop.create_connection(
-                        lambda: _Listener(stats, loop.create_future()), "127.0.0.1", port), 10)
+                        lambda: _Listener(stats, loop.create_future(), path), "127.0.0.1", port), 10)
                     transports.append(transport)
                     stats["opened"] += 1
                     return
@@ -509,6 +514,7 @@ if __name__ == "__main__":
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    # python -m benchmarks._icecast PORT LISTENERS SECONDS
-    final = asyncio.run(_hold(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))
+    # python -m benchmarks._icecast PORT LISTENERS SECONDS [PATH]
+    final = asyncio.run(_hold(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]),
+                              *sys.argv[4:5]))
     print("FINAL " + json.dumps(final), flush=True)

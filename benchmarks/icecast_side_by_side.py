@@ -100,6 +100,7 @@ from benchmarks._common import (
 from benchmarks._icecast import (
     BITRATE,
     DEFAULT_BURST,
+    MOUNT,
     Icecast,
     Source,
     make_program,
@@ -117,6 +118,7 @@ from benchmarks.edge_scale import (
 from townhall import limits
 from townhall.media import dash
 from townhall.testing import cpu
+from townhall.testing.squid import SquidEdge
 from townhall.testing.varnish import VarnishEdge
 
 DEFAULT_SIZES = [250, 1000, 2000]
@@ -242,10 +244,10 @@ class RampedListeners:
     """`python -m benchmarks._icecast PORT N SECONDS` in its own process (so its CPU is
     its own): opens N listeners a few at a time and reads them until stopped."""
 
-    def __init__(self, port: int, listeners: int, seconds: float) -> None:
+    def __init__(self, port: int, listeners: int, seconds: float, path: str = MOUNT) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks._icecast", str(port), str(listeners),
-             f"{seconds:g}"], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+             f"{seconds:g}", path], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
         self.pid = self.process.pid
         self.started = time.monotonic()
         self.latest: dict[str, int] = {}
@@ -366,6 +368,8 @@ class DashVariant:
     parameters: dict[str, str] = field(default_factory=dict)  # varnishd -p overrides
     # How often the players re-read the MPD.
     manifest_refresh: float = limits.DASH_MANIFEST_REFRESH_SECONDS
+    # The edge in front of the origin: "varnish" (shipped) or "squid" (a lever).
+    edge: str = "varnish"
     # Parts per chunk (segments stay 8.192 s); other than the default, the origin and the
     # generator run with patched limits (benchmarks/_parts.py).
     chunk_parts: int = limits.DASH_PARTS_PER_CHUNK
@@ -391,6 +395,8 @@ DASH_LEVERS = [
     # Half the chunks per listener-second (the issue's lever), at ~1 s more latency.
     DashVariant("LL-DASH via Varnish, 2.048 s chunks", chunk_parts=8),
 ]
+# Another edge: one event loop writes each chunk to every reader (townhall/testing/squid.py).
+DASH_SQUID = DashVariant("LL-DASH via Squid", edge="squid")
 
 
 @dataclass
@@ -605,7 +611,8 @@ def dash_step(origin_url: str, origin_pid: int, variant: DashVariant, listeners:
     DASH_WINDOW_MARGIN before a segment becomes available: the origin fetch of every
     segment that became available in the window has ended inside it."""
     origin_host = origin_url.removeprefix("http://")
-    with VarnishEdge([origin_host], workdir, parameters=variant.parameters) as edge, \
+    edge_class = SquidEdge if variant.edge == "squid" else VarnishEdge
+    with edge_class([origin_host], workdir, parameters=variant.parameters) as edge, \
             httpx.Client() as client:
         start = period_start(client, f"{edge.url}/hls/demo/{dash.MANIFEST_NAME}")
         log(f"dash step {listeners} listeners ({variant.name}): varnishd {edge.url} pids "
@@ -627,7 +634,7 @@ def dash_step(origin_url: str, origin_pid: int, variant: DashVariant, listeners:
             # availability of the segment window_segments later.
             # At least 2 s ahead: the backend log is reading before any fetch of the
             # window's first segment (a player with an early clock asks before it).
-            backend = BackendLog(edge)
+            backend = BackendLog(edge) if isinstance(edge, VarnishEdge) else None
             now = time.time()
             first = math.ceil((now + DASH_WINDOW_MARGIN + 2.0 - start - variant.chunk_seconds)
                               / dash.SEGMENT_SECONDS)
@@ -655,11 +662,12 @@ def dash_step(origin_url: str, origin_pid: int, variant: DashVariant, listeners:
                 time.monotonic()
             measured = run.end_window()
             counters = edge.counters()
-            origin1 = counters.get("MAIN.backend_req", 0)
+            origin1 = edge.origin_requests()
             # varnishncsa reads the shared memory log in batches: give it time to write
             # the last fetch of the window (it ended ~1 s before the window did).
             time.sleep(BackendLog.SETTLE)
-            urls = backend.stop(t0, t1, range(first, first + window_segments))
+            urls = backend.stop(t0, t1, range(first, first + window_segments)) if backend \
+                else {}
         finally:
             final = run.stop()
     window = mono1 - mono0
@@ -723,6 +731,8 @@ def main() -> None:
     parser.add_argument("--dash-levers", action="store_true",
                         help="also LL-DASH rows with other varnishd parameters, the MPD "
                         "every 8 s, and 2.048 s chunks (an origin of their own)")
+    parser.add_argument("--dash-squid", action="store_true",
+                        help="also LL-DASH rows through a Squid edge")
     parser.add_argument("--dash-join-rate", type=float, default=DASH_JOIN_RATE,
                         help="DASH players joining per second")
     parser.add_argument("--dash-window-segments", type=int, default=DASH_WINDOW_SEGMENTS,
@@ -752,7 +762,8 @@ def main() -> None:
                      f"duration {MIN_DURATION:g}..{MAX_DURATION:g} s, 1..20 DASH segments, "
                      "a join rate of 1..2000/s")
     variants = [DEFAULT, *(LEVERS if args.levers else [])]
-    dash_variants = [DASH_DEFAULT, *(DASH_LEVERS if args.dash_levers else [])]
+    dash_variants = [DASH_DEFAULT, *(DASH_LEVERS if args.dash_levers else []),
+                     *([DASH_SQUID] if args.dash_squid else [])]
     dash_warmup = max(args.warmup, dash.SEGMENT_SECONDS + 1)
     fd_limit = raise_fd_limit()
     dash_seconds = sum(n / args.dash_join_rate + dash_warmup + 35 for n in dash_sizes) * \
