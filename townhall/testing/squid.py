@@ -68,6 +68,8 @@ class SquidEdge(ForegroundServer):
 
     def __init__(self, origins: list[str], workdir: Path, port: int | None = None,
                  parameters: dict[str, str] | None = None) -> None:
+        if parameters:  # varnishd -p overrides: nothing of Squid's to set them on
+            raise ValueError(f"SquidEdge takes no varnishd parameters: {parameters}")
         self.origins = list(origins)
         self.workdir = Path(workdir).resolve()
         self.port = port or free_port()
