@@ -306,6 +306,11 @@ NOTIFY_BATCH_SIZE = 1000
 # Fan-out jobs waiting for the worker: a go-live enqueues one; beyond this the oldest
 # are not dropped, the newest is (logged) rather than holding memory without bound.
 NOTIFY_QUEUE_SIZE = 10_000
+# A Redis command (or pipeline) that fails on a connection error is sent once more on a
+# new connection: after Redis restarts, every pooled connection is dead, and the first
+# request to pick one up would otherwise get a 503 though Redis is back. One retry, no
+# backoff: while Redis is down a request still gets its 503 at once.
+REDIS_COMMAND_RETRIES = 1
 # Batches (each up to NOTIFY_BATCH_SIZE people) waiting for one channel (email, Web Push):
 # 100 batches is a 100,000-follower go-live; past that the newest batch is dropped and
 # counted (townhall_notifications_total{outcome="dropped"}) rather than held in memory.

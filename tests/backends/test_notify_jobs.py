@@ -141,3 +141,23 @@ def survivor_done(client: redis.Redis):  # type: ignore[no-untyped-def]
     async def check() -> bool:
         return await client.xlen("townhall:jobs:notify") == 0
     return check()
+
+
+async def test_jobs_are_taken_again_after_redis_comes_back_empty(
+        clients: tuple[redis.Redis, redis.Redis]) -> None:
+    """Redis restarted without its data (FLUSHALL stands in: the stream and its consumer
+    group are gone): the queue makes its group again and takes the next job. It used to
+    answer NOGROUP to itself every RETRY_DELAY for ever: no notification went out again."""
+    client, _ = clients
+    jobs = RedisJobQueue(client, "origin-a")
+    await jobs.start()
+    try:
+        jobs.put({"kind": "first"})
+        first = await asyncio.wait_for(jobs.take(), timeout=10)
+        await jobs.done(first.id)
+        await client.flushall()
+        jobs.put({"kind": "after the restart"})
+        second = await asyncio.wait_for(jobs.take(), timeout=10)
+        assert second.job == {"kind": "after the restart"}
+    finally:
+        await jobs.close()

@@ -47,6 +47,7 @@ from townhall.backends.memory.slots import ConnectionSlots
 from townhall.backends.memory.segments import MemorySegmentStore
 from townhall.backends.redis.audience import RedisAudienceBook
 from townhall.backends.redis.bus import RedisBus
+from townhall.backends.redis.client import connect as connect_redis
 from townhall.backends.redis.jobs import RedisJobQueue
 from townhall.backends.memory.jobs import MemoryJobQueue
 from townhall.backends.redis.capacity import NodeRoom
@@ -209,7 +210,7 @@ class Services:
         decode_opus_in_mono()
         shared: dict[str, object] = {}
         if settings.cluster:
-            client = redis.Redis.from_url(settings.redis_url)
+            client = connect_redis(settings.redis_url)
             shared = {"redis": client, "store": RedisSegmentStore(client), "bus": RedisBus(client),
                       "audience": RedisAudienceBook(client),
                       "incident_book": RedisIncidentBook(client),

@@ -96,6 +96,8 @@ class RedisJobQueue:
                 await self._ensure_group()
                 taken = await self._claim() or await self._read()
             except (RedisError, OSError) as exc:
+                if "NOGROUP" in str(exc):  # Redis came back empty: make the group again
+                    self._group_made = False
                 log.warning("cannot read jobs from Redis (%s): trying again", exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
