@@ -15,7 +15,7 @@ from townhall.media.captions.pipeline import Caption, CaptionPipeline
 from townhall.media.captions.vtt import (SUBS_PLAYLIST_NAME, Cue, SubtitleSegment,
                                          SubtitleTrack)
 from townhall.media.encoder import EncodedPart
-from townhall.media import dash
+from townhall.media import dash, listen_stream
 from townhall.media.llhls import INIT_NAME, LivePlaylist, Segment, wall_time
 from townhall.media.recorder import Recorder, recorded_segments
 from townhall.media.segment_store import PlaylistSnapshot, SegmentStore
@@ -78,6 +78,10 @@ class SpaceMedia:
         self._reported: str | None = None
         # Called with the recording error when recording stops, and None when it resumes.
         self.on_recording_change: Callable[[str, str | None], None] | None = None
+        # Called with each stream chunk (townhall/media/listen_stream.py) as it is made,
+        # on the loop: the edges' publisher takes it without waiting.
+        self.on_stream_chunk: Callable[[str, bytes], None] | None = None
+        self._stream_parts: list[bytes] = []
         self._worker: MixerWorker | None = None
         self._publisher: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
@@ -249,7 +253,12 @@ class SpaceMedia:
         await self.store.put(self.space_id, part.name, encoded.data)
         self._names_by_msn.setdefault(part.msn, []).append(part.name)
         self._segment_bytes.append(encoded.data)
+        self._stream_parts.append(encoded.data)
         self.parts_published += 1
+        if listen_stream.ends_chunk(part.index) or completed is not None:
+            chunk, self._stream_parts = b"".join(self._stream_parts), []
+            if self.on_stream_chunk is not None:
+                self.on_stream_chunk(self.space_id, chunk)
         if completed is not None:
             await self._complete_segment(completed)
         await self._publish_playlist()

@@ -17,10 +17,11 @@ from townhall.http.common.deps import services
 from townhall.domain.ids import SPACE_ID
 from townhall.http.common.errors_doc import error_responses
 from townhall.http.delivery import dash as dash_delivery
+from townhall.http.delivery import stream as stream_delivery
 from townhall.domain.errors import TAKEN_DOWN, BadRequest, Gone, NotFound
 from townhall.media.captions.vtt import (MASTER_NAME, SUBS_PLAYLIST_NAME, parse_subs_name,
                                          render_master)
-from townhall.media import dash
+from townhall.media import dash, listen_stream
 from townhall.media.llhls import INIT_NAME, LivePlaylist, parse_media_name
 from townhall.app.recordings import trimmed_playlist
 from townhall.domain.recordings import RECORDING_DELETED
@@ -163,6 +164,13 @@ async def media_object(space_id: str, name: str, request: Request) -> Response:
     _check_space_id(space_id)
     if name in (MASTER_NAME, SUBS_PLAYLIST_NAME) or parse_subs_name(name) is not None:
         return await _subtitles(request, space_id, name)
+    if name in (listen_stream.STREAM_NAME, listen_stream.ACCESS_NAME):
+        snapshot = await _live_snapshot(request, space_id)
+        if isinstance(snapshot, Response):
+            return snapshot
+        if name == listen_stream.ACCESS_NAME:
+            return stream_delivery.access()
+        return stream_delivery.stream(request, space_id, snapshot)
     if name == dash.MANIFEST_NAME:
         snapshot = await _live_snapshot(request, space_id)
         if isinstance(snapshot, Response):
