@@ -6,6 +6,7 @@
 #        `playwright install`), ffmpeg (ffplay/ffprobe), fonts-liberation, fonts-noto-color-emoji,
 #        nodejs+npm (only when npm is missing), python3+python3-venv (only when no
 #        usable Python >= 3.11 is found), redis-server, postgresql, nginx-light,
+#        libnginx-mod-nchan (the edge's listener-stream fan-out),
 #        icecast2, wrk (cluster tests and benchmarks start their own instances),
 #        espeak-ng and pocketsphinx-testdata (known speech for the caption tests and
 #        benchmark: synthesized sentences and LibriVox clips with their transcripts),
@@ -48,6 +49,8 @@ command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # the side-by-side benchmark Icecast fed by ffmpeg, with wrk as the HTTP load generator.
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+# Nchan: the edge fans the one-stream listener path out with it (townhall/edge/nginx.conf.j2).
+[ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] || missing+=(libnginx-mod-nchan)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v icecast2 >/dev/null 2>&1 || missing+=(icecast2)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)

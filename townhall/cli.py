@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     edge.add_argument("--listen", default="127.0.0.1:8080", help="address:port nginx listens on")
     edge.add_argument("--cache-dir", type=Path, default=Path("/var/cache/townhall"),
                       help="the HLS cache directory (writable by nginx's workers)")
+    edge.add_argument("--stream-publisher", action="append", default=[], metavar="CIDR",
+                      help="addresses that may publish listener-stream chunks (origins given "
+                           "by name; origins given by IP address always may)")
     db = commands.add_parser("db", help="database schema: migrate to the newest revision or show it")
     db.add_argument("action", choices=("upgrade", "current"))
     db.add_argument("--data-dir", type=Path, help="where the database lives (SQLite)")
@@ -103,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(render_varnish_config(args.origin), end="")
                 print(f"# varnishd parameters: {' '.join(varnish_parameters())}")
             else:
-                print(render_nginx_config(args.origin, args.listen, args.cache_dir), end="")
+                print(render_nginx_config(args.origin, args.listen, args.cache_dir,
+                                          stream_publishers=args.stream_publisher), end="")
         except ValueError as exc:
             parser.exit(2, f"townhall: {exc}\n")
         return

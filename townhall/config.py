@@ -140,6 +140,17 @@ class Settings(BaseSettings):
     # name 127.0.0.0/8 for their local push service (plain http:// is accepted only to
     # loopback addresses named here); a LAN push service (e.g. self-hosted) adds its own.
     push_endpoint_networks: str = ""
+    # Edges that fan the one-stream listener path out (nginx + Nchan: deploy/nginx/),
+    # comma-separated base URLs (http://10.0.0.5:8080): the node mixing a Space publishes
+    # each chunk to each (townhall/backends/stream_edges.py). Empty: listeners' streams
+    # come from the origins themselves.
+    stream_edges: str = ""
+
+    @field_validator("stream_edges")
+    @classmethod
+    def _stream_edges(cls, value: str) -> str:
+        parse_stream_edges(value)
+        return value
 
     @field_validator("ice_allowed_networks", "metrics_networks", "push_endpoint_networks")
     @classmethod
@@ -168,6 +179,10 @@ class Settings(BaseSettings):
     def _addresses(cls, value: str) -> str:
         _parse_addresses(value)
         return value
+
+    @property
+    def stream_edge_urls(self) -> list[str]:
+        return parse_stream_edges(self.stream_edges)
 
     @property
     def email_enabled(self) -> bool:
@@ -307,3 +322,14 @@ def _parse_addresses(value: str) -> list[str] | None:
         except ValueError:
             raise ValueError(f"{address[:60]!r} is not an IP address: give 'auto' or IPs") from None
     return addresses
+
+
+def parse_stream_edges(value: str) -> list[str]:
+    """TOWNHALL_STREAM_EDGES: comma-separated base URLs (http://host:port) of edges."""
+    edges = []
+    for item in filter(None, (v.strip() for v in value.split(","))):
+        url = urlsplit(item)
+        if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
+            raise ValueError(f"a stream edge is a base URL like http://10.0.0.5:8080, got {item!r}")
+        edges.append(item.rstrip("/"))
+    return edges

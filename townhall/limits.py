@@ -479,3 +479,10 @@ CAPTIONS_CPU_SHARE = 0.5
 CAPTIONED_SPACES_PER_CORE = 0.5
 # Final transcripts made at once on a node (each decodes a whole Space with a beam).
 TRANSCRIPT_PASSES = 1
+# The one-stream listener path's publisher (townhall/backends/stream_edges.py): chunks
+# waiting for an edge, beyond which the oldest is dropped (8 s of audio: an edge that
+# cannot take them that long has lost its listeners' place anyway, and a mixer must never
+# wait on an edge), and how long one POST to an edge may take (a chunk is made every
+# 1.024 s).
+STREAM_PUBLISH_QUEUE = 8
+STREAM_PUBLISH_TIMEOUT = 2.0

@@ -26,6 +26,7 @@ from townhall.backends.bus import EventBus, Message
 from townhall.backends.audience import AudienceBook
 from townhall.backends.redis.capacity import NodeRoom
 from townhall.backends.redis.leases import LEASE_SECONDS, RENEW_EVERY, MediaLeases
+from townhall.backends.stream_edges import StreamEdges
 from townhall.domain import Event
 from townhall.domain.capacity import MixLoad, admit, cost_of
 from townhall.domain.errors import Unavailable
@@ -62,8 +63,11 @@ class MediaHost:
     def __init__(self, db: Database, store: SegmentStore, whip: WhipEndpoint, bus: EventBus,
                  audience: AudienceBook, locks: SpaceLocks,
                  recordings: Path, leases: MediaLeases | None = None,
-                 mix_budget: float = limits.MIX_BUDGET, room: NodeRoom | None = None) -> None:
+                 mix_budget: float = limits.MIX_BUDGET, room: NodeRoom | None = None,
+                 stream_edges: StreamEdges | None = None) -> None:
         self.db = db
+        # Where the Spaces mixed here publish their stream chunks (None: no edges).
+        self.stream_edges = stream_edges
         self.mix_budget = mix_budget  # share of one core this node plans to mix with
         self.store = store
         self.whip = whip
@@ -148,6 +152,8 @@ class MediaHost:
                 media = SpaceMedia(space_id, self.store, self.recordings / space_id,
                                    recording=recording)
                 media.on_recording_change = self._recording_changed
+                if self.stream_edges is not None:
+                    media.on_stream_chunk = self.stream_edges.publish
                 await media.start()
                 self.media[space_id] = media
                 if self.captions is not None:
@@ -201,6 +207,9 @@ class MediaHost:
             await self.captions.media_stopped(space_id, media.recording and not self._closing)
         await media.stop()
         log.info("media stopped", extra={"space": space_id, "parts": media.parts_published})
+        if self.stream_edges is not None and not self._closing:
+            # The Space ended: its listeners' streams at the edges end after its last chunk.
+            self.stream_edges.end(space_id)
         # A Space that ended itself keeps nothing after its warning: nothing records any
         # more, so the files the replay left out can go.
         await threads.run(threads.MEDIA_FILES, prune_cut, media.recorder.directory)

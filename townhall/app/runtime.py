@@ -37,6 +37,7 @@ from townhall.app.stage import Stage
 from townhall.backends.bus import EventBus, Message
 from townhall.backends.audience import AudienceBook
 from townhall.backends.incidents import IncidentBook
+from townhall.backends.stream_edges import StreamEdges
 from townhall.backends.memory.incidents import IncidentBook as MemoryIncidentBook
 from townhall.backends.redis.incidents import RedisIncidentBook
 from townhall.backends.memory.audience import AudienceBook as MemoryAudienceBook
@@ -118,12 +119,16 @@ class Services:
     incidents: IncidentCollector = field(init=False)
     edge_log: EdgeLogTailer | None = field(init=False, default=None)
     captions: Captioner = field(init=False)
+    stream_edges: StreamEdges | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._make_rate_limits()
+        edges = self.settings.stream_edge_urls
+        self.stream_edges = StreamEdges(edges) if edges else None
         self.host = MediaHost(self.db, self.store, self.whip, self.bus, self.audience, self.locks,
                               self.settings.recordings_path, self.leases,
-                              mix_budget=self.settings.mix_budget, room=self.room)
+                              mix_budget=self.settings.mix_budget, room=self.room,
+                              stream_edges=self.stream_edges)
         self.incidents = IncidentCollector(self.incident_book, self.host.media, self.host.on_air,
                                            self.settings.timeline_bucket_seconds)
         self.host.more_figures = self.incidents.finish
@@ -242,6 +247,8 @@ class Services:
         await self.bus.start()
         self.live.start()
         self.host.start()
+        if self.stream_edges is not None:
+            self.stream_edges.start()
         self.lifecycle.start()
         self.recordings.start()
         await self.notifier.jobs.start()
@@ -325,6 +332,8 @@ class Services:
         await self.notifier.jobs.close()
         await self.live.close()
         await self.host.close()
+        if self.stream_edges is not None:
+            await self.stream_edges.close()
         await self.captions.close()
         await self.bus.close()
         await self.store.close()

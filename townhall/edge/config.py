@@ -6,6 +6,7 @@ Running nginx with it for tests and benchmarks is townhall.testing.edge's job.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -64,6 +65,12 @@ CONN_PER_ADDRESS = 100
 # origin).
 WORKER_CONNECTIONS = 16384
 RLIMIT_NOFILE = 2 * WORKER_CONNECTIONS + 1024
+# The one-stream listener path (Nchan): the module Debian's libnginx-mod-nchan installs;
+# chunks an edge keeps per Space (a joiner gets them all at once: ~2 s to start on, so
+# its player can start at its target distance from live) and for how long at most.
+NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
+STREAM_BUFFER_CHUNKS = 2
+STREAM_MESSAGE_TIMEOUT = "30s"
 # Accept queue for join storms (the kernel caps it at net.core.somaxconn).
 BACKLOG = 4096
 
@@ -83,7 +90,8 @@ _TUNABLES = ("MAX_FAILS", "FAIL_TIMEOUT", "CONNECT_TIMEOUT", "NEXT_UPSTREAM_TRIE
              "OPEN_FILE_CACHE",
              "HLS_READ_TIMEOUT", "CACHE_KEYS_ZONE", "CACHE_MAX_SIZE", "CACHE_INACTIVE",
              "API_RATE", "API_BURST", "AUTH_RATE", "AUTH_BURST", "WHIP_RATE", "WHIP_BURST",
-             "CONN_PER_ADDRESS", "BACKLOG", "STATIC_VALID", "AVATAR_BODY")
+             "CONN_PER_ADDRESS", "BACKLOG", "STATIC_VALID", "AVATAR_BODY", "NCHAN_MODULE",
+             "STREAM_BUFFER_CHUNKS", "STREAM_MESSAGE_TIMEOUT")
 
 
 def _tunables() -> dict[str, object]:
@@ -99,6 +107,19 @@ def _check_origin(origin: str) -> str:
     return origin
 
 
+def _publishers(origins: list[str], more: Iterable[str]) -> list[str]:
+    nets = []
+    for origin in origins:
+        host = origin.rpartition(":")[0].strip("[]")
+        try:
+            nets.append(str(ipaddress.ip_address(host)))
+        except ValueError:
+            pass  # a host name: give its address as a stream publisher
+    for net in more:
+        nets.append(str(ipaddress.ip_network(net, strict=False)))
+    return list(dict.fromkeys(nets))
+
+
 def render_nginx_config(
     origins: list[str],
     listen: str = "127.0.0.1:8080",
@@ -110,13 +131,16 @@ def render_nginx_config(
     user: str | None = None,
     unlimited_clients: Iterable[str] = (),
     max_open_files: int = RLIMIT_NOFILE,
+    stream_publishers: Iterable[str] = (),
 ) -> str:
     """A complete nginx.conf for an edge in front of `origins` ("host:port" each).
 
     With `prefix_dir`, the pid file, logs and temporary files live there (a private,
     unprivileged nginx); otherwise in the usual system places (/run, /var/log/nginx,
     nginx's own temporary directories). `unlimited_clients` (addresses or CIDRs) are
-    exempt from the per-client limits and may read /metrics.
+    exempt from the per-client limits and may read /metrics. `stream_publishers`
+    (addresses or CIDRs) may publish stream chunks; the origins given as IP addresses
+    always may.
     """
     if not origins:
         raise ValueError("at least one origin")
@@ -137,6 +161,7 @@ def render_nginx_config(
         access_log=access_log,
         user=user,
         unlimited_clients=list(unlimited_clients),
+        stream_publishers=_publishers(origins, stream_publishers),
         **_tunables(),
         # Two descriptors per connection (client and origin) and some to spare.
         worker_connections=min(WORKER_CONNECTIONS, max(1024, (max_open_files - 1024) // 2)),

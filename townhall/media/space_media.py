@@ -197,6 +197,9 @@ class SpaceMedia:
         last = self.playlist.end()
         if last is not None:
             await self._complete_segment(last)
+        if self._stream_parts and self.on_stream_chunk is not None:  # the last, short chunk
+            self.on_stream_chunk(self.space_id, b"".join(self._stream_parts))
+        self._stream_parts = []
         await self._publish_subtitles(self.subtitles.end())
         await self._publish_playlist()
         self.stopped.set()

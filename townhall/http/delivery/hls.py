@@ -166,10 +166,11 @@ async def media_object(space_id: str, name: str, request: Request) -> Response:
         return await _subtitles(request, space_id, name)
     if name in (listen_stream.STREAM_NAME, listen_stream.ACCESS_NAME):
         snapshot = await _live_snapshot(request, space_id)
+        if name == listen_stream.ACCESS_NAME:
+            # An edge's auth_request passes only 2xx, 401 and 403 on.
+            return stream_delivery.access(playable=not isinstance(snapshot, Response))
         if isinstance(snapshot, Response):
             return snapshot
-        if name == listen_stream.ACCESS_NAME:
-            return stream_delivery.access()
         return stream_delivery.stream(request, space_id, snapshot)
     if name == dash.MANIFEST_NAME:
         snapshot = await _live_snapshot(request, space_id)

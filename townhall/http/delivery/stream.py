@@ -29,8 +29,13 @@ from townhall.media.segment_store import PlaylistSnapshot, SegmentStore
 NO_STORE = "no-store"
 
 
-def access() -> Response:
-    """This URL may play the stream (the caller checked the Space and any token)."""
+def access(playable: bool) -> Response:
+    """204: this URL may play the stream now (the caller checked the Space and any token);
+    403: the Space is not live (an edge answers its listener 403, and the player tries
+    again in a moment)."""
+    if not playable:
+        return Response("this Space is not live", status_code=403, media_type="text/plain",
+                        headers={"Cache-Control": NO_STORE})
     return Response(status_code=204, headers={"Cache-Control": NO_STORE})
 
 
