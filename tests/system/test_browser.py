@@ -239,8 +239,8 @@ def test_host_goes_live_listener_hears_tone_then_replay(server, browser) -> None
         PLAY_TIMEOUT_MS,
         what="the live player",
     )
-    assert listener.evaluate("() => townhallPlayer.mode") == "dash.js", \
-        "MSE plays AAC in MP4: the LL-DASH path expected"
+    assert listener.evaluate("() => townhallPlayer.mode") == "stream", \
+        "MSE plays AAC in MP4: the one-stream path expected"
     wait_playing(listener, 2.0, PLAY_TIMEOUT_MS, "live playback")
     wait_js(
         listener,

@@ -235,7 +235,7 @@ def test_listeners_hear_a_speaker_over_ll_dash_through_varnish(
     space_id = space["id"]
     creds = stage(host, space_id)
     markers = MarkerTrain(count=MARKERS, period=1.0, delay=1.0)
-    page_url = f"{edge.url}/s/{space_id}"
+    page_url = f"{edge.url}/s/{space_id}?player=dash"
 
     with BackgroundSpeaker(creds["whip_url"], creds["token"], markers):
         # --- Listeners through the edge: dash.js, the bursts heard, and how late --------
@@ -495,7 +495,7 @@ def test_dash_listener_survives_the_loss_of_the_mixing_origin(
                 and "/hls/" in r.url and requests.append(
                     (time.time(), f"{r.url.rsplit('/', 1)[1]} answered {r.status}, Age "
                                   f"{r.headers.get('age')}, X-Cache {r.headers.get('x-cache')}")))
-    listener.goto(f"{varnish.url}/s/{space_id}")
+    listener.goto(f"{varnish.url}/s/{space_id}?player=dash")
     wait_js(listener, "() => window.townhallPlayer && window.townhallPlayer.kind === 'live'"
                       " && window.townhallPlayer.mode", PLAY_TIMEOUT_MS, what="the live player")
     assert listener.evaluate("() => townhallPlayer.mode") == "dash.js"

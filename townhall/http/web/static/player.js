@@ -1,9 +1,13 @@
-// Listener player. A live Space plays over LL-DASH with dash.js where MSE plays AAC in
-// MP4: one long request per 8 s segment, streamed as it is made (the path at Icecast's
-// cost, BENCHMARKS.md §13). Otherwise, and for replays, hls.js in low-latency mode where
-// MSE exists (Chromium's own HLS is not low-latency), the browser's native HLS elsewhere
-// (iOS Safari). `?player=hls` forces hls.js, `?player=native` native HLS. Exposed as
-// window.townhallPlayer for tests and curious humans.
+// Listener player. A live Space plays over the one-stream path where MSE plays AAC in
+// MP4 (listen-stream.js: one request for the whole Space, a chunk a second, fanned out
+// by the edge: the path below Icecast's cost, BENCHMARKS.md §13); `?player=dash` plays
+// LL-DASH with dash.js instead (one request per 8 s segment). Otherwise, and for
+// replays, hls.js in low-latency mode where MSE exists (Chromium's own HLS is not
+// low-latency), the browser's native HLS elsewhere (iOS Safari). `?player=hls` forces
+// hls.js, `?player=native` native HLS. Exposed as window.townhallPlayer for tests and
+// curious humans.
+
+import { ListenStream, streamPlayable } from "./listen-stream.js";
 
 const RETRY_MS = 2000;
 const STATUS_MS = 500;
@@ -36,6 +40,12 @@ const PROMPT_RELOAD_MS = 10_000;
 // speaker (benchmarks/join_distance.py). Here: this much faster while more than
 // startAboveS behind its target with minAheadS buffered, back to 1 within stopWithinS.
 const CATCH_UP = { rate: 1.05, startAboveS: 0.15, stopWithinS: 0.05, minAheadS: 0.4 };
+// The one-stream path: a stream that broke after playing is asked for again this soon
+// (the origin serving it died: the edge sends the next to another); one refused (not
+// live yet, an expired URL) after RETRY_MS. The newest audio a listener has left the
+// mixer about this long before it arrived (encoding, publishing): for "s behind".
+const STREAM_RECONNECT_MS = 500;
+const STREAM_PIPELINE_S = 0.1;
 
 /** Seconds of audio buffered ahead of the playhead, in the range it plays from. */
 function bufferedAhead(audio) {
@@ -111,8 +121,9 @@ export class Player {
     this.meterEl = meter;
     this.hls = null;
     this.dash = null; // the dash.js MediaPlayer while mode is "dash.js"
+    this.stream = null; // the ListenStream while mode is "stream"
     this.autoplay = true;
-    this.mode = null; // "dash.js" | "hls.js" | "native"
+    this.mode = null; // "stream" | "dash.js" | "hls.js" | "native"
     this.url = null; // playlist URL being played
     this.refresh = null; // async () => a fresh URL for this stream (signed URLs expire)
     this.kind = null; // "live" | "replay"
@@ -142,6 +153,7 @@ export class Player {
     const params = new URLSearchParams(location.search);
     this._forceNative = params.get("player") === "native";
     this._forceHls = params.get("player") === "hls";
+    this._forceDash = params.get("player") === "dash";
     this._meterInNative = params.get("meter") === "1";
 
     listenButton?.addEventListener("click", () => this.resume());
@@ -155,7 +167,7 @@ export class Player {
     audio.addEventListener("ended", () => this._finish());
     // A live DASH stream never says "ended" (the manifest stays dynamic): once the
     // Space is over, running out of audio is its end.
-    audio.addEventListener("waiting", () => this.mode === "dash.js" && this._finish());
+    audio.addEventListener("waiting", () => ["dash.js", "stream"].includes(this.mode) && this._finish());
     for (const name of ["pause", "ended", "emptied", "error"]) {
       audio.addEventListener(name, () => this._stopBeacons());
     }
@@ -254,6 +266,12 @@ export class Player {
     this.autoplay = autoplay;
     this.error = null;
     this.audio.controls = kind === "replay";
+    if (this._wantsStream()) {
+      this.mode = "stream";
+      this._attachStream(generation);
+      this._render();
+      return;
+    }
     const Dash = this._wantsDash() ? await loadDash() : null;
     if (generation !== this._generation) return; // superseded while loading
     if (Dash) {
@@ -278,8 +296,37 @@ export class Player {
     this._render();
   }
 
+  _wantsStream() {
+    return this.kind === "live" && !this._forceNative && !this._forceHls && !this._forceDash &&
+      streamPlayable();
+  }
+
   _wantsDash() {
     return this.kind === "live" && !this._forceNative && !this._forceHls && dashPlayable();
+  }
+
+  _attachStream(generation) {
+    const stream = new ListenStream(this.audio, this.url, {
+      onStart: () => {
+        if (generation === this._generation && this.autoplay && !this.userPaused) this._start();
+      },
+      onEnd: (error) => {
+        if (generation !== this._generation || this.stream !== stream || this.finishing) return;
+        // Broken, refused, or let go by the server while the Space goes on: ask again (a
+        // Space that ended is "finishing" by now, or soon: its page heard it).
+        this.error = "Reconnecting…";
+        clearTimeout(this._retry);
+        const wait = error && stream.received === 0 ? RETRY_MS : STREAM_RECONNECT_MS;
+        this._retry = setTimeout(async () => {
+          if (this.stream !== stream || !(await this._refreshUrl(generation))) return;
+          stream.stop();
+          this._attachStream(generation);
+        }, wait);
+        this._render();
+      },
+    });
+    this.stream = stream;
+    stream.start();
   }
 
   _attachDash(dashjs, generation) {
@@ -479,6 +526,8 @@ export class Player {
     this.audio.pause();
     if (this.kind === "live") {
       this.hls?.stopLoad();
+      this.stream?.stop();
+      this.stream = null;
       // dash.js has no "stop loading": let go of the stream; Resume starts it afresh.
       this.dash?.reset();
       this.dash = null;
@@ -514,7 +563,11 @@ export class Player {
     this.error = null;
     this._ensureMeter();
     this._ctx?.resume();
-    if (this.mode === "dash.js" && dashModule) {
+    if (this.mode === "stream") {
+      this.stream?.stop();
+      this.stream = null;
+      this._attachStream(generation);
+    } else if (this.mode === "dash.js" && dashModule) {
       this.dash?.reset();
       this.dash = null;
       this._attachDash(dashModule, generation);
@@ -531,7 +584,7 @@ export class Player {
   }
 
   stop() {
-    if (!this.url && !this.hls && !this.dash) return;
+    if (!this.url && !this.hls && !this.dash && !this.stream) return;
     this._generation++;
     clearTimeout(this._retry);
     this._stopBeacons();
@@ -543,6 +596,10 @@ export class Player {
     if (this.dash) {
       this.dash.reset();
       this.dash = null;
+    }
+    if (this.stream) {
+      this.stream.stop();
+      this.stream = null;
     }
     this.audio.pause();
     this.audio.removeAttribute("src");
@@ -595,6 +652,10 @@ export class Player {
   /** Seconds behind real time, from EXT-X-PROGRAM-DATE-TIME when known. */
   latency() {
     if (this.kind !== "live") return null;
+    if (this.stream) {
+      if (this.stream.newestAt === null) return null;
+      return this.stream.ahead() + (performance.now() - this.stream.newestAt) / 1000 + STREAM_PIPELINE_S;
+    }
     if (this.dash) {
       const behind = this.dash.isReady() ? this.dash.getCurrentLiveLatency() : NaN;
       return Number.isFinite(behind) && behind > 0 ? behind : null;
