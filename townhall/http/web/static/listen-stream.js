@@ -12,7 +12,12 @@ export const TARGET_AHEAD_S = 1.3;
 const RATE = 1.05; // catching up (or 1 / RATE to fall back): inaudible
 const START_ABOVE_S = 0.2; // off the target by more than this starts a nudge
 const STOP_WITHIN_S = 0.05;
-const JUMP_ABOVE_S = 3; // further behind than this: jump, not nudge
+// Further behind than this (after a stall: the gap was heard already), jump rather than
+// nudge: at RATE, a second takes 20 s to make up.
+const JUMP_ABOVE_S = 1;
+// A joiner gets the chunks the edge keeps one read at a time: while the first audio
+// comes in, it is placed again on each.
+const SETTLE_MS = 3000;
 const KEEP_BEHIND_S = 20; // audio kept behind the playhead (the rest is freed)
 
 /** Can this browser play the stream (MSE with AAC in MP4, streamed fetch bodies)? */
@@ -127,10 +132,15 @@ export class ListenStream {
     if (!buffered.length) return;
     const end = buffered.end(buffered.length - 1);
     const off = end - audio.currentTime - TARGET_AHEAD_S;
-    if (!this._started) {
-      this._started = true;
+    const settling = this._startedAt === undefined || performance.now() - this._startedAt < SETTLE_MS;
+    if (settling && Math.abs(off) > START_ABOVE_S) {
       audio.currentTime = Math.max(buffered.start(buffered.length - 1), end - TARGET_AHEAD_S);
+    }
+    if (this._startedAt === undefined) {
+      this._startedAt = performance.now();
       this.onStart?.();
+    } else if (settling) {
+      // placed above
     } else if (off > JUMP_ABOVE_S || audio.currentTime < buffered.start(buffered.length - 1)) {
       audio.currentTime = end - TARGET_AHEAD_S; // far behind, or in a hole: back to live
     } else {
