@@ -16,9 +16,16 @@ measuring listener times each chunk's arrival against its send time. Icecast get
 same listeners in the same run (the §8/§13 method).
 
     .venv/bin/python -m benchmarks.nchan_fanout [--sizes 2000,5000] [--json FILE]
+    .venv/bin/python -m benchmarks.nchan_fanout --townhall [--sizes 2000,5000] [--json FILE]
 
-Not a delivery path yet: the origin does not publish to an edge, and no player reads
-such a stream (BENCHMARKS.md §13 says what building it would take).
+`--townhall`: the shipped path instead of the stand-in: a `townhall demo` origin
+publishes its Space's chunks (TOWNHALL_STREAM_EDGES) to the shipped nginx edge
+(townhall/edge/nginx.conf.j2, with Nchan), and the listeners hold
+`GET /hls/demo/live.stream` on the edge, as player.js does. Counted: nginx (master +
+worker) and the origin process; "edge alone" leaves the origin out (the Space's
+production, paid once per Space). Its chunk delay is not measured here (the stream is
+real audio, not stamped): tests/system/test_browser_stream.py measures glass to glass in
+Chromium.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ from benchmarks.icecast_side_by_side import (
     icecast_step,
 )
 from townhall.testing import cpu
+from townhall.testing.edge import NginxEdge
+from townhall.testing.servers import start_server, stop_server
 from townhall.testing.foreground import ForegroundServer
 from townhall.testing.servers import free_port
 from townhall.testing.waiting import wait_started
@@ -240,15 +249,136 @@ def nchan_step(edge: NchanEdge, listeners: int, deadline: Deadline) -> NchanStep
     return step
 
 
+@dataclass
+class TownhallStep:
+    listeners: int
+    connected: int
+    window: float
+    edge_cpu_pct: float
+    origin_cpu_pct: float
+    generator_cpu_pct: float
+    rest_cpu_pct: float
+    bytes_per_listener_s: float
+    requests_per_listener_s: float
+
+    def cost(self, with_origin: bool = True) -> float:
+        pct = self.edge_cpu_pct + (self.origin_cpu_pct if with_origin else 0.0)
+        return pct / 100 * 60 / max(1, self.connected) * 1000
+
+
+def townhall_step(edge: NginxEdge, origin_pid: int, listeners: int,
+                  deadline: Deadline) -> TownhallStep:
+    """The shipped one-stream path: N listeners on /hls/demo/live.stream at the edge."""
+    log(f"townhall stream step {listeners} listeners: connecting them (at most "
+        f"{JOIN_ALLOWANCE:g} s)")
+    run = RampedListeners(edge.port, listeners, JOIN_ALLOWANCE + WARMUP + WINDOW + 20,
+                          "/hls/demo/live.stream")
+    joined_by = time.monotonic() + JOIN_ALLOWANCE
+    try:
+        while time.monotonic() < joined_by and run.latest.get("connected", 0) < listeners:
+            deadline.check("waiting for stream listeners")
+            time.sleep(1.0)
+        log(f"  {run.latest.get('connected', 0)} of {listeners} connected (generator: "
+            f"{run.latest})")
+        time.sleep(WARMUP)
+        log_from = edge.log_offset()
+        bytes0, c0 = run.latest.get("bytes", 0), run.latest.get("connected", 0)
+        e0, o0 = edge.cpu_seconds(), cpu.process_seconds(origin_pid)
+        g0, busy0, mono0 = cpu.process_seconds(run.pid), cpu.machine_busy_seconds(), time.monotonic()
+        wall0 = time.time()
+        time.sleep(WINDOW)
+        wall1 = time.time()
+        e1, o1 = edge.cpu_seconds(), cpu.process_seconds(origin_pid)
+        g1, busy1, mono1 = cpu.process_seconds(run.pid), cpu.machine_busy_seconds(), time.monotonic()
+        bytes1, c1 = run.latest.get("bytes", 0), run.latest.get("connected", 0)
+    finally:
+        run.stop()
+    window = mono1 - mono0
+    pct = lambda a, b: 100 * (b - a) / window  # noqa: E731
+    connected = (c0 + c1) // 2
+    # Requests the listeners began in the window (nginx logs a request when it ends: all
+    # have ended now that the generator stopped).
+    time.sleep(1.0)
+    began = sum(1 for e in edge.log_entries(log_from) if e.uri.endswith("live.stream")
+                and wall0 <= e.time - e.request_time <= wall1)
+    step = TownhallStep(
+        listeners=listeners, connected=connected, window=window,
+        edge_cpu_pct=pct(e0, e1), origin_cpu_pct=pct(o0, o1), generator_cpu_pct=pct(g0, g1),
+        rest_cpu_pct=pct(busy0, busy1) - pct(e0, e1) - pct(o0, o1) - pct(g0, g1),
+        bytes_per_listener_s=(bytes1 - bytes0) / max(1, connected) / window,
+        requests_per_listener_s=began / max(1, connected) / window)
+    log(f"townhall stream step {listeners}: nginx {step.edge_cpu_pct:.1f}% + origin "
+        f"{step.origin_cpu_pct:.1f}% of a core, {step.cost():.2f} CPU-s per 1000 "
+        f"listener-min ({step.cost(False):.2f} edge alone); {step.bytes_per_listener_s:.0f} "
+        f"B/s each; generator {step.generator_cpu_pct:.0f}%, rest {step.rest_cpu_pct:.0f}%")
+    return step
+
+
+def townhall_main(sizes: list[int], json_path: Path | None) -> None:
+    total = len(sizes) * 2 * (JOIN_ALLOWANCE + WARMUP + WINDOW + 30) + 120
+    deadline = Deadline(total)
+    rows, results = [], []
+    with tempfile.TemporaryDirectory(prefix="townhall-stream-") as tmp_name:
+        tmp = Path(tmp_name)
+        program = make_program(tmp)
+        port = free_port()
+        (tmp / "origin").mkdir()
+        origin = start_server(tmp / "origin", extra_env={
+            "TOWNHALL_STREAM_EDGES": f"http://127.0.0.1:{port}"})
+        try:
+            with Icecast(tmp / "icecast", free_port(), max(sizes) + 50, DEFAULT_BURST) as ice, \
+                    NginxEdge([origin.base_url.removeprefix("http://")], tmp / "edge", port=port,
+                              unlimited_clients=["127.0.0.1"]) as edge:
+                source = Source(program, ice.port, total)
+                source.start()
+                time.sleep(10.0)  # a full Icecast burst buffer, as in §13
+                for n in sizes:
+                    ice_step = icecast_step(ice, source, n, WINDOW + WARMUP + 1, WARMUP, deadline)
+                    step = townhall_step(edge, origin.process.pid, n, deadline)
+                    ice_cost = ice_step.cpu_s_per_1000_listener_min
+                    rows.append([n, f"Icecast 2.4.4 ({ice_step.listeners_in_window} connected)",
+                                 f"{ice_step.cpu_pct:.1f}", f"{ice_cost:.2f}", "1", "-",
+                                 f"{ice_step.bytes_per_listener_s:.0f}"])
+                    rows.append([n, f"Townhall one stream via nginx + Nchan ({step.connected} "
+                                    "connected)",
+                                 f"{step.edge_cpu_pct:.1f} + {step.origin_cpu_pct:.1f}",
+                                 f"{step.cost():.2f} ({step.cost(False):.2f})",
+                                 f"{step.cost() / ice_cost:.2f} ({step.cost(False) / ice_cost:.2f})",
+                                 f"{step.requests_per_listener_s:.3f}",
+                                 f"{step.bytes_per_listener_s:.0f}"])
+                    results.append({"listeners": n, "icecast_cost": ice_cost,
+                                    "icecast_connected": ice_step.listeners_in_window,
+                                    "stream": asdict(step), "stream_cost": step.cost(),
+                                    "stream_edge_cost": step.cost(False)})
+                source.stop_event.set()
+        finally:
+            stop_server(origin)
+    print()
+    print(f"Townhall's one-stream path (shipped edge, real origin) next to Icecast, same run; "
+          f"{WINDOW:g} s windows")
+    print_table(["listeners", "row", "server CPU % (edge + origin)",
+                 "CPU-s per 1000 listener-min (edge alone)", "x Icecast (edge alone)",
+                 "requests per listener-s", "B/s per listener"], rows)
+    if json_path:
+        json_path.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                         "host": socket.gethostname(), "path": "townhall-stream",
+                                         "rows": results}, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="2000,5000", help="audience sizes")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--townhall", action="store_true",
+                        help="the shipped path: a townhall origin publishing to the shipped edge")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if not all(1 <= s <= MAX_LISTENERS for s in sizes):
         parser.error(f"sizes must be 1..{MAX_LISTENERS}")
     raise_fd_limit()
+    if args.townhall:
+        townhall_main(sizes, args.json)
+        return
     total = len(sizes) * 2 * (JOIN_ALLOWANCE + WARMUP + WINDOW + 30) + 60
     deadline = Deadline(total)
     rows, results = [], []

@@ -197,6 +197,8 @@ export class Player {
       }
     }
     this._finishing = now;
+    // The stream ended and played out before the page heard the Space end.
+    if (now && this.mode === "stream" && this.audio.ended) queueMicrotask(() => this._finish());
   }
 
   /** The live stream of a Space that ended has played out: nothing more will come. */
@@ -312,13 +314,15 @@ export class Player {
       },
       onEnd: (error) => {
         if (generation !== this._generation || this.stream !== stream || this.finishing) return;
-        // Broken, refused, or let go by the server while the Space goes on: ask again (a
-        // Space that ended is "finishing" by now, or soon: its page heard it).
-        this.error = "Reconnecting…";
+        // Broken or refused: ask again. Ended cleanly: most likely the Space ended (its
+        // page hears it within a moment, and the element plays out its last seconds);
+        // if it did not, the server let go (a long outage): ask again after RETRY_MS.
+        if (error) this.error = "Reconnecting…";
         clearTimeout(this._retry);
-        const wait = error && stream.received === 0 ? RETRY_MS : STREAM_RECONNECT_MS;
+        const wait = error && stream.received > 0 ? STREAM_RECONNECT_MS : RETRY_MS;
         this._retry = setTimeout(async () => {
-          if (this.stream !== stream || !(await this._refreshUrl(generation))) return;
+          if (this.stream !== stream || this.finishing) return;
+          if (!(await this._refreshUrl(generation))) return;
           stream.stop();
           this._attachStream(generation);
         }, wait);
