@@ -115,6 +115,12 @@ async def test_an_invited_listener_plays_the_signed_url(private: Private) -> Non
         assert manifest.status_code == 200, manifest.text
         assert manifest.headers["content-type"] == "application/dash+xml"
         assert 'media="d' in manifest.text
+        # So do the one-stream path and the edge's access check.
+        access = httpx.get(live.replace("live.m3u8", "stream.access"), timeout=20)
+        assert access.status_code == 204, access.text
+        with httpx.stream("GET", live.replace("live.m3u8", "live.stream"), timeout=20) as stream:
+            assert stream.status_code == 200
+            assert next(stream.iter_raw())  # the chunk being made, at once
     finally:
         await publisher.stop()
 
@@ -145,7 +151,8 @@ def test_two_listeners_in_one_bucket_get_identical_urls(private: Private) -> Non
 # -- refusals -------------------------------------------------------------------------------
 def test_plain_urls_of_a_private_space_are_refused(private: Private) -> None:
     for name in ("live.m3u8", "live.m3u8?_HLS_msn=1&_HLS_part=0", "replay.m3u8", "init.mp4",
-                 "seg1.m4s", "seg1.0.m4s", "live.mpd", "d0-0.m4s"):
+                 "seg1.m4s", "seg1.0.m4s", "live.mpd", "d0-0.m4s", "live.stream",
+                 "stream.access"):
         _refused(httpx.get(f"{private.plain}/{name}"), "private")
     # ...even for the host and an invited guest: the cookie is not the key, the URL is.
     _refused(private.guest.get(f"{private.plain}/live.m3u8"))

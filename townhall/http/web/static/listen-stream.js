@@ -68,11 +68,13 @@ export class ListenStream {
       this._sb.mode = "sequence";
       this._sb.addEventListener("updateend", () => this._pump());
       const signal = this._abort.signal;
+      // The stream first: asking for it opens a scheduled Space's waiting room, and it
+      // answers once the Space's first audio (and so its init segment) exists.
+      const response = await fetch(this.urls.stream, { signal, credentials: "same-origin" });
+      if (!response.ok) throw new Error(`stream: HTTP ${response.status}`);
       const init = await fetch(this.urls.init, { signal, credentials: "same-origin" });
       if (!init.ok) throw new Error(`init segment: HTTP ${init.status}`);
       this._append(new Uint8Array(await init.arrayBuffer()));
-      const response = await fetch(this.urls.stream, { signal, credentials: "same-origin" });
-      if (!response.ok) throw new Error(`stream: HTTP ${response.status}`);
       const reader = response.body.getReader();
       for (;;) {
         const { value, done } = await reader.read();
