@@ -109,6 +109,47 @@ def origin_model(summary: list[dict]) -> tuple[float, float]:
     return max(0.0, production), cost
 
 
+def newest_stream_results() -> Path | None:
+    """The newest `benchmarks.nchan_fanout --townhall --json` results (the one-stream
+    path: a real origin publishing to the shipped edge), if any."""
+    paths = sorted(RESULTS.glob("nchan_fanout-townhall*.json"), key=lambda p: p.stat().st_mtime)
+    return paths[-1] if paths else None
+
+
+def stream_line(stream: dict, listeners: int, model: tuple[float, float]) -> dict:
+    """The one-stream path's plan from its own run (Icecast beside it in that run): the
+    largest audience; one request per listener per Space; one POST per chunk per edge."""
+    production, per_request = model
+    row = max(stream["rows"], key=lambda r: r["listeners"])
+    edge_cost = row["stream_edge_cost"]
+    machine_capacity = MACHINE_CORES * TARGET_UTILISATION
+    machines = math.ceil(listeners * edge_cost / 1000 / 60 / machine_capacity)
+    origin_rps = machines / dash.CHUNK_SECONDS  # a chunk per edge, ~1/s
+    beacons = listeners / limits.BEACON_INTERVAL
+    return {
+        "path": "One stream via nginx + Nchan", "size": row["listeners"], "kept_up": True,
+        "measured_at": row["stream"]["connected"],
+        "cpu_s_per_1000_listener_min": row["stream_cost"],
+        "edge_cpu_s_per_1000_listener_min": edge_cost,
+        "ratio": row["stream_cost"] / row["icecast_cost"],
+        "listeners_per_machine": machine_capacity / (edge_cost / 1000 / 60),
+        "edge_machines": machines, "largest_measured": row["listeners"],
+        "edge_machines_largest": machines,
+        # One request per listener for the hour (a join), beside the others' steady rates.
+        "requests_per_listener_s": 1 / (3600 * HOURS),
+        "cdn_requests_per_hour": listeners,
+        "cdn_bytes_per_hour": listeners * STREAM_BPS / 8 * 3600 * HOURS,
+        "origin_requests_per_edge_s": 1 / dash.CHUNK_SECONDS,
+        "origin_requests_per_s": origin_rps,
+        "origin_cores": (production + origin_rps * per_request) / 100
+        if not math.isnan(per_request) else math.nan,
+        "origin_to_edge_bps": machines * STREAM_BPS,
+        "beacons_per_s": beacons, "redis_round_trips_per_s": beacons * BEACON_REDIS_ROUND_TRIPS,
+        "redis_lua_calls_per_s": beacons * BEACON_LUA_CALLS,
+        "delay_p50": None, "delay_p95": None,
+    }
+
+
 def plan(results: dict, listeners: int) -> tuple[list[dict], dict[str, float]]:
     summary = results["summary"]
     production, per_request = origin_model(summary)
@@ -221,10 +262,22 @@ def markdown(results: dict, source: Path, lines: list[dict], model: dict[str, fl
                     f"({line['largest_measured']:,}, where it did not keep up on the shared "
                     f"machine) the edge cost per listener gives "
                     f"{line['edge_machines_largest']:,} edge machines instead."]
+    out += ["", "CPU is not the only limit of an edge machine: its listeners' audio leaves "
+            "through its network card. At the CPU's count of listeners per machine that is "
+            + "; ".join(f"{line['path']}: {_si(line['listeners_per_machine'] * STREAM_BPS, 'b/s')}"
+                        for line in lines)
+            + " (at 10 Gb/s a machine carries ~156,000 listeners of 64 kb/s)."]
     out += [
         "",
         "How each column is computed:",
         "",
+        "* One stream via nginx + Nchan: from the newest `benchmarks.nchan_fanout --townhall` "
+        "run (its own Icecast beside it: the × Icecast column is that run's), at its largest "
+        "audience. Its requests: one per listener for the whole Space (the column shows "
+        "1/3,600 per second: one an hour); its origin requests: one POST per 1.024 s chunk "
+        "per edge, priced like any origin request. A CDN cannot carry this path (it needs a "
+        "push fan-out): its edges are Townhall's nginx edges, and \"CDN requests\" are "
+        "the joins they take.",
         f"* edge machines = listeners × edge CPU-s per listener-second / ({MACHINE_CORES} "
         f"cores × {TARGET_UTILISATION:.0%}); the edge alone (nginx / varnishd / icecast2), "
         "as the origin's work does not grow with listeners.",
@@ -268,6 +321,11 @@ def main() -> None:
     source = (args.results or newest_results()).resolve()
     results = json.loads(source.read_text())
     lines, model = plan(results, args.listeners)
+    stream_source = newest_stream_results()
+    if stream_source is not None:
+        stream = json.loads(stream_source.read_text())
+        lines.insert(0, stream_line(stream, args.listeners, (model["production_pct"],
+                                                              model["origin_pct_per_request_s"])))
     command = ".venv/bin/python -m benchmarks.capacity_plan"
     if args.results:
         command += f" --results {_shown(source)}"
