@@ -112,6 +112,10 @@ def test_a_space_that_is_not_live_gets_no_stream_and_only_origins_publish(
     _, edge = origin_and_edge
     response = httpx.get(edge.url + "/hls/nosuchspace/" + listen_stream.STREAM_NAME, timeout=10)
     assert response.status_code == 403, response.status_code
+    # A signed URL's token is checked by an origin before the edge subscribes anyone.
+    forged = httpx.get(f"{edge.url}/hls/demo/t/1999999999.{'A' * 22}/{listen_stream.STREAM_NAME}",
+                       timeout=10)
+    assert forged.status_code == 403, forged.status_code
     # The edge listens on 127.0.0.1; a publisher from another address is refused.
     with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as stranger:
         refused = stranger.post(edge.url + PUBLISH_PATH + "demo", content=b"not audio", timeout=10)
