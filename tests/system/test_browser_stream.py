@@ -179,3 +179,24 @@ def test_stream_listener_plays_on_when_the_mixing_origin_is_killed(
     screenshot(listener, "stream-cluster-listener-after-failover.png")
     assert host_api.post(f"/api/spaces/{space_id}/end").status_code == 200
     host_api.close()
+
+
+@pytest.fixture
+def edge_nobody_publishes_to(server: Server, tmp_path: Path) -> Iterator[NginxEdge]:
+    """The shipped edge in front of the session's demo origin, which does not name it in
+    TOWNHALL_STREAM_EDGES: its streams get no audio."""
+    with NginxEdge([server.base_url.removeprefix("http://")], tmp_path / "edge") as edge:
+        yield edge
+
+
+def test_a_stream_with_no_audio_falls_back_to_ll_dash(
+        edge_nobody_publishes_to: NginxEdge, browser) -> None:  # noqa: F811
+    page = new_page(browser, "listener", viewport=DESKTOP)
+    page.goto(f"{edge_nobody_publishes_to.url}/s/demo")
+    wait_js(page, "() => window.townhallPlayer && window.townhallPlayer.mode === 'stream'",
+            PLAY_TIMEOUT_MS, what="the stream player first")
+    wait_js(page, "() => window.townhallPlayer.mode === 'dash.js'", PLAY_TIMEOUT_MS,
+            what="the fallback to LL-DASH")
+    wait_playing(page, 1.0, PLAY_TIMEOUT_MS, "playback over LL-DASH")
+    wait_js(page, "min => window.townhallPlayer.level() > min", PLAY_TIMEOUT_MS,
+            arg=AUDIBLE_RMS, what="the demo's tune over LL-DASH")

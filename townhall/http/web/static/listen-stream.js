@@ -19,6 +19,10 @@ const JUMP_ABOVE_S = 1;
 // comes in, it is placed again on each.
 const SETTLE_MS = 3000;
 const KEEP_BEHIND_S = 20; // audio kept behind the playhead (the rest is freed)
+// An answered stream sends audio at once (the chunks an edge keeps, or the chunk being
+// made): none for this long means nobody publishes to this edge (its origins do not
+// name it in TOWNHALL_STREAM_EDGES), and the player falls back to another path.
+const NO_AUDIO_MS = 6000;
 
 /** Can this browser play the stream (MSE with AAC in MP4, streamed fetch bodies)? */
 export function streamPlayable() {
@@ -76,6 +80,13 @@ export class ListenStream {
       if (!init.ok) throw new Error(`init segment: HTTP ${init.status}`);
       this._append(new Uint8Array(await init.arrayBuffer()));
       const reader = response.body.getReader();
+      const silent = setTimeout(() => {
+        if (this.received === 0) {
+          this._end(Object.assign(new Error("no audio from the stream"), { noAudio: true }));
+          this._abort.abort();
+        }
+      }, NO_AUDIO_MS);
+      this._abort.signal.addEventListener("abort", () => clearTimeout(silent));
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;

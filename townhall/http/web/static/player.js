@@ -314,6 +314,15 @@ export class Player {
       },
       onEnd: (error) => {
         if (generation !== this._generation || this.stream !== stream || this.finishing) return;
+        if (error?.noAudio) {
+          // An edge nobody publishes to: this page plays LL-DASH instead.
+          console.warn("the listener stream sent no audio: playing LL-DASH");
+          this._forceDash = true;
+          const { url, kind, autoplay, beaconUrl, refresh } = this;
+          this.url = null; // play() starts afresh
+          void this.play(url, kind, { autoplay, beaconUrl, refresh });
+          return;
+        }
         // Broken or refused: ask again. Ended cleanly: most likely the Space ended (its
         // page hears it within a moment, and the element plays out its last seconds);
         // if it did not, the server let go (a long outage): ask again after RETRY_MS.
