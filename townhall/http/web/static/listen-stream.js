@@ -145,17 +145,16 @@ export class ListenStream {
     if (!buffered.length) return;
     const end = buffered.end(buffered.length - 1);
     const off = end - audio.currentTime - TARGET_AHEAD_S;
-    const settling = this._startedAt === undefined || performance.now() - this._startedAt < SETTLE_MS;
-    if (settling && Math.abs(off) > START_ABOVE_S) {
-      audio.currentTime = Math.max(buffered.start(buffered.length - 1), end - TARGET_AHEAD_S);
-    }
+    const live = Math.max(buffered.start(buffered.length - 1), end - TARGET_AHEAD_S);
     if (this._startedAt === undefined) {
       this._startedAt = performance.now();
+      audio.currentTime = live;
       this.onStart?.();
-    } else if (settling) {
-      // placed above
+    } else if (performance.now() - this._startedAt < SETTLE_MS) {
+      // A joiner's first chunks come in one by one: placed again on each.
+      if (Math.abs(off) > START_ABOVE_S) audio.currentTime = live;
     } else if (off > JUMP_ABOVE_S || audio.currentTime < buffered.start(buffered.length - 1)) {
-      audio.currentTime = end - TARGET_AHEAD_S; // far behind, or in a hole: back to live
+      audio.currentTime = live; // far behind, or in a hole: back to live
     } else {
       const nudging = audio.playbackRate !== 1;
       const limit = nudging ? STOP_WITHIN_S : START_ABOVE_S;
